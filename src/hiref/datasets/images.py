@@ -1,0 +1,190 @@
+"""Image embeddings for the COCO and ImageNet experiments (paper, experiments 5 and 6).
+
+Each image becomes the 2048-d output of torchvision's ResNet50 with ``fc = Identity``,
+as in the authors' ImageNet notebook: ``Resize((224, 224))`` (both sides, no crop) then
+``ToTensor``, without ImageNet normalisation unless asked for. Images are decoded with
+Pillow and converted to RGB whatever their mode (greyscale, CMYK, palette, RGBA), as
+torchvision's ``ImageFolder`` loader that the authors used does; ImageNet's train set
+has a few greyscale and CMYK JPEGs. Files are read in sorted order (of paths inside a
+folder or of member names inside a zip), so the output rows are reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from hiref.datasets.tv_compat import import_torchvision
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+EMBED_DIM = 2048
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES) and not Path(name).name.startswith(".")
+
+
+def list_images(source: str | os.PathLike) -> list[str]:
+    """Sorted image ids of a folder (paths relative to it, searched recursively) or a zip
+    (member names). Raises ``FileNotFoundError``/``ValueError`` naming ``source``."""
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: image source does not exist")
+    if source.is_dir():
+        ids = [
+            str(Path(root, f).relative_to(source))
+            for root, _, files in os.walk(source, followlinks=True)
+            for f in files
+            if _is_image(f)
+        ]
+    elif zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            ids = [m.filename for m in zf.infolist() if not m.is_dir() and _is_image(m.filename)]
+    else:
+        raise ValueError(f"{source}: not a folder or a zip archive of images")
+    if not ids:
+        raise ValueError(f"{source}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return sorted(ids)
+
+
+def image_transform(size: int = 224, normalize: bool = False):
+    """The paper's preprocessing: ``Resize((size, size))`` + ``ToTensor`` (+ optional ``Normalize``)."""
+    transforms = import_torchvision().transforms
+    steps = [transforms.Resize((size, size)), transforms.ToTensor()]
+    if normalize:
+        steps.append(transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    return transforms.Compose(steps)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Images of a folder or zip, decoded with Pillow, converted to RGB and transformed."""
+
+    def __init__(self, source: str | os.PathLike, ids: list[str], transform):
+        self.source = Path(source)
+        self.ids = ids
+        self.transform = transform
+        self._zip = None  # opened lazily, once per DataLoader worker process
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _open(self, image_id: str):
+        if self.source.is_dir():
+            return open(self.source / image_id, "rb")
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.source)
+        return self._zip.open(image_id)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image_id = self.ids[index]
+        try:
+            with self._open(image_id) as fh, Image.open(fh) as img:
+                rgb = img.convert("RGB")
+        except (OSError, UnidentifiedImageError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{self.source}: cannot decode image {image_id!r}: {err}") from err
+        return self.transform(rgb)
+
+
+def build_resnet50(weights: str | os.PathLike | None, *, random_init_seed: int | None = None) -> torch.nn.Module:
+    """ResNet50 with ``fc = Identity`` in eval mode.
+
+    ``weights`` is a torchvision state-dict file (``resnet50-0676ba61.pth``). ``None`` with
+    a ``random_init_seed`` builds seeded random weights: for tests only, the embedding
+    metadata records it.
+    """
+    models = import_torchvision().models
+    if weights is None:
+        if random_init_seed is None:
+            raise ValueError("ResNet50 needs a weights file; random weights need an explicit random_init_seed")
+        torch.manual_seed(random_init_seed)
+        model = models.resnet50(weights=None)
+    else:
+        model = models.resnet50(weights=None)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as err:
+            raise ValueError(f"{weights}: not a torchvision ResNet50 state dict: {err}") from err
+    model.fc = torch.nn.Identity()
+    return model.eval()
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def embed_images(
+    source: str | os.PathLike,
+    model: torch.nn.Module,
+    *,
+    size: int = 224,
+    normalize: bool = False,
+    batch_size: int = 128,
+    num_workers: int = 0,
+    device: str | None = None,
+    min_images: int = 0,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str]]:
+    """Embed every image of ``source`` in sorted order; returns ``(float32 (n, 2048), ids)``.
+
+    ``min_images`` is checked against the listing before any image is decoded, so a
+    folder too small for the later split fails at once.
+    """
+    ids = list_images(source)
+    if len(ids) < min_images:
+        raise ValueError(f"{source}: has {len(ids)} images, the experiment needs at least {min_images}")
+    device = device or default_device()
+    loader = torch.utils.data.DataLoader(
+        ImageDataset(source, ids, image_transform(size, normalize)),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.startswith("cuda"),
+    )
+    model = model.to(device)
+    out = np.empty((len(ids), EMBED_DIM), dtype=np.float32)
+    row = 0
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=f"embedding {Path(source).name}", unit="batch", disable=not progress):
+            feats = model(batch.to(device, non_blocking=True)).float().cpu().numpy()
+            out[row : row + len(feats)] = feats
+            row += len(feats)
+    return out, ids
+
+
+def save_embeddings(path: str | os.PathLike, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
+    """Write ``embeddings``, ``ids`` and ``meta`` (JSON text) to an ``.npz``."""
+    np.savez(path, embeddings=embeddings, ids=np.asarray(ids), meta=json.dumps(meta))
+
+
+def split_embeddings(
+    embeddings: np.ndarray, ids: list[str] | np.ndarray, *, n_per_side: int | None, seed: int
+) -> dict[str, np.ndarray]:
+    """The paper's seeded random 50:50 split into ``x`` and ``y`` of ``n_per_side`` rows each.
+
+    ``n_per_side=None`` uses ``len // 2``. The ``2 * n_per_side`` rows kept are a random
+    subset (ImageNet: 1,281,167 -> 640,500 + 640,500 leaves 167 random images out), which
+    the authors got by dropping the last rows of a shuffled order.
+    """
+    total = len(embeddings)
+    n = total // 2 if n_per_side is None else int(n_per_side)
+    if n < 1 or 2 * n > total:
+        raise ValueError(f"the split needs 2 x {n} = {2 * n} embeddings, only {total} are available")
+    order = np.random.default_rng(seed).permutation(total)
+    ids = np.asarray(ids)
+    x_rows, y_rows = order[:n], order[n : 2 * n]
+    return {
+        "x": np.asarray(embeddings[x_rows], dtype=np.float32),
+        "y": np.asarray(embeddings[y_rows], dtype=np.float32),
+        "x_ids": ids[x_rows],
+        "y_ids": ids[y_rows],
+    }

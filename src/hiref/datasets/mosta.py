@@ -1,0 +1,133 @@
+"""MOSTA mouse-embryo Stereo-seq stages (paper, experiment 3).
+
+For a pair of consecutive stages, following the authors' ``preprocess_embryo``: raw counts
+from ``layers['count']``, genes shared by both stages, concatenation, ``normalize_total``,
+``log1p`` and one joint PCA with 30 components over all cells of both stages. The larger
+stage is then subsampled (seeded, without replacement) to the size of the smaller, the
+paper's way of getting ``|X| = |Y|``; the subsampling is recorded in the output.
+
+Stage files are checked with h5py (keys and gene names only) before any matrix is read:
+they are hundreds of MB to several GB.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+
+COUNT_LAYER = "count"
+SPATIAL_KEY = "spatial"
+
+
+def stage_genes(path: str | os.PathLike) -> pd.Index:
+    """Check an h5ad stage file for ``layers['count']`` and ``obsm['spatial']`` (n, >= 2);
+    return its gene names. Every problem is a ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: MOSTA stage file does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable h5ad (HDF5) file: {err}") from err
+    with f:
+        if f"layers/{COUNT_LAYER}" not in f:
+            layers = list(f["layers"].keys()) if "layers" in f else []
+            raise ValueError(f"{path}: has no layers['{COUNT_LAYER}'] with raw counts (layers: {layers})")
+        if f"obsm/{SPATIAL_KEY}" not in f:
+            obsm = list(f["obsm"].keys()) if "obsm" in f else []
+            raise ValueError(f"{path}: has no obsm['{SPATIAL_KEY}'] spatial coordinates (obsm: {obsm})")
+        spatial = f[f"obsm/{SPATIAL_KEY}"]
+        if not isinstance(spatial, h5py.Dataset) or spatial.ndim != 2 or spatial.shape[1] < 2:
+            raise ValueError(f"{path}: obsm['{SPATIAL_KEY}'] must be an (n_cells, 2) array")
+        genes = ad.io.read_elem(f["var"]).index
+    if genes.has_duplicates:
+        dup = genes[genes.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"{path}: gene names are not unique (for example {dup})")
+    return genes
+
+
+def shared_genes(path1: str | os.PathLike, path2: str | os.PathLike) -> list[str]:
+    """Genes present in both stage files, in the first file's order (as the authors' ``intersect``)."""
+    genes1, genes2 = stage_genes(path1), stage_genes(path2)
+    common = genes1[genes1.isin(genes2)]
+    if len(common) == 0:
+        raise ValueError(f"{path1} and {path2}: the two stages share no gene names")
+    return list(common)
+
+
+def _read_counts(path: str | os.PathLike, genes: list[str], stage: str) -> ad.AnnData:
+    adata = ad.read_h5ad(path)
+    out = ad.AnnData(
+        X=adata[:, genes].layers[COUNT_LAYER],
+        obs=adata.obs.copy(),
+        var=pd.DataFrame(index=pd.Index(genes)),
+        obsm={SPATIAL_KEY: np.asarray(adata.obsm[SPATIAL_KEY])[:, :2]},
+    )
+    out.obs["stage"] = stage
+    out.obs_names = [f"{stage}:{name}" for name in adata.obs_names]
+    return out
+
+
+def preprocess_pair(
+    path1: str | os.PathLike,
+    path2: str | os.PathLike,
+    *,
+    stages: tuple[str, str],
+    n_comps: int = 30,
+    seed: int = 0,
+) -> ad.AnnData:
+    """Joint preprocessing of two stages; returns the subsampled joint AnnData.
+
+    ``obs['stage']`` tells the stages apart (the first ``n`` rows are ``stages[0]``),
+    ``obsm['X_pca']`` holds the joint PCA coordinates and ``obsm['spatial']`` the spatial
+    ones; ``uns['preprocess']`` records the settings and the cell counts before subsampling.
+    """
+    import scanpy as sc
+
+    if stages[0] == stages[1]:
+        raise ValueError(f"the two stages must differ, got {stages}")
+    genes = shared_genes(path1, path2)
+    if n_comps >= len(genes):
+        raise ValueError(f"{path1} and {path2}: {n_comps} PCA components need more than {len(genes)} shared genes")
+    slices = [_read_counts(p, genes, s) for p, s in zip((path1, path2), stages)]
+    joint = ad.concat(slices, join="inner", merge="same")
+    sc.pp.normalize_total(joint)
+    sc.pp.log1p(joint)
+    # mask_var=None: every shared gene, even if a 'highly_variable' column were present.
+    sc.pp.pca(joint, n_comps=n_comps, mask_var=None, random_state=seed)
+
+    sizes = [s.n_obs for s in slices]
+    n = min(sizes)
+    rng = np.random.default_rng(seed)
+    keep = []
+    offset = 0
+    for size in sizes:
+        rows = np.arange(size) if size == n else np.sort(rng.choice(size, n, replace=False))
+        keep.append(offset + rows)
+        offset += size
+    out = joint[np.concatenate(keep)].copy()
+    out.uns["preprocess"] = {
+        "stages": list(stages),
+        "files": [str(path1), str(path2)],
+        "cells_before_subsampling": sizes,
+        "n": n,
+        "shared_genes": len(genes),
+        "n_comps": n_comps,
+        "seed": seed,
+        "steps": "layers['count'], shared genes, concat, normalize_total, log1p, joint PCA, subsample larger stage",
+    }
+    return out
+
+
+def pair_arrays(adata: ad.AnnData) -> dict[str, np.ndarray]:
+    """The prepared-dataset arrays: ``x``, ``y`` (float32 PCA coordinates) and their cell ids."""
+    first = adata.uns["preprocess"]["stages"][0]
+    is_x = (adata.obs["stage"] == first).to_numpy()
+    pca = np.asarray(adata.obsm["X_pca"], dtype=np.float32)
+    names = adata.obs_names.to_numpy().astype(str)
+    return {"x": pca[is_x], "y": pca[~is_x], "x_ids": names[is_x], "y_ids": names[~is_x]}

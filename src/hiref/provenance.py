@@ -1,0 +1,94 @@
+"""Where a result came from (package versions, git commit, device, peak memory), and
+writing result files so that a crashed job never leaves one that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+#: Distributions whose versions every record carries.
+PACKAGES = ("hiref", "jax", "jaxlib", "ott-jax", "POT", "numpy", "scipy", "torch", "snakemake")
+
+
+def versions(packages=PACKAGES) -> dict[str, str | None]:
+    """Installed versions (``None`` when absent); read from metadata, so nothing is imported."""
+    out = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(path: str | os.PathLike = ".") -> str | None:
+    """``HEAD`` of the repository holding ``path``, suffixed ``-dirty`` when tracked files
+    differ from it; ``None`` outside a repository or without git."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def device(uses_jax: bool) -> str:
+    """The accelerator a method ran on: JAX's first device, else the host CPU."""
+    if uses_jax:
+        import jax
+
+        dev = jax.devices()[0]
+        return f"{dev.platform}:{dev.device_kind}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yields a temporary path beside ``path``; renames it onto ``path`` only on success.
+
+    ``os.replace`` within one directory is atomic, so readers (and Snakemake) see either no
+    file or the complete file, never a partial one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Writes ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_to_builtin) + "\n")
+
+
+def _to_builtin(value):
+    # NumPy and JAX scalars/arrays found in method diagnostics.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -1,0 +1,269 @@
+"""Hierarchical Refinement: ``solve(x, y)`` returns a bijection (or, for ``|X| != |Y|``, a sparse
+coupling) approximating the optimal transport map, in memory linear in ``n``.
+
+The points are kept in two index orders, ``order_x`` and ``order_y``, in which the blocks of
+the current level are contiguous segments of equal length up to one point. A level splits
+every block at once (``jax.vmap`` over the padded blocks) into co-clusters and regroups the
+orders; the leaf level solves every block exactly with a batched assignment solver, after
+which ``order_x[t]`` is matched to ``order_y[t]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hiref import assignment, costs, lowrank, validation
+from hiref.config import Alignment, HiRefConfig
+from hiref.schedule import plan_levels
+
+
+def solve(
+    x,
+    y,
+    *,
+    cost="sqeuclidean",
+    config: HiRefConfig = HiRefConfig(),
+    seed: int = 0,
+    progress: bool | Callable[[dict], None] | None = None,
+) -> Alignment:
+    """Aligns point clouds ``x`` (n, d) and ``y`` (m, d) by Hierarchical Refinement.
+
+    Args:
+      x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d).
+      cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
+        large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
+      config: solver settings.
+      seed: seeds every random step; the same inputs and seed give the same result.
+      progress: ``True`` prints one line per level to stderr; a callable receives a dict per
+        level (``level, blocks, block_size, rank, seconds``).
+
+    Returns:
+      An :class:`Alignment`. With ``n == m`` it holds the permutation ``perm``; otherwise a
+      coupling with exact uniform marginals, obtained from a bijection between ``x`` repeated
+      ``L/n`` times and ``y`` repeated ``L/m`` times, ``L = lcm(n, m)`` (an optimal bijection
+      there is an optimal coupling here); ``L / max(n, m)`` must not exceed
+      ``config.max_expansion``.
+    """
+    validation.check_config(config)
+    validation.check_cost_name(cost)
+    x = validation.as_points(x, "x")
+    y = validation.as_points(y, "y")
+    validation.check_pair(x, y)
+    n, m = len(x), len(y)
+    matrix = None if isinstance(cost, str) else validation.as_cost_matrix(cost, n, m)
+    cost_name = "precomputed" if matrix is not None else cost
+
+    if n == m:
+        rep_x = rep_y = 1
+    else:
+        total = math.lcm(n, m)
+        if total // max(n, m) > config.max_expansion:
+            raise ValueError(
+                f"|X| = {n} and |Y| = {m} need a common refinement of lcm = {total} points, "
+                f"{total // max(n, m)} times the larger set (HiRefConfig.max_expansion = "
+                f"{config.max_expansion}). Subsample the larger set to the smaller size (as the "
+                "paper does; see hiref.subsample_to_match) or raise max_expansion."
+            )
+        rep_x, rep_y = total // n, total // m
+    report = _progress_printer(progress)
+    matched_x, matched_y, schedule, level_seconds = _match(
+        np.repeat(x, rep_x, axis=0), np.repeat(y, rep_y, axis=0),
+        None if matrix is None else np.repeat(np.repeat(matrix, rep_x, 0), rep_y, 1),
+        cost_name, config, seed, report,
+    )
+    rows, cols = matched_x // rep_x, matched_y // rep_y
+    total = len(rows)
+    if n == m:
+        perm = np.empty(n, np.int64)
+        perm[rows] = cols
+        rows = np.arange(n)
+        cols = perm
+        weights = np.full(n, 1.0 / n)
+    else:
+        perm = None
+        pairs, counts = np.unique(rows.astype(np.int64) * m + cols, return_counts=True)
+        rows, cols, weights = pairs // m, pairs % m, counts / total
+
+    extra = {} if matrix is None else {"matrix_cost": float(np.dot(weights, matrix[rows, cols]))}
+    cost_p1 = costs.coupling_cost(x, y, rows, cols, weights, 1)
+    cost_p2 = costs.coupling_cost(x, y, rows, cols, weights, 2)
+    return Alignment(
+        perm=perm,
+        coupling=(rows, cols, weights),
+        cost_p1=cost_p1,
+        cost_p2=cost_p2,
+        schedule=schedule,
+        level_seconds=level_seconds,
+        seconds=float(sum(level_seconds)),
+        config=config,
+        cost=cost_name,
+        extra=extra,
+    )
+
+
+def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The paper's treatment of ``|X| != |Y|``: a seeded uniform subsample of the larger set.
+
+    Returns ``(x, y, kept)`` where ``kept`` are the indices kept of the larger set (sorted).
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    larger = x if len(x) > len(y) else y
+    size = min(len(x), len(y))
+    kept = np.sort(np.random.default_rng(seed).choice(len(larger), size, replace=False))
+    return (x[kept], y, kept) if len(x) > len(y) else (x, y[kept], kept)
+
+
+def _match(x, y, matrix, cost, config, seed, report):
+    """Bijection between equal-size ``x`` and ``y``: returns matched index arrays ``(i, j)``,
+    the schedule and the seconds of each level."""
+    n = len(x)
+    schedule = _schedule(n, config)
+    ranks, leaf = schedule[:-1], schedule[-1]
+    dtype = jnp.float32 if x.dtype == np.float32 or not jax.config.jax_enable_x64 else x.dtype
+    xj, yj = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+    mj = None if matrix is None else jnp.asarray(matrix, dtype)
+    order_x = jnp.arange(n, dtype=jnp.int32)
+    order_y = jnp.arange(n, dtype=jnp.int32)
+    sizes = np.array([n])
+    key = jax.random.PRNGKey(seed)
+    seconds = []
+    for level, r in enumerate(ranks):
+        start = time.perf_counter()
+        idx, mask = _segments(sizes)
+        caps = sizes[:, None] // r + (np.arange(r)[None, :] < sizes[:, None] % r)
+        order_x, order_y = _split_level(
+            xj, yj, mj, order_x, order_y, jnp.asarray(idx), jnp.asarray(mask),
+            jnp.asarray(caps, jnp.int32), jax.random.fold_in(key, level),
+            cost=cost, cost_rank=config.cost_rank, outer_iters=config.outer_iters,
+            inner_iters=config.inner_iters, gamma=config.gamma,
+        )
+        order_x.block_until_ready()
+        seconds.append(time.perf_counter() - start)
+        report(dict(level=level + 1, blocks=len(sizes), block_size=int(sizes.max()), rank=r,
+                    seconds=seconds[-1]))
+        sizes = caps.ravel()
+
+    groups = [sizes]
+    for sweep in range(config.refine_sweeps):
+        groups.append(_pair_neighbours(sizes, offset=sweep % 2))
+    for step, group_sizes in enumerate(groups):
+        if len(group_sizes) == len(sizes) and step > 0:
+            continue  # a single leaf has no neighbour to refine with
+        start = time.perf_counter()
+        idx, mask = _segments(group_sizes)
+        order_y = _solve_groups(
+            xj, yj, mj, order_x, order_y, jnp.asarray(idx), jnp.asarray(mask),
+            cost=cost, batch=max(1, config.leaf_batch // max(1, idx.shape[1] // leaf)),
+        )
+        order_y.block_until_ready()
+        seconds.append(time.perf_counter() - start)
+        report(dict(level="leaf" if step == 0 else f"refine {step}", blocks=len(group_sizes),
+                    block_size=int(group_sizes.max()), rank=int(group_sizes.max()),
+                    seconds=seconds[-1]))
+    return np.asarray(order_x), np.asarray(order_y), [*ranks, int(leaf)], seconds
+
+
+def _schedule(n: int, config: HiRefConfig) -> list[int]:
+    if config.schedule is None:
+        return plan_levels(n, config.max_rank, config.max_leaf, config.depth)
+    ranks = [int(r) for r in config.schedule]
+    blocks = math.prod(ranks)
+    if blocks > n:
+        raise ValueError(
+            f"HiRefConfig.schedule {ranks} makes {blocks} blocks, more than the {n} points; "
+            "use smaller ranks or schedule=None."
+        )
+    return [*ranks, -(-n // blocks)]
+
+
+def _segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each block in the order arrays, padded: idx (b, s_max) and mask (b, s_max)."""
+    starts = np.cumsum(sizes) - sizes
+    offsets = np.arange(sizes.max())
+    mask = offsets[None, :] < sizes[:, None]
+    idx = np.where(mask, starts[:, None] + offsets[None, :], starts[:, None])
+    return idx.astype(np.int32), mask
+
+
+def _pair_neighbours(sizes: np.ndarray, offset: int) -> np.ndarray:
+    """Sizes of groups made of consecutive pairs of blocks (the first alone when offset=1)."""
+    head, body = sizes[:offset], sizes[offset:]
+    pairs = body[: len(body) // 2 * 2].reshape(-1, 2).sum(1)
+    tail = body[len(body) // 2 * 2:]
+    return np.concatenate([head, pairs, tail])
+
+
+def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array) -> jax.Array:
+    """Rewrites each segment of ``order``: its t-th valid slot takes the element at block
+    position ``moved[b, t]``."""
+    source = jnp.take_along_axis(order[idx], moved, axis=1)
+    target = jnp.where(mask, idx, order.shape[0])
+    return order.at[target].set(source, mode="drop")
+
+
+@functools.partial(
+    jax.jit, static_argnames=("cost", "cost_rank", "outer_iters", "inner_iters", "gamma")
+)
+def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, key, *, cost, cost_rank,
+                 outer_iters, inner_iters, gamma):
+    gx, gy = order_x[idx], order_y[idx]
+    blocks = idx.shape[0]
+    if matrix is None:
+        xb, yb, cb = x[gx], y[gy], None
+    else:
+        xb, yb, cb = x[gx], y[gy], matrix[gx[:, :, None], gy[:, None, :]]
+    split = functools.partial(
+        lowrank.split_block, cost=cost, cost_rank=cost_rank, outer_iters=outer_iters,
+        inner_iters=inner_iters, gamma=gamma,
+    )
+    label_x, label_y = jax.vmap(split)(xb, yb, mask, caps, jax.random.split(key, blocks), cb)
+    # A stable sort by label lays the co-clusters out as consecutive child segments.
+    by_label_x = jnp.argsort(label_x, axis=1, stable=True)
+    by_label_y = jnp.argsort(label_y, axis=1, stable=True)
+    return _regroup(order_x, idx, mask, by_label_x), _regroup(order_y, idx, mask, by_label_y)
+
+
+@functools.partial(jax.jit, static_argnames=("cost", "batch"))
+def _solve_groups(x, y, matrix, order_x, order_y, idx, mask, *, cost, batch):
+    """Exact assignment inside every group; returns ``order_y`` rearranged so that
+    ``order_x[t]`` is matched to ``order_y[t]``."""
+    gx, gy = order_x[idx], order_y[idx]
+
+    def block_cost(args):
+        bx, by, valid = args
+        if matrix is None:
+            c = costs.pairwise(*costs.centre_block(x[bx], y[by], valid), cost)
+        else:
+            c = matrix[bx[:, None], by[None, :]]
+        pair = valid[:, None] & valid[None, :]
+        c = c / jnp.maximum(jnp.where(pair, c, 0).max(), 1e-30)
+        # Padding costs more than any real pair, so padding is matched to padding.
+        c = jnp.where(pair, c, jnp.where(valid[:, None] | valid[None, :], 2.0, 0.0))
+        return assignment.assign(c)
+
+    cols = jax.lax.map(block_cost, (gx, gy, mask), batch_size=batch)
+    return _regroup(order_y, idx, mask, cols)
+
+
+def _progress_printer(progress):
+    if callable(progress):
+        return progress
+    if not progress:
+        return lambda info: None
+
+    def show(info):
+        print(
+            f"hiref level {info['level']}: {info['blocks']} blocks of <= {info['block_size']} "
+            f"points, rank {info['rank']}, {info['seconds']:.2f} s",
+            file=sys.stderr, flush=True,
+        )
+
+    return show

@@ -1,0 +1,84 @@
+"""Checks of user input, run before anything is compiled, with messages that say the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hiref.config import COSTS, HiRefConfig
+
+
+def as_points(a, name: str) -> np.ndarray:
+    """Returns ``a`` as a finite float (n, d) array, or raises ``ValueError``."""
+    try:
+        arr = np.asarray(a)
+    except Exception as err:  # ragged lists and other objects numpy cannot hold
+        raise ValueError(f"{name} must be an array of shape (n, d); could not read it: {err}")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(
+            f"{name} must hold numbers, got dtype {arr.dtype}. Convert it with "
+            f"np.asarray({name}, dtype=np.float32)."
+        )
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} is complex; pass real coordinates (n, d).")
+    if arr.ndim == 1:
+        raise ValueError(
+            f"{name} has shape {arr.shape}; points must be (n, d). For 1-D data use "
+            f"{name}.reshape(-1, 1)."
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one point.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no features (shape {arr.shape}); pass at least one column.")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float32)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ValueError(
+            f"{name} has {len(rows)} row(s) with NaN or inf values (first: row {rows[0]}). "
+            "Remove or impute them before solving."
+        )
+    return arr
+
+
+def check_pair(x: np.ndarray, y: np.ndarray) -> None:
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x and y must have the same number of features, got x {x.shape} and y {y.shape}."
+        )
+
+
+def as_cost_matrix(cost, n: int, m: int) -> np.ndarray:
+    mat = as_points(cost, "cost")
+    if mat.shape != (n, m):
+        raise ValueError(f"a cost matrix must have shape (n, m) = ({n}, {m}), got {mat.shape}.")
+    return mat
+
+
+def check_cost_name(cost) -> None:
+    if isinstance(cost, str) and cost not in COSTS:
+        raise ValueError(f"unknown cost {cost!r}; choose one of {COSTS} or pass an (n, m) matrix.")
+
+
+def check_config(config: HiRefConfig) -> None:
+    if not isinstance(config, HiRefConfig):
+        raise ValueError(f"config must be a hiref.HiRefConfig, got {type(config).__name__}.")
+    positive = {
+        "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_batch": 1,
+        "max_expansion": 1, "outer_iters": 0, "inner_iters": 1, "refine_sweeps": 0,
+    }
+    for name, low in positive.items():
+        value = getattr(config, name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"HiRefConfig.{name} must be an integer >= {low}, got {value!r}.")
+    if not (np.isfinite(config.gamma) and config.gamma > 0):
+        raise ValueError(f"HiRefConfig.gamma must be a positive number, got {config.gamma!r}.")
+    if config.schedule is not None:
+        ranks = list(config.schedule)
+        if not ranks or any(int(r) != r or r < 2 for r in ranks):
+            raise ValueError(
+                f"HiRefConfig.schedule must list ranks >= 2, got {config.schedule!r}; "
+                "use None to let hiref choose."
+            )
