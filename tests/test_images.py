@@ -1,0 +1,145 @@
+"""Image listing, decoding, ResNet50 embedding and the 50:50 split, on generated images."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hiref.datasets.images import (
+    EMBED_DIM,
+    build_resnet50,
+    embed_images,
+    image_transform,
+    list_images,
+    split_embeddings,
+)
+from hiref.datasets.tv_compat import import_torchvision
+
+
+def make_images(folder, n=6, seed=0):
+    """JPEGs of varied sizes plus a greyscale JPEG, a CMYK JPEG and an RGBA PNG."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        h, w = rng.integers(40, 120, size=2)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i:012d}.jpg")
+    Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8), mode="L").save(folder / "grey.jpg")
+    Image.fromarray(rng.integers(0, 256, (60, 60, 4), dtype=np.uint8), mode="CMYK").save(folder / "cmyk.jpg")
+    (folder / "sub").mkdir()
+    Image.fromarray(rng.integers(0, 256, (30, 90, 4), dtype=np.uint8), mode="RGBA").save(folder / "sub" / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.jpg").write_bytes(b"macOS resource fork")
+    return folder
+
+
+def zip_folder(folder, path):
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            zf.write(f, f"val2017/{f.relative_to(folder)}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("img")
+    folder = make_images(root / "folder")
+    return folder, zip_folder(folder, root / "val2017.zip")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_resnet50(None, random_init_seed=0)
+
+
+def test_listing_is_sorted_and_skips_non_images(images):
+    folder, archive = images
+    ids = list_images(folder)
+    assert ids == sorted(ids) and len(ids) == 9
+    assert "sub/a.png" in ids and "notes.txt" not in ids and ".hidden.jpg" not in ids
+    assert list_images(archive) == [f"val2017/{i}" for i in ids]
+
+
+def test_listing_errors_name_the_source(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope: image source does not exist"):
+        list_images(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty: contains no image files"):
+        list_images(tmp_path / "empty")
+    (tmp_path / "x.bin").write_bytes(b"1234")
+    with pytest.raises(ValueError, match="x.bin: not a folder or a zip"):
+        list_images(tmp_path / "x.bin")
+
+
+def test_transform_is_resize_both_sides_then_to_tensor():
+    img = Image.fromarray(np.full((30, 90, 3), 255, dtype=np.uint8))
+    t = image_transform(224)(img)
+    assert t.shape == (3, 224, 224) and float(t.min()) == 1.0  # squashed, not cropped; [0, 1]
+    tn = image_transform(224, normalize=True)(img)
+    assert torch.allclose(tn[0], torch.full((224, 224), (1 - 0.485) / 0.229))
+
+
+def test_embeddings_are_deterministic_and_equal_for_zip_and_folder(images, model):
+    folder, archive = images
+    emb_zip, ids_zip = embed_images(archive, model, size=64, batch_size=4, progress=False)
+    emb_dir, ids_dir = embed_images(folder, model, size=64, batch_size=3, progress=False)
+    assert emb_zip.shape == (9, EMBED_DIM) and emb_zip.dtype == np.float32
+    assert np.isfinite(emb_zip).all() and np.unique(emb_zip.round(5), axis=0).shape[0] == 9
+    assert [i.removeprefix("val2017/") for i in ids_zip] == ids_dir
+    np.testing.assert_allclose(emb_zip, emb_dir, rtol=1e-5, atol=1e-5)
+
+
+def test_weights_file_round_trip_and_bad_file(tmp_path, images, model):
+    folder, _ = images
+    reference = build_resnet50(None, random_init_seed=3)
+    state = {k: v for k, v in reference.state_dict().items()}
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, EMBED_DIM), torch.zeros(1000)
+    path = tmp_path / "resnet50-deadbeef.pth"
+    torch.save(state, path)
+    loaded = build_resnet50(path)
+    a, _ = embed_images(folder, loaded, size=64, progress=False)
+    b, _ = embed_images(folder, reference, size=64, progress=False)
+    np.testing.assert_array_equal(a, b)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="resnet50-deadbeef.pth: not a torchvision ResNet50 state dict"):
+        build_resnet50(path)
+    with pytest.raises(ValueError, match="random_init_seed"):
+        build_resnet50(None)
+
+
+def test_corrupt_image_is_named(tmp_path, model):
+    folder = make_images(tmp_path / "imgs", n=2)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    with pytest.raises(ValueError, match=r"cannot decode image 'broken.jpg'"):
+        embed_images(folder, model, size=32, progress=False)
+
+
+def test_too_few_images_fail_before_decoding(tmp_path, model):
+    folder = make_images(tmp_path / "imgs", n=2)
+    (folder / "broken.jpg").write_bytes(b"never decoded")
+    with pytest.raises(ValueError, match=r"imgs: has 6 images, the experiment needs at least 5000"):
+        embed_images(folder, model, min_images=5000, progress=False)
+
+
+def test_split_is_seeded_disjoint_and_sized():
+    emb = np.arange(23 * 4, dtype=np.float32).reshape(23, 4)
+    ids = np.array([f"img{i}" for i in range(23)])
+    a = split_embeddings(emb, ids, n_per_side=10, seed=1)
+    b = split_embeddings(emb, ids, n_per_side=10, seed=1)
+    c = split_embeddings(emb, ids, n_per_side=None, seed=2)
+    assert a["x"].shape == a["y"].shape == (10, 4) and c["x"].shape == (11, 4)
+    assert not set(a["x_ids"]) & set(a["y_ids"])
+    np.testing.assert_array_equal(a["x"], b["x"])
+    assert not np.array_equal(a["x_ids"], c["x_ids"][:10])
+    # rows travel with their ids
+    np.testing.assert_array_equal(a["x"][:, 0] / 4, [int(i[3:]) for i in a["x_ids"]])
+    with pytest.raises(ValueError, match="needs 2 x 12 = 24 embeddings, only 23"):
+        split_embeddings(emb, ids, n_per_side=12, seed=0)
+
+
+def test_torchvision_import_workaround_is_idempotent():
+    tv = import_torchvision()
+    assert import_torchvision() is tv and hasattr(tv.models, "resnet50")
