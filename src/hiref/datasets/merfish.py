@@ -204,9 +204,11 @@ def plot_transfer(adata: ad.AnnData, smoothed: dict[str, tuple[np.ndarray, np.nd
     xy = np.asarray(adata.obsm[SPATIAL_KEY])
     genes = list(smoothed)
     fig, axes = plt.subplots(2, len(genes) + 1, figsize=(3.2 * (len(genes) + 1), 6.4), squeeze=False)
+    # Marker size and opacity shrink with the number of cells (a few hundred in tests, 168k real).
     size = max(0.05, min(4.0, 2e4 / max(len(xy), 1)))
-    axes[0, 0].scatter(*xy[is_x].T, s=size, c="tab:red", alpha=0.3, lw=0, label="source")
-    axes[0, 0].scatter(*xy[~is_x].T, s=size, c="tab:blue", alpha=0.3, lw=0, label="target")
+    alpha = max(0.1, min(0.8, 2e4 / max(len(xy), 1)))
+    axes[0, 0].scatter(*xy[is_x].T, s=size, c="tab:red", alpha=alpha, lw=0, label="source")
+    axes[0, 0].scatter(*xy[~is_x].T, s=size, c="tab:blue", alpha=alpha, lw=0, label="target")
     axes[0, 0].legend(markerscale=4, loc="lower right", fontsize=7)
     axes[0, 0].set_title("slices (centred, rotated)")
     axes[1, 0].axis("off")

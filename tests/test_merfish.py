@@ -1,0 +1,147 @@
+"""MERFISH preparation and gene-expression transfer on tiny CSVs shaped like Vizgen's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from hiref.datasets.merfish import (
+    PAPER_GENES,
+    bin_average,
+    center,
+    cosine,
+    gene_transfer_scores,
+    pair_arrays,
+    plot_transfer,
+    prepare_pair,
+    read_replicate,
+    rotate,
+    transfer,
+)
+
+GENES = [*PAPER_GENES, "Blank-1"]
+
+
+def tissue(n, seed):
+    """Cell centroids in a disc and counts that follow smooth spatial patterns."""
+    rng = np.random.default_rng(seed)
+    r, t = 100 * np.sqrt(rng.uniform(size=n)), rng.uniform(0, 2 * np.pi, n)
+    xy = np.c_[r * np.cos(t), r * np.sin(t)]
+    rates = np.c_[
+        np.exp(xy[:, 0] / 40), np.exp(-xy[:, 1] / 40), 3 * (xy[:, 0] > 0), 1 + np.sin(xy[:, 1] / 15) ** 2, np.hypot(*xy.T) / 20, np.full(n, 0.1)
+    ]
+    return xy, rng.poisson(rates).astype(float)
+
+
+def write_replicate(folder, name, xy, counts, ids, *, drop_column=None):
+    """``cell_metadata_<name>.csv`` (unnamed id column, fov, volume, center_x, ...) and
+    ``cell_by_gene_<name>.csv`` (``cell`` id column, one column per gene)."""
+    folder.mkdir(exist_ok=True)
+    meta = pd.DataFrame(
+        {"fov": 0, "volume": 500.0, "center_x": xy[:, 0], "center_y": xy[:, 1], "min_x": xy[:, 0] - 5, "max_x": xy[:, 0] + 5},
+        index=pd.Index(ids),
+    )
+    if drop_column:
+        meta = meta.drop(columns=drop_column)
+    meta_path, cbg_path = folder / f"cell_metadata_{name}.csv", folder / f"cell_by_gene_{name}.csv"
+    meta.to_csv(meta_path)
+    pd.DataFrame(counts, columns=GENES, index=pd.Index(ids, name="cell")).iloc[::-1].to_csv(cbg_path)  # other row order
+    return meta_path, cbg_path
+
+
+@pytest.fixture
+def replicates(tmp_path):
+    """Replicate 3 (source, 130 cells) and Replicate 2 (target, 110 of the same cells),
+    the target rotated by +45 degrees and shifted, as if the slide sat differently."""
+    xy, counts = tissue(130, 0)
+    src = write_replicate(tmp_path, "S2R3", xy + [2000, 3000], counts, 10**12 + np.arange(130))
+    keep = np.random.default_rng(1).choice(130, 110, replace=False)
+    tgt_xy = rotate(xy[keep], 45) + [7000, -500]
+    tgt = write_replicate(tmp_path, "S2R2", tgt_xy, counts[keep], 5 * 10**11 + np.arange(110))
+    return read_replicate(*src, "S2R3"), read_replicate(*tgt, "S2R2"), keep
+
+
+def test_geometry_helpers():
+    np.testing.assert_allclose(rotate(np.array([[1.0, 0.0]]), 90), [[0.0, 1.0]], atol=1e-12)
+    np.testing.assert_allclose(rotate(np.array([[1.0, 1.0]]), -45), [[np.sqrt(2), 0.0]], atol=1e-12)
+    np.testing.assert_allclose(center(np.array([[1.0, 2.0], [3.0, 6.0]])), [[-1, -2], [1, 2]])
+
+
+def test_read_replicate_aligns_counts_to_metadata_rows(replicates):
+    source, _, _ = replicates
+    xy, counts = tissue(130, 0)
+    assert source.n_obs == 130 and list(source.var_names) == GENES
+    np.testing.assert_allclose(source.obsm["spatial"], xy + [2000, 3000])
+    np.testing.assert_allclose(source.X.toarray(), counts)  # despite the reversed CSV rows
+
+
+def test_prepare_pair_centres_rotates_and_subsamples(replicates):
+    source, target, _ = replicates
+    a = prepare_pair(source, target, rotate_target_deg=-45, seed=44)
+    b = prepare_pair(source, target, rotate_target_deg=-45, seed=44)
+    arrays = pair_arrays(a)
+    assert arrays["x"].shape == arrays["y"].shape == (110, 2)
+    assert a.uns["preprocess"]["cells_before_subsampling"] == [130, 110]
+    np.testing.assert_array_equal(arrays["x_ids"], pair_arrays(b)["x_ids"])
+    assert not np.array_equal(arrays["x_ids"], pair_arrays(prepare_pair(source, target, seed=45))["x_ids"])
+    tgt = a[a.obs["slice"] == "target"]
+    np.testing.assert_allclose(tgt.obsm["spatial"], rotate(center(target.obsm["spatial"]), -45), atol=1e-9)
+    # The whole source slice was centred before subsampling, as in the authors' notebook.
+    src = a[a.obs["slice"] == "source"]
+    np.testing.assert_allclose(src.obsm["spatial"], src.obsm["spatial_raw"] - source.obsm["spatial"].mean(0))
+
+
+def test_transfer_through_permutation_and_coupling():
+    values = np.array([10.0, 20.0, 30.0])
+    perm = np.array([2, 0, 1])
+    np.testing.assert_array_equal(transfer(values, (np.arange(3), perm, np.full(3, 1 / 3)), 3), [20, 30, 10])
+    coupling = (np.array([0, 1, 2, 2]), np.array([0, 0, 1, 1]), np.array([0.25, 0.25, 0.4, 0.1]))
+    np.testing.assert_allclose(transfer(values, coupling, 2), [15.0, 30.0])
+    with pytest.raises(ValueError, match="leaves 1 target cell"):
+        transfer(values, coupling, 3)
+
+
+def test_bin_average_and_cosine():
+    coords = np.array([[0.0, 0.0], [0.1, 0.1], [10.0, 10.0], [9.9, 10.0]])
+    np.testing.assert_allclose(bin_average(np.array([1.0, 3.0, 5.0, 7.0]), coords, bins=2), [2, 2, 6, 6])
+    np.testing.assert_allclose(bin_average(np.array([1.0, 3.0, 5.0, 7.0]), coords, bins=1), [4] * 4)
+    assert cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == pytest.approx(1.0)
+    assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
+
+
+def test_optimal_matching_transfers_expression_better_than_random(replicates, tmp_path):
+    source, target, _ = replicates
+    joint = prepare_pair(source, target, rotate_target_deg=-45, seed=44)
+    arrays = pair_arrays(joint)
+    rows, cols = linear_sum_assignment(cdist(arrays["x"], arrays["y"]))
+    w = np.full(len(rows), 1 / len(rows))
+    good, smoothed = gene_transfer_scores(joint, (rows, cols, w), list(PAPER_GENES), bins=10)
+    shuffled = np.random.default_rng(0).permutation(cols)
+    bad, _ = gene_transfer_scores(joint, (rows, shuffled, w), list(PAPER_GENES), bins=10)
+    assert list(good["gene"]) == list(PAPER_GENES) and (good["bins"] == 10).all()
+    assert good["cosine_similarity"].mean() > 0.9
+    assert good["cosine_similarity"].mean() > bad["cosine_similarity"].mean() + 0.05
+    fig = plot_transfer(joint, smoothed, good, title="exact")
+    fig.savefig(tmp_path / "transfer.png")
+    assert (tmp_path / "transfer.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match=r"gene\(s\) \['Nope'\] are not in the MERFISH"):
+        gene_transfer_scores(joint, (rows, cols, w), ["Gad1", "Nope"])
+
+
+def test_bad_csvs_are_named(tmp_path):
+    xy, counts = tissue(5, 3)
+    meta, cbg = write_replicate(tmp_path, "S2R3", xy, counts, np.arange(5), drop_column="center_y")
+    with pytest.raises(ValueError, match=r"cell_metadata_S2R3.csv: missing column\(s\) \['center_y'\]"):
+        read_replicate(meta, cbg, "S2R3")
+    meta, cbg = write_replicate(tmp_path, "S2R2", xy, counts, np.arange(5))
+    pd.read_csv(cbg, index_col=0).iloc[1:].to_csv(cbg)
+    with pytest.raises(ValueError, match=r"cell_by_gene_S2R2.csv: 1 cell\(s\) of .*cell_metadata_S2R2.csv have no counts"):
+        read_replicate(meta, cbg, "S2R2")
+    with pytest.raises(FileNotFoundError, match="missing.csv: MERFISH file does not exist"):
+        read_replicate(tmp_path / "missing.csv", cbg, "S2R2")
+    cbg.write_text("cell\n1\n2\n")
+    with pytest.raises(ValueError, match="needs a cell id column followed by gene columns"):
+        read_replicate(meta, cbg, "S2R2")
