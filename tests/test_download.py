@@ -60,7 +60,9 @@ def test_mismatch_names_file_expected_and_actual(source, tmp_path):
 def test_truncated_source_fails_with_checksum_error(source, tmp_path):
     source.write_bytes(PAYLOAD[: len(PAYLOAD) // 3])
     dest = tmp_path / "archive.zip"
-    with pytest.raises(ChecksumError, match=r"archive\.zip.*checksum mismatch.*expected " + sha256(PAYLOAD)):
+    with pytest.raises(
+        ChecksumError, match=r"archive\.zip.*checksum mismatch.*expected " + sha256(PAYLOAD)
+    ):
         fetch(source.as_uri(), dest, sha256(PAYLOAD), progress=False)
     assert not dest.exists()
 
@@ -83,13 +85,20 @@ def test_torchvision_prefix_checksum(tmp_path):
     checksum = torchvision_checksum(name)
     assert checksum == f"sha256:{sha256(weights)[:8]}"
     fetch(src.as_uri(), tmp_path / "w" / name, checksum, progress=False)
-    with pytest.raises(ChecksumError, match=r"expected 0676ba61\.\.\. \(prefix\), actual " + sha256(weights)):
+    with pytest.raises(
+        ChecksumError, match=r"expected 0676ba61\.\.\. \(prefix\), actual " + sha256(weights)
+    ):
         verify_checksum(src, torchvision_checksum("resnet50-0676ba61.pth"))
 
 
 @pytest.mark.parametrize(
     ("checksum", "problem"),
-    [("abc", "at least 8"), ("sha256:xyz12345", "hexadecimal"), ("crc32:0676ba61", "unknown algorithm"), ("md5:" + "0" * 40, "32 hex")],
+    [
+        ("abc", "at least 8"),
+        ("sha256:xyz12345", "hexadecimal"),
+        ("crc32:0676ba61", "unknown algorithm"),
+        ("md5:" + "0" * 40, "32 hex"),
+    ],
 )
 def test_malformed_checksum_rejected_before_transfer(source, tmp_path, checksum, problem):
     with pytest.raises(ValueError, match=problem):
@@ -134,7 +143,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def serve(directory, handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(handler, directory=str(directory))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

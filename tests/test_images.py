@@ -26,11 +26,19 @@ def make_images(folder, n=6, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         h, w = rng.integers(40, 120, size=2)
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i:012d}.jpg")
-    Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8), mode="L").save(folder / "grey.jpg")
-    Image.fromarray(rng.integers(0, 256, (60, 60, 4), dtype=np.uint8), mode="CMYK").save(folder / "cmyk.jpg")
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            folder / f"{i:012d}.jpg"
+        )
+    Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8), mode="L").save(
+        folder / "grey.jpg"
+    )
+    Image.fromarray(rng.integers(0, 256, (60, 60, 4), dtype=np.uint8), mode="CMYK").save(
+        folder / "cmyk.jpg"
+    )
     (folder / "sub").mkdir()
-    Image.fromarray(rng.integers(0, 256, (30, 90, 4), dtype=np.uint8), mode="RGBA").save(folder / "sub" / "a.png")
+    Image.fromarray(rng.integers(0, 256, (30, 90, 4), dtype=np.uint8), mode="RGBA").save(
+        folder / "sub" / "a.png"
+    )
     (folder / "notes.txt").write_text("not an image")
     (folder / ".hidden.jpg").write_bytes(b"macOS resource fork")
     return folder
@@ -104,7 +112,9 @@ def test_weights_file_round_trip_and_bad_file(tmp_path, images, model):
     b, _ = embed_images(folder, reference, size=64, progress=False)
     np.testing.assert_array_equal(a, b)
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="resnet50-deadbeef.pth: not a torchvision ResNet50 state dict"):
+    with pytest.raises(
+        ValueError, match="resnet50-deadbeef.pth: not a torchvision ResNet50 state dict"
+    ):
         build_resnet50(path)
     with pytest.raises(ValueError, match="random_init_seed"):
         build_resnet50(None)

@@ -31,7 +31,12 @@ def tissue(n, seed):
     r, t = 100 * np.sqrt(rng.uniform(size=n)), rng.uniform(0, 2 * np.pi, n)
     xy = np.c_[r * np.cos(t), r * np.sin(t)]
     rates = np.c_[
-        np.exp(xy[:, 0] / 40), np.exp(-xy[:, 1] / 40), 3 * (xy[:, 0] > 0), 1 + np.sin(xy[:, 1] / 15) ** 2, np.hypot(*xy.T) / 20, np.full(n, 0.1)
+        np.exp(xy[:, 0] / 40),
+        np.exp(-xy[:, 1] / 40),
+        3 * (xy[:, 0] > 0),
+        1 + np.sin(xy[:, 1] / 15) ** 2,
+        np.hypot(*xy.T) / 20,
+        np.full(n, 0.1),
     ]
     return xy, rng.poisson(rates).astype(float)
 
@@ -41,14 +46,23 @@ def write_replicate(folder, name, xy, counts, ids, *, drop_column=None):
     ``cell_by_gene_<name>.csv`` (``cell`` id column, one column per gene)."""
     folder.mkdir(exist_ok=True)
     meta = pd.DataFrame(
-        {"fov": 0, "volume": 500.0, "center_x": xy[:, 0], "center_y": xy[:, 1], "min_x": xy[:, 0] - 5, "max_x": xy[:, 0] + 5},
+        {
+            "fov": 0,
+            "volume": 500.0,
+            "center_x": xy[:, 0],
+            "center_y": xy[:, 1],
+            "min_x": xy[:, 0] - 5,
+            "max_x": xy[:, 0] + 5,
+        },
         index=pd.Index(ids),
     )
     if drop_column:
         meta = meta.drop(columns=drop_column)
     meta_path, cbg_path = folder / f"cell_metadata_{name}.csv", folder / f"cell_by_gene_{name}.csv"
     meta.to_csv(meta_path)
-    pd.DataFrame(counts, columns=GENES, index=pd.Index(ids, name="cell")).iloc[::-1].to_csv(cbg_path)  # other row order
+    pd.DataFrame(counts, columns=GENES, index=pd.Index(ids, name="cell")).iloc[::-1].to_csv(
+        cbg_path
+    )  # other row order
     return meta_path, cbg_path
 
 
@@ -86,18 +100,26 @@ def test_prepare_pair_centres_rotates_and_subsamples(replicates):
     assert arrays["x"].shape == arrays["y"].shape == (110, 2)
     assert a.uns["preprocess"]["cells_before_subsampling"] == [130, 110]
     np.testing.assert_array_equal(arrays["x_ids"], pair_arrays(b)["x_ids"])
-    assert not np.array_equal(arrays["x_ids"], pair_arrays(prepare_pair(source, target, seed=45))["x_ids"])
+    assert not np.array_equal(
+        arrays["x_ids"], pair_arrays(prepare_pair(source, target, seed=45))["x_ids"]
+    )
     tgt = a[a.obs["slice"] == "target"]
-    np.testing.assert_allclose(tgt.obsm["spatial"], rotate(center(target.obsm["spatial"]), -45), atol=1e-9)
+    np.testing.assert_allclose(
+        tgt.obsm["spatial"], rotate(center(target.obsm["spatial"]), -45), atol=1e-9
+    )
     # The whole source slice was centred before subsampling, as in the authors' notebook.
     src = a[a.obs["slice"] == "source"]
-    np.testing.assert_allclose(src.obsm["spatial"], src.obsm["spatial_raw"] - source.obsm["spatial"].mean(0))
+    np.testing.assert_allclose(
+        src.obsm["spatial"], src.obsm["spatial_raw"] - source.obsm["spatial"].mean(0)
+    )
 
 
 def test_transfer_through_permutation_and_coupling():
     values = np.array([10.0, 20.0, 30.0])
     perm = np.array([2, 0, 1])
-    np.testing.assert_array_equal(transfer(values, (np.arange(3), perm, np.full(3, 1 / 3)), 3), [20, 30, 10])
+    np.testing.assert_array_equal(
+        transfer(values, (np.arange(3), perm, np.full(3, 1 / 3)), 3), [20, 30, 10]
+    )
     coupling = (np.array([0, 1, 2, 2]), np.array([0, 0, 1, 1]), np.array([0.25, 0.25, 0.4, 0.1]))
     np.testing.assert_allclose(transfer(values, coupling, 2), [15.0, 30.0])
     with pytest.raises(ValueError, match="leaves 1 target cell"):
@@ -106,7 +128,9 @@ def test_transfer_through_permutation_and_coupling():
 
 def test_bin_average_and_cosine():
     coords = np.array([[0.0, 0.0], [0.1, 0.1], [10.0, 10.0], [9.9, 10.0]])
-    np.testing.assert_allclose(bin_average(np.array([1.0, 3.0, 5.0, 7.0]), coords, bins=2), [2, 2, 6, 6])
+    np.testing.assert_allclose(
+        bin_average(np.array([1.0, 3.0, 5.0, 7.0]), coords, bins=2), [2, 2, 6, 6]
+    )
     np.testing.assert_allclose(bin_average(np.array([1.0, 3.0, 5.0, 7.0]), coords, bins=1), [4] * 4)
     assert cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
@@ -134,11 +158,16 @@ def test_optimal_matching_transfers_expression_better_than_random(replicates, tm
 def test_bad_csvs_are_named(tmp_path):
     xy, counts = tissue(5, 3)
     meta, cbg = write_replicate(tmp_path, "S2R3", xy, counts, np.arange(5), drop_column="center_y")
-    with pytest.raises(ValueError, match=r"cell_metadata_S2R3.csv: missing column\(s\) \['center_y'\]"):
+    with pytest.raises(
+        ValueError, match=r"cell_metadata_S2R3.csv: missing column\(s\) \['center_y'\]"
+    ):
         read_replicate(meta, cbg, "S2R3")
     meta, cbg = write_replicate(tmp_path, "S2R2", xy, counts, np.arange(5))
     pd.read_csv(cbg, index_col=0).iloc[1:].to_csv(cbg)
-    with pytest.raises(ValueError, match=r"cell_by_gene_S2R2.csv: 1 cell\(s\) of .*cell_metadata_S2R2.csv have no counts"):
+    with pytest.raises(
+        ValueError,
+        match=r"cell_by_gene_S2R2.csv: 1 cell\(s\) of .*cell_metadata_S2R2.csv have no counts",
+    ):
         read_replicate(meta, cbg, "S2R2")
     with pytest.raises(FileNotFoundError, match="missing.csv: MERFISH file does not exist"):
         read_replicate(tmp_path / "missing.csv", cbg, "S2R2")

@@ -15,10 +15,19 @@ def make_stage(path, n_cells, genes, seed, *, count_layer=True, spatial=True):
     """An h5ad like ``E9.5_E1S1.MOSTA.h5ad``: raw counts in layers['count'], a processed X,
     obsm['spatial'] and obs['annotation']."""
     rng = np.random.default_rng(seed)
-    counts = sp.csr_matrix(rng.poisson(rng.gamma(0.6, 2.0, size=len(genes)), size=(n_cells, len(genes))).astype(np.float32))
+    counts = sp.csr_matrix(
+        rng.poisson(rng.gamma(0.6, 2.0, size=len(genes)), size=(n_cells, len(genes))).astype(
+            np.float32
+        )
+    )
     adata = ad.AnnData(
-        X=sp.csr_matrix(rng.normal(size=(n_cells, len(genes))).astype(np.float32)),  # not the counts
-        obs=pd.DataFrame({"annotation": rng.choice(["Heart", "Brain", "Liver"], n_cells)}, index=[f"cell{i}" for i in range(n_cells)]),
+        X=sp.csr_matrix(
+            rng.normal(size=(n_cells, len(genes))).astype(np.float32)
+        ),  # not the counts
+        obs=pd.DataFrame(
+            {"annotation": rng.choice(["Heart", "Brain", "Liver"], n_cells)},
+            index=[f"cell{i}" for i in range(n_cells)],
+        ),
         var=pd.DataFrame(index=genes),
     )
     if count_layer:
@@ -33,7 +42,10 @@ def make_stage(path, n_cells, genes, seed, *, count_layer=True, spatial=True):
 def stages(tmp_path):
     genes1 = [f"Gene{i}" for i in range(60)]
     genes2 = [f"Gene{i}" for i in range(10, 80)]  # 50 shared
-    return (make_stage(tmp_path / "E9.5_E1S1.MOSTA.h5ad", 40, genes1, 0), make_stage(tmp_path / "E10.5_E1S1.MOSTA.h5ad", 55, genes2, 1))
+    return (
+        make_stage(tmp_path / "E9.5_E1S1.MOSTA.h5ad", 40, genes1, 0),
+        make_stage(tmp_path / "E10.5_E1S1.MOSTA.h5ad", 55, genes2, 1),
+    )
 
 
 def reference_pca(paths, genes, n_comps):
@@ -84,7 +96,10 @@ def test_subsampling_is_seeded(stages):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"count_layer": False}, r"has no layers\['count'\]"), ({"spatial": False}, r"has no obsm\['spatial'\]")],
+    [
+        ({"count_layer": False}, r"has no layers\['count'\]"),
+        ({"spatial": False}, r"has no obsm\['spatial'\]"),
+    ],
 )
 def test_missing_layers_are_named(tmp_path, stages, kwargs, message):
     bad = make_stage(tmp_path / "E11.5_E1S1.MOSTA.h5ad", 10, ["Gene1", "Gene2"], 2, **kwargs)
@@ -95,7 +110,10 @@ def test_missing_layers_are_named(tmp_path, stages, kwargs, message):
 @pytest.mark.filterwarnings("ignore:Variable names are not unique")
 def test_bad_files_and_gene_sets(tmp_path, stages):
     other = make_stage(tmp_path / "other.h5ad", 12, ["Xist", "Tsix"], 4)
-    with pytest.raises(ValueError, match="E9.5_E1S1.MOSTA.h5ad and .*other.h5ad: the two stages share no gene names"):
+    with pytest.raises(
+        ValueError,
+        match="E9.5_E1S1.MOSTA.h5ad and .*other.h5ad: the two stages share no gene names",
+    ):
         shared_genes(stages[0], other)
     (tmp_path / "corrupt.h5ad").write_bytes(b"<html>404 Not Found</html>")
     with pytest.raises(ValueError, match=r"corrupt.h5ad: not a readable h5ad \(HDF5\) file"):
@@ -103,7 +121,13 @@ def test_bad_files_and_gene_sets(tmp_path, stages):
     with pytest.raises(FileNotFoundError, match="absent.h5ad: MOSTA stage file does not exist"):
         shared_genes(stages[0], tmp_path / "absent.h5ad")
     dup = make_stage(tmp_path / "dup.h5ad", 5, ["Gene10", "Gene10", "Gene11"], 5)
-    with pytest.raises(ValueError, match=r"dup.h5ad: gene names are not unique \(for example \['Gene10'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"dup.h5ad: gene names are not unique \(for example \['Gene10'\]\)"
+    ):
         shared_genes(stages[0], dup)
     with pytest.raises(ValueError, match="30 PCA components need more than 2 shared genes"):
-        preprocess_pair(stages[0], make_stage(tmp_path / "two.h5ad", 8, ["Gene20", "Gene21"], 6), stages=("a", "b"))
+        preprocess_pair(
+            stages[0],
+            make_stage(tmp_path / "two.h5ad", 8, ["Gene20", "Gene21"], 6),
+            stages=("a", "b"),
+        )

@@ -59,7 +59,9 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
     alg = (alg or "sha256").lower()
     digest = digest.strip().lower()
     if alg not in DIGEST_LENGTHS:
-        raise ValueError(f"checksum {checksum!r}: unknown algorithm {alg!r}; use one of {sorted(DIGEST_LENGTHS)}")
+        raise ValueError(
+            f"checksum {checksum!r}: unknown algorithm {alg!r}; use one of {sorted(DIGEST_LENGTHS)}"
+        )
     if not digest or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"checksum {checksum!r}: the digest must be hexadecimal")
     if not MIN_PREFIX <= len(digest) <= DIGEST_LENGTHS[alg]:
@@ -78,7 +80,9 @@ def torchvision_checksum(filename: str) -> str:
     return f"sha256:{prefix}"
 
 
-def verify_checksum(path: str | os.PathLike, checksum: str, *, name: str | os.PathLike | None = None) -> str:
+def verify_checksum(
+    path: str | os.PathLike, checksum: str, *, name: str | os.PathLike | None = None
+) -> str:
     """Hash ``path``; raise :class:`ChecksumError` naming ``name`` (default ``path``) on a mismatch.
 
     Returns the full hex digest.
@@ -111,10 +115,18 @@ def _copy_local(src: Path, out, offset: int, progress: bool) -> None:
     if not src.is_file():
         raise DownloadError(f"{src}: local source file does not exist")
     total = src.stat().st_size
-    with open(src, "rb") as fin, tqdm(
-        total=total, initial=min(offset, total), unit="B", unit_scale=True, disable=not progress,
-        desc=src.name, file=sys.stderr,
-    ) as bar:
+    with (
+        open(src, "rb") as fin,
+        tqdm(
+            total=total,
+            initial=min(offset, total),
+            unit="B",
+            unit_scale=True,
+            disable=not progress,
+            desc=src.name,
+            file=sys.stderr,
+        ) as bar,
+    ):
         fin.seek(offset)
         while chunk := fin.read(CHUNK):
             out.write(chunk)
@@ -136,13 +148,17 @@ def _resume_offset(url: str, offset: int) -> int:
 def _download_remote(url: str, out, offset: int, progress: bool) -> None:
     """Stream a remote URL through pooch's downloader for its protocol."""
     if offset:
-        downloader = pooch.HTTPDownloader(progressbar=progress, headers={"Range": f"bytes={offset}-"})
+        downloader = pooch.HTTPDownloader(
+            progressbar=progress, headers={"Range": f"bytes={offset}-"}
+        )
     else:
         downloader = pooch.downloaders.choose_downloader(url, progressbar=progress)
     downloader(url, out, None)
 
 
-def fetch(url: str, dest: str | os.PathLike, checksum: str | None, *, progress: bool = True) -> Path:
+def fetch(
+    url: str, dest: str | os.PathLike, checksum: str | None, *, progress: bool = True
+) -> Path:
     """Retrieve ``url`` (http(s)/ftp/``file://``/plain path) to ``dest``, verified and atomically.
 
     ``checksum`` is ``"sha256:<hex>"``, ``"md5:<hex>"``, a bare SHA-256 hex, or a prefix of
@@ -181,4 +197,3 @@ def fetch(url: str, dest: str | os.PathLike, checksum: str | None, *, progress: 
             raise
     os.replace(part, dest)
     return dest
-

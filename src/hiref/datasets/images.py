@@ -94,7 +94,9 @@ class ImageDataset(torch.utils.data.Dataset):
         return self.transform(rgb)
 
 
-def build_resnet50(weights: str | os.PathLike | None, *, random_init_seed: int | None = None) -> torch.nn.Module:
+def build_resnet50(
+    weights: str | os.PathLike | None, *, random_init_seed: int | None = None
+) -> torch.nn.Module:
     """ResNet50 with ``fc = Identity`` in eval mode.
 
     ``weights`` is a torchvision state-dict file (``resnet50-0676ba61.pth``). ``None`` with
@@ -104,7 +106,9 @@ def build_resnet50(weights: str | os.PathLike | None, *, random_init_seed: int |
     models = import_torchvision().models
     if weights is None:
         if random_init_seed is None:
-            raise ValueError("ResNet50 needs a weights file; random weights need an explicit random_init_seed")
+            raise ValueError(
+                "ResNet50 needs a weights file; random weights need an explicit random_init_seed"
+            )
         torch.manual_seed(random_init_seed)
         model = models.resnet50(weights=None)
     else:
@@ -141,7 +145,9 @@ def embed_images(
     """
     ids = list_images(source)
     if len(ids) < min_images:
-        raise ValueError(f"{source}: has {len(ids)} images, the experiment needs at least {min_images}")
+        raise ValueError(
+            f"{source}: has {len(ids)} images, the experiment needs at least {min_images}"
+        )
     device = device or default_device()
     loader = torch.utils.data.DataLoader(
         ImageDataset(source, ids, image_transform(size, normalize)),
@@ -154,14 +160,18 @@ def embed_images(
     out = np.empty((len(ids), EMBED_DIM), dtype=np.float32)
     row = 0
     with torch.inference_mode():
-        for batch in tqdm(loader, desc=f"embedding {Path(source).name}", unit="batch", disable=not progress):
+        for batch in tqdm(
+            loader, desc=f"embedding {Path(source).name}", unit="batch", disable=not progress
+        ):
             feats = model(batch.to(device, non_blocking=True)).float().cpu().numpy()
             out[row : row + len(feats)] = feats
             row += len(feats)
     return out, ids
 
 
-def save_embeddings(path: str | os.PathLike, embeddings: np.ndarray, ids: list[str], meta: dict) -> None:
+def save_embeddings(
+    path: str | os.PathLike, embeddings: np.ndarray, ids: list[str], meta: dict
+) -> None:
     """Write ``embeddings``, ``ids`` and ``meta`` (JSON text) to an ``.npz``."""
     np.savez(path, embeddings=embeddings, ids=np.asarray(ids), meta=json.dumps(meta))
 
@@ -178,7 +188,9 @@ def split_embeddings(
     total = len(embeddings)
     n = total // 2 if n_per_side is None else int(n_per_side)
     if n < 1 or 2 * n > total:
-        raise ValueError(f"the split needs 2 x {n} = {2 * n} embeddings, only {total} are available")
+        raise ValueError(
+            f"the split needs 2 x {n} = {2 * n} embeddings, only {total} are available"
+        )
     order = np.random.default_rng(seed).permutation(total)
     ids = np.asarray(ids)
     x_rows, y_rows = order[:n], order[n : 2 * n]

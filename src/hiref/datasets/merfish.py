@@ -46,7 +46,9 @@ def check_files(metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.Path
         raise ValueError(f"{cell_by_gene_csv}: needs a cell id column followed by gene columns")
 
 
-def read_replicate(metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike, name: str) -> ad.AnnData:
+def read_replicate(
+    metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike, name: str
+) -> ad.AnnData:
     """One replicate as AnnData: raw counts in ``X`` (sparse), centroids in ``obsm['spatial']``.
 
     Both files are indexed by their first column (the cell id); every cell of the
@@ -66,7 +68,9 @@ def read_replicate(metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.P
         )
     coords = meta.loc[:, list(COORD_COLUMNS)].to_numpy(dtype=np.float64)
     if not np.isfinite(coords).all():
-        raise ValueError(f"{metadata_csv}: {list(COORD_COLUMNS)} contain missing or non-numeric values")
+        raise ValueError(
+            f"{metadata_csv}: {list(COORD_COLUMNS)} contain missing or non-numeric values"
+        )
     counts = counts.loc[meta.index]
     try:
         matrix = sp.csr_matrix(counts.to_numpy(dtype=np.float32))
@@ -92,7 +96,9 @@ def rotate(xy: np.ndarray, degrees: float) -> np.ndarray:
     return xy @ rot.T
 
 
-def prepare_pair(source: ad.AnnData, target: ad.AnnData, *, rotate_target_deg: float = -45.0, seed: int = 44) -> ad.AnnData:
+def prepare_pair(
+    source: ad.AnnData, target: ad.AnnData, *, rotate_target_deg: float = -45.0, seed: int = 44
+) -> ad.AnnData:
     """Centre both slices, rotate the target, subsample the larger slice to the smaller size.
 
     Returns the joint AnnData (source rows first) with ``obs['slice']`` in
@@ -133,7 +139,9 @@ def pair_arrays(adata: ad.AnnData) -> dict[str, np.ndarray]:
     return {"x": xy[is_x], "y": xy[~is_x], "x_ids": names[is_x], "y_ids": names[~is_x]}
 
 
-def transfer(values: np.ndarray, coupling: tuple[np.ndarray, np.ndarray, np.ndarray], n_target: int) -> np.ndarray:
+def transfer(
+    values: np.ndarray, coupling: tuple[np.ndarray, np.ndarray, np.ndarray], n_target: int
+) -> np.ndarray:
     """Move source values to the target cells through a sparse coupling ``(rows, cols, weights)``.
 
     Each target cell receives the coupling-weighted mean of its source cells; for a
@@ -143,7 +151,9 @@ def transfer(values: np.ndarray, coupling: tuple[np.ndarray, np.ndarray, np.ndar
     mass = np.bincount(cols, weights=weights, minlength=n_target)
     moved = np.bincount(cols, weights=weights * values[rows], minlength=n_target)
     if np.any(mass <= 0):
-        raise ValueError(f"the coupling leaves {int(np.sum(mass <= 0))} target cell(s) without mass")
+        raise ValueError(
+            f"the coupling leaves {int(np.sum(mass <= 0))} target cell(s) without mass"
+        )
     return moved / mass
 
 
@@ -169,7 +179,11 @@ def _gene_values(adata: ad.AnnData, gene: str) -> np.ndarray:
 
 
 def gene_transfer_scores(
-    adata: ad.AnnData, coupling: tuple[np.ndarray, np.ndarray, np.ndarray], genes: list[str], *, bins: int = 75
+    adata: ad.AnnData,
+    coupling: tuple[np.ndarray, np.ndarray, np.ndarray],
+    genes: list[str],
+    *,
+    bins: int = 75,
 ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Cosine similarity of binned target and transferred expression, one row per gene.
 
@@ -192,7 +206,12 @@ def gene_transfer_scores(
     return pd.DataFrame(rows), smoothed
 
 
-def plot_transfer(adata: ad.AnnData, smoothed: dict[str, tuple[np.ndarray, np.ndarray]], scores: pd.DataFrame, title: str = ""):
+def plot_transfer(
+    adata: ad.AnnData,
+    smoothed: dict[str, tuple[np.ndarray, np.ndarray]],
+    scores: pd.DataFrame,
+    title: str = "",
+):
     """Figure: both slices after centring/rotation, then per gene the binned target
     expression (top) above the binned transferred expression (bottom)."""
     import matplotlib
@@ -203,7 +222,9 @@ def plot_transfer(adata: ad.AnnData, smoothed: dict[str, tuple[np.ndarray, np.nd
     is_x = (adata.obs["slice"] == "source").to_numpy()
     xy = np.asarray(adata.obsm[SPATIAL_KEY])
     genes = list(smoothed)
-    fig, axes = plt.subplots(2, len(genes) + 1, figsize=(3.2 * (len(genes) + 1), 6.4), squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(genes) + 1, figsize=(3.2 * (len(genes) + 1), 6.4), squeeze=False
+    )
     # Marker size and opacity shrink with the number of cells (a few hundred in tests, 168k real).
     size = max(0.05, min(4.0, 2e4 / max(len(xy), 1)))
     alpha = max(0.1, min(0.8, 2e4 / max(len(xy), 1)))
@@ -217,8 +238,12 @@ def plot_transfer(adata: ad.AnnData, smoothed: dict[str, tuple[np.ndarray, np.nd
         true_b, moved_b = smoothed[gene]
         vmax = max(true_b.max(), moved_b.max()) or 1.0
         for row, (vals, label) in enumerate(((true_b, "target"), (moved_b, "transferred"))):
-            axes[row, k].scatter(*xy[~is_x].T, s=size, c=vals, cmap="viridis", vmin=0, vmax=vmax, lw=0)
-            axes[row, k].set_title(f"{gene} {label}" + (f"\ncos = {score[gene]:.3f}" if row else ""), fontsize=9)
+            axes[row, k].scatter(
+                *xy[~is_x].T, s=size, c=vals, cmap="viridis", vmin=0, vmax=vmax, lw=0
+            )
+            axes[row, k].set_title(
+                f"{gene} {label}" + (f"\ncos = {score[gene]:.3f}" if row else ""), fontsize=9
+            )
     for ax in axes.flat:
         ax.set_aspect("equal")
         ax.set_xticks([])

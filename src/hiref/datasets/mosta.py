@@ -37,10 +37,14 @@ def stage_genes(path: str | os.PathLike) -> pd.Index:
     with f:
         if f"layers/{COUNT_LAYER}" not in f:
             layers = list(f["layers"].keys()) if "layers" in f else []
-            raise ValueError(f"{path}: has no layers['{COUNT_LAYER}'] with raw counts (layers: {layers})")
+            raise ValueError(
+                f"{path}: has no layers['{COUNT_LAYER}'] with raw counts (layers: {layers})"
+            )
         if f"obsm/{SPATIAL_KEY}" not in f:
             obsm = list(f["obsm"].keys()) if "obsm" in f else []
-            raise ValueError(f"{path}: has no obsm['{SPATIAL_KEY}'] spatial coordinates (obsm: {obsm})")
+            raise ValueError(
+                f"{path}: has no obsm['{SPATIAL_KEY}'] spatial coordinates (obsm: {obsm})"
+            )
         spatial = f[f"obsm/{SPATIAL_KEY}"]
         if not isinstance(spatial, h5py.Dataset) or spatial.ndim != 2 or spatial.shape[1] < 2:
             raise ValueError(f"{path}: obsm['{SPATIAL_KEY}'] must be an (n_cells, 2) array")
@@ -93,7 +97,9 @@ def preprocess_pair(
         raise ValueError(f"the two stages must differ, got {stages}")
     genes = shared_genes(path1, path2)
     if n_comps >= len(genes):
-        raise ValueError(f"{path1} and {path2}: {n_comps} PCA components need more than {len(genes)} shared genes")
+        raise ValueError(
+            f"{path1} and {path2}: {n_comps} PCA components need more than {len(genes)} shared genes"
+        )
     slices = [_read_counts(p, genes, s) for p, s in zip((path1, path2), stages)]
     joint = ad.concat(slices, join="inner", merge="same")
     sc.pp.normalize_total(joint)
