@@ -14,6 +14,7 @@ from hiref.datasets.merfish import (
     center,
     cosine,
     gene_transfer_scores,
+    matching_coupling,
     pair_arrays,
     plot_transfer,
     prepare_pair,
@@ -174,3 +175,17 @@ def test_bad_csvs_are_named(tmp_path):
     cbg.write_text("cell\n1\n2\n")
     with pytest.raises(ValueError, match="needs a cell id column followed by gene columns"):
         read_replicate(meta, cbg, "S2R2")
+
+
+def test_matching_file_must_be_a_full_size_bijection(tmp_path):
+    np.savez(tmp_path / "hiref.npz", perm=np.array([2, 0, 1]))
+    rows, cols, weights = matching_coupling(tmp_path / "hiref.npz", 3)
+    np.testing.assert_array_equal(cols, [2, 0, 1])
+    assert weights.sum() == pytest.approx(1.0) and list(rows) == [0, 1, 2]
+    np.savez(tmp_path / "frlc.npz", perm=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="frlc.npz: holds no matching"):
+        matching_coupling(tmp_path / "frlc.npz", 3)
+    with pytest.raises(
+        ValueError, match="hiref.npz: matching of 3 points is not a bijection of the 4"
+    ):
+        matching_coupling(tmp_path / "hiref.npz", 4)

@@ -139,6 +139,26 @@ def pair_arrays(adata: ad.AnnData) -> dict[str, np.ndarray]:
     return {"x": xy[is_x], "y": xy[~is_x], "x_ids": names[is_x], "y_ids": names[~is_x]}
 
 
+def matching_coupling(
+    path: str | os.PathLike, n_target: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coupling of a run's matching file (``perm``: x row ``i`` -> y row ``perm[i]``).
+
+    Methods that return a plan rather than a bijection leave ``perm`` empty; runs on a
+    subsample (``n`` below the prepared size) index rows that this file cannot map back.
+    """
+    with np.load(path) as data:
+        perm = data["perm"]
+    if perm.size == 0:
+        raise ValueError(f"{path}: holds no matching (the method returns a plan, not a bijection)")
+    if len(perm) != n_target or np.unique(perm).size != n_target:
+        raise ValueError(
+            f"{path}: matching of {len(perm)} points is not a bijection of the {n_target} prepared "
+            "cells; gene transfer needs the run at the full size (n = prepared size)"
+        )
+    return np.arange(n_target), perm.astype(np.int64), np.full(n_target, 1.0 / n_target)
+
+
 def transfer(
     values: np.ndarray, coupling: tuple[np.ndarray, np.ndarray, np.ndarray], n_target: int
 ) -> np.ndarray:
