@@ -19,6 +19,8 @@ from hiref.datasets.merfish import (
     plot_transfer,
     prepare_pair,
     read_replicate,
+    summarise_transfer,
+    transfer_markdown,
     rotate,
     transfer,
 )
@@ -189,3 +191,30 @@ def test_matching_file_must_be_a_full_size_bijection(tmp_path):
         ValueError, match="hiref.npz: matching of 3 points is not a bijection of the 4"
     ):
         matching_coupling(tmp_path / "hiref.npz", 4)
+
+
+def test_transfer_summary_over_seeds():
+    scores = pd.DataFrame(
+        {
+            "gene": ["Gad1", "Grm4"] * 3,
+            "cosine_similarity": [0.9, 0.5, 0.7, 0.5, 0.8, 0.2],
+            "bins": 75,
+            "experiment": "merfish",
+            "method": ["hiref"] * 4 + ["exact"] * 2,
+            "n": 84172,
+            "seed": [0, 0, 1, 1, 0, 0],
+        }
+    )
+    summary = summarise_transfer(scores)
+    hiref_gad1 = summary[(summary["method"] == "hiref") & (summary["gene"] == "Gad1")].iloc[0]
+    assert hiref_gad1["mean"] == pytest.approx(0.8) and hiref_gad1["runs"] == 2
+    assert hiref_gad1["sd"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
+    lines = transfer_markdown(summary).splitlines()
+    assert "75 x 75 grid" in lines[0]
+    assert lines[2].split("|")[1:4] == [
+        " gene   ",
+        " hiref (n = 84172)   ",
+        " exact (n = 84172)   ",
+    ]
+    assert [c.strip() for c in lines[4].split("|")[1:4]] == ["Gad1", "0.800 ± 0.14", "0.800"]
+    assert [c.strip() for c in lines[5].split("|")[1:4]] == ["Grm4", "0.500 ± 0", "0.200"]

@@ -272,3 +272,32 @@ def plot_transfer(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def summarise_transfer(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count over seeds of the cosine similarity per
+    experiment, n, method and gene (``scores``: rows of the per-run score files)."""
+    keys = ["experiment", "n", "method", "bins", "gene"]
+    grouped = scores.groupby(keys, sort=False)["cosine_similarity"]
+    return grouped.agg(mean="mean", sd="std", runs="count").reset_index()
+
+
+def transfer_markdown(summary: pd.DataFrame) -> str:
+    """Genes as rows, one column per method (and n): mean +- sd over seeds."""
+    cell = [
+        f"{m:.3f}" if np.isnan(s) else f"{m:.3f} ± {s:.2g}"
+        for m, s in zip(summary["mean"], summary["sd"])
+    ]
+    column = [f"{m} (n = {n})" for m, n in zip(summary["method"], summary["n"])]
+    table = pd.DataFrame({"gene": summary["gene"], "column": column, "cell": cell})
+    wide = table.pivot(index="gene", columns="column", values="cell")
+    wide = wide.reindex(
+        index=list(dict.fromkeys(summary["gene"])), columns=list(dict.fromkeys(column))
+    )
+    bins = ", ".join(f"{b} x {b}" for b in summary["bins"].unique())
+    header = (
+        "Gene-expression transfer: cosine similarity of the target slice's expression and the "
+        f"expression transferred by each method's matching, both averaged over a {bins} grid "
+        "of bins of the target slice; mean ± sd over seeds.\n\n"
+    )
+    return header + wide.to_markdown(disable_numparse=True) + "\n"

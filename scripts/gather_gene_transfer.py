@@ -1,0 +1,23 @@
+"""Snakemake script: per-run gene-transfer scores -> one summary table (CSV and Markdown).
+
+input: the score CSVs of score_gene_transfer. output: csv, markdown.
+"""
+
+from contextlib import redirect_stderr, redirect_stdout
+
+import pandas as pd
+
+from hiref.datasets.merfish import summarise_transfer, transfer_markdown
+from hiref.provenance import atomic_path
+
+
+def main(sm) -> None:
+    summary = summarise_transfer(pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True))
+    with atomic_path(sm.output.csv) as tmp:
+        summary.to_csv(tmp, index=False)
+    with atomic_path(sm.output.markdown) as tmp:
+        tmp.write_text(transfer_markdown(summary))
+
+
+with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+    main(snakemake)  # noqa: F821
