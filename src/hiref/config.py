@@ -26,8 +26,9 @@ class HiRefConfig:
       inner_iters: log-domain Sinkhorn projections per mirror-descent step (warm-started).
       gamma: normalised mirror-descent step size (the step is ``gamma / max|gradient|``).
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
-      refine_sweeps: exact re-solves of unions of neighbouring leaf blocks after the
-        hierarchy; each sweep can only lower the cost.
+      refine_sweeps: refinement sweeps after the leaves: the matched pairs are regrouped by
+        a fresh hierarchy with leaves twice as large and re-solved exactly in each group.
+        A sweep can only lower the cost; each costs about one more solve.
       leaf_batch: how many leaf blocks are solved at once (bounds memory, not results).
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
@@ -40,7 +41,7 @@ class HiRefConfig:
     inner_iters: int = 8
     gamma: float = 10.0
     cost_rank: int = 32
-    refine_sweeps: int = 1
+    refine_sweeps: int = 2
     leaf_batch: int = 2048
     max_expansion: int = 8
 

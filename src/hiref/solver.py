@@ -130,45 +130,58 @@ def _match(x, y, matrix, cost, config, seed, report):
     dtype = jnp.float32 if x.dtype == np.float32 or not jax.config.jax_enable_x64 else x.dtype
     xj, yj = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
     mj = None if matrix is None else jnp.asarray(matrix, dtype)
+    key = jax.random.PRNGKey(seed)
+    seconds = []
+
+    def timed(label, blocks, size, rank, started):
+        seconds.append(time.perf_counter() - started)
+        report(dict(level=label, blocks=blocks, block_size=size, rank=rank, seconds=seconds[-1]))
+
+    order_x, order_y, sizes = _hierarchy(xj, yj, mj, ranks, cost, config, key, timed)
+    start = time.perf_counter()
+    order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(sizes), cost=cost,
+                            batch=config.leaf_batch)
+    order_y.block_until_ready()
+    timed("leaf", len(sizes), int(sizes.max()), int(sizes.max()), start)
+
+    refine_ranks = _schedule(n, config.replace(max_leaf=2 * config.max_leaf, schedule=None))[:-1]
+    for sweep in range(config.refine_sweeps if refine_ranks else 0):
+        start = time.perf_counter()
+        # Matched pairs, as points (x_i, y_pi(i)), are regrouped by a fresh hierarchy with
+        # twice larger leaves, so the new groups straddle the old leaves' borders; an exact
+        # re-solve inside each group can only lower the cost.
+        pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
+        order_p, _, group_sizes = _hierarchy(pairs, pairs, None, refine_ranks, "sqeuclidean",
+                                             config, jax.random.fold_in(key, 1000 + sweep))
+        order_x, order_y = order_x[order_p], order_y[order_p]
+        order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(group_sizes),
+                                cost=cost, batch=max(1, config.leaf_batch // 2))
+        order_y.block_until_ready()
+        timed(f"refine {sweep + 1}", len(group_sizes), int(group_sizes.max()),
+              int(group_sizes.max()), start)
+    return np.asarray(order_x), np.asarray(order_y), [*ranks, int(leaf)], seconds
+
+
+def _hierarchy(x, y, matrix, ranks, cost, config, key, timed=None):
+    """Runs the low-rank levels: returns ``order_x``, ``order_y`` and the leaf block sizes."""
+    n = x.shape[0]
     order_x = jnp.arange(n, dtype=jnp.int32)
     order_y = jnp.arange(n, dtype=jnp.int32)
     sizes = np.array([n])
-    key = jax.random.PRNGKey(seed)
-    seconds = []
     for level, r in enumerate(ranks):
         start = time.perf_counter()
-        idx, mask = _segments(sizes)
         caps = sizes[:, None] // r + (np.arange(r)[None, :] < sizes[:, None] % r)
         order_x, order_y = _split_level(
-            xj, yj, mj, order_x, order_y, jnp.asarray(idx), jnp.asarray(mask),
+            x, y, matrix, order_x, order_y, *_segment_arrays(sizes),
             jnp.asarray(caps, jnp.int32), jax.random.fold_in(key, level),
             cost=cost, cost_rank=config.cost_rank, outer_iters=config.outer_iters,
             inner_iters=config.inner_iters, gamma=config.gamma,
         )
-        order_x.block_until_ready()
-        seconds.append(time.perf_counter() - start)
-        report(dict(level=level + 1, blocks=len(sizes), block_size=int(sizes.max()), rank=r,
-                    seconds=seconds[-1]))
+        if timed is not None:
+            order_x.block_until_ready()
+            timed(level + 1, len(sizes), int(sizes.max()), r, start)
         sizes = caps.ravel()
-
-    groups = [sizes]
-    for sweep in range(config.refine_sweeps):
-        groups.append(_pair_neighbours(sizes, offset=sweep % 2))
-    for step, group_sizes in enumerate(groups):
-        if len(group_sizes) == len(sizes) and step > 0:
-            continue  # a single leaf has no neighbour to refine with
-        start = time.perf_counter()
-        idx, mask = _segments(group_sizes)
-        order_y = _solve_groups(
-            xj, yj, mj, order_x, order_y, jnp.asarray(idx), jnp.asarray(mask),
-            cost=cost, batch=max(1, config.leaf_batch // max(1, idx.shape[1] // leaf)),
-        )
-        order_y.block_until_ready()
-        seconds.append(time.perf_counter() - start)
-        report(dict(level="leaf" if step == 0 else f"refine {step}", blocks=len(group_sizes),
-                    block_size=int(group_sizes.max()), rank=int(group_sizes.max()),
-                    seconds=seconds[-1]))
-    return np.asarray(order_x), np.asarray(order_y), [*ranks, int(leaf)], seconds
+    return order_x, order_y, sizes
 
 
 def _schedule(n: int, config: HiRefConfig) -> list[int]:
@@ -193,12 +206,9 @@ def _segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx.astype(np.int32), mask
 
 
-def _pair_neighbours(sizes: np.ndarray, offset: int) -> np.ndarray:
-    """Sizes of groups made of consecutive pairs of blocks (the first alone when offset=1)."""
-    head, body = sizes[:offset], sizes[offset:]
-    pairs = body[: len(body) // 2 * 2].reshape(-1, 2).sum(1)
-    tail = body[len(body) // 2 * 2:]
-    return np.concatenate([head, pairs, tail])
+def _segment_arrays(sizes: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    idx, mask = _segments(sizes)
+    return jnp.asarray(idx), jnp.asarray(mask)
 
 
 def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array) -> jax.Array:

@@ -83,6 +83,10 @@ PAIRS = {
 }
 
 
+#: Dimension of each pair's points.
+DIMENSION = {"checkerboard": 2, "moons_rings": 2, "halfmoon_scurve": 2, "gmm32": 32, "gmm128": 128}
+
+
 def sample_pair(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` of the synthetic pair ``name`` with ``n`` points each."""
     if name not in PAIRS:

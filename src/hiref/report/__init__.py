@@ -1,0 +1,1 @@
+"""Tables (pandas) and figures (seaborn) drawn from the workflow's run records only."""
