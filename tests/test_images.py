@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import pytest
 import torch
+from data_fixtures import make_images, zip_folder
 from PIL import Image
 
 from hiref.datasets.images import (
@@ -18,37 +17,6 @@ from hiref.datasets.images import (
     split_embeddings,
 )
 from hiref.datasets.tv_compat import import_torchvision
-
-
-def make_images(folder, n=6, seed=0):
-    """JPEGs of varied sizes plus a greyscale JPEG, a CMYK JPEG and an RGBA PNG."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        h, w = rng.integers(40, 120, size=2)
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
-            folder / f"{i:012d}.jpg"
-        )
-    Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8), mode="L").save(
-        folder / "grey.jpg"
-    )
-    Image.fromarray(rng.integers(0, 256, (60, 60, 4), dtype=np.uint8), mode="CMYK").save(
-        folder / "cmyk.jpg"
-    )
-    (folder / "sub").mkdir()
-    Image.fromarray(rng.integers(0, 256, (30, 90, 4), dtype=np.uint8), mode="RGBA").save(
-        folder / "sub" / "a.png"
-    )
-    (folder / "notes.txt").write_text("not an image")
-    (folder / ".hidden.jpg").write_bytes(b"macOS resource fork")
-    return folder
-
-
-def zip_folder(folder, path):
-    with zipfile.ZipFile(path, "w") as zf:
-        for f in sorted(folder.rglob("*")):
-            zf.write(f, f"val2017/{f.relative_to(folder)}")
-    return path
 
 
 @pytest.fixture(scope="module")

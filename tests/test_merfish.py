@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from data_fixtures import GENES, tissue, write_replicate
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
@@ -19,54 +20,11 @@ from hiref.datasets.merfish import (
     plot_transfer,
     prepare_pair,
     read_replicate,
-    summarise_transfer,
-    transfer_markdown,
     rotate,
+    summarise_transfer,
     transfer,
+    transfer_markdown,
 )
-
-GENES = [*PAPER_GENES, "Blank-1"]
-
-
-def tissue(n, seed):
-    """Cell centroids in a disc and counts that follow smooth spatial patterns."""
-    rng = np.random.default_rng(seed)
-    r, t = 100 * np.sqrt(rng.uniform(size=n)), rng.uniform(0, 2 * np.pi, n)
-    xy = np.c_[r * np.cos(t), r * np.sin(t)]
-    rates = np.c_[
-        np.exp(xy[:, 0] / 40),
-        np.exp(-xy[:, 1] / 40),
-        3 * (xy[:, 0] > 0),
-        1 + np.sin(xy[:, 1] / 15) ** 2,
-        np.hypot(*xy.T) / 20,
-        np.full(n, 0.1),
-    ]
-    return xy, rng.poisson(rates).astype(float)
-
-
-def write_replicate(folder, name, xy, counts, ids, *, drop_column=None):
-    """``cell_metadata_<name>.csv`` (unnamed id column, fov, volume, center_x, ...) and
-    ``cell_by_gene_<name>.csv`` (``cell`` id column, one column per gene)."""
-    folder.mkdir(exist_ok=True)
-    meta = pd.DataFrame(
-        {
-            "fov": 0,
-            "volume": 500.0,
-            "center_x": xy[:, 0],
-            "center_y": xy[:, 1],
-            "min_x": xy[:, 0] - 5,
-            "max_x": xy[:, 0] + 5,
-        },
-        index=pd.Index(ids),
-    )
-    if drop_column:
-        meta = meta.drop(columns=drop_column)
-    meta_path, cbg_path = folder / f"cell_metadata_{name}.csv", folder / f"cell_by_gene_{name}.csv"
-    meta.to_csv(meta_path)
-    pd.DataFrame(counts, columns=GENES, index=pd.Index(ids, name="cell")).iloc[::-1].to_csv(
-        cbg_path
-    )  # other row order
-    return meta_path, cbg_path
 
 
 @pytest.fixture

@@ -4,38 +4,10 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
-import scipy.sparse as sp
+from data_fixtures import make_stage
 
 from hiref.datasets.mosta import pair_arrays, preprocess_pair, shared_genes
-
-
-def make_stage(path, n_cells, genes, seed, *, count_layer=True, spatial=True):
-    """An h5ad like ``E9.5_E1S1.MOSTA.h5ad``: raw counts in layers['count'], a processed X,
-    obsm['spatial'] and obs['annotation']."""
-    rng = np.random.default_rng(seed)
-    counts = sp.csr_matrix(
-        rng.poisson(rng.gamma(0.6, 2.0, size=len(genes)), size=(n_cells, len(genes))).astype(
-            np.float32
-        )
-    )
-    adata = ad.AnnData(
-        X=sp.csr_matrix(
-            rng.normal(size=(n_cells, len(genes))).astype(np.float32)
-        ),  # not the counts
-        obs=pd.DataFrame(
-            {"annotation": rng.choice(["Heart", "Brain", "Liver"], n_cells)},
-            index=[f"cell{i}" for i in range(n_cells)],
-        ),
-        var=pd.DataFrame(index=genes),
-    )
-    if count_layer:
-        adata.layers["count"] = counts
-    if spatial:
-        adata.obsm["spatial"] = rng.uniform(0, 500, size=(n_cells, 2))
-    adata.write_h5ad(path)
-    return path
 
 
 @pytest.fixture
