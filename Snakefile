@@ -1,0 +1,27 @@
+# Hierarchical Refinement OT: synthetic benchmarks, baselines, tables and figures.
+# Usage: README.md. Configuration: config/config.yaml, documented in config/schema.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/synthetic.smk"
+include: "rules/solve.smk"
+include: "rules/report.smk"
+
+
+# After every include: experiments may only name registered datasets and known methods.
+check_experiments()
+
+
+rule all:
+    input:
+        final_outputs,
+    default_target: True

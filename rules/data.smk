@@ -1,0 +1,275 @@
+# Real datasets (docs/datasets.md): raw files retrieved and verified under resources/,
+# ResNet50 image embeddings split 50:50 (coco, imagenet), MOSTA stage pairs
+# (mosta_<stage>_<stage>), MERFISH slices (merfish) and their gene-transfer scores.
+import re
+from urllib.parse import urlparse
+
+DATA = config["data"]
+RAW = DATA["resources_dir"]
+STAGES = DATA["mosta"]["stages"]
+MOSTA_PAIRS = [f"mosta_{a}_{b}" for a, b in zip(STAGES[:-1], STAGES[1:])]
+IMAGE_SETS = ["coco", "imagenet"]
+WEIGHTS_FILE = Path(urlparse(DATA["weights"]["url"]).path).name
+MERFISH = DATA["merfish"]
+MERFISH_ROLES = {"source": MERFISH["source_replicate"], "target": MERFISH["target_replicate"]}
+
+
+def merfish_name(kind, replicate):
+    return f"{kind}_S2R{replicate}.csv"
+
+
+# Every downloadable file: its path under resources/ -> URL and checksum (null: unpinned).
+RAW_FILES = {
+    "coco/val2017.zip": {"url": DATA["coco"]["url"], "checksum": DATA["coco"]["checksum"]},
+    f"weights/{WEIGHTS_FILE}": {"url": DATA["weights"]["url"], "checksum": DATA["weights"]["checksum"]},
+    **{
+        f"mosta/{stage}_E1S1.MOSTA.h5ad": {
+            "url": DATA["mosta"]["url"].format(stage=stage),
+            "checksum": DATA["mosta"]["checksums"].get(stage),
+        }
+        for stage in STAGES
+    },
+    **{
+        f"merfish/{merfish_name(kind, rep)}": {
+            "url": MERFISH["url"].format(replicate=rep, file=merfish_name(kind, rep)),
+            "checksum": MERFISH["checksums"].get(merfish_name(kind, rep)),
+        }
+        for rep in MERFISH_ROLES.values()
+        for kind in ("cell_metadata", "cell_by_gene")
+    },
+}
+
+register_datasets(IMAGE_SETS + MOSTA_PAIRS + ["merfish"], "results/data/{dataset}.npz")
+
+# ImageNet is licensed: it runs only when the user names a local train folder.
+if DATA["imagenet"]["train_dir"] is None and "imagenet" in config["run"]:
+    config["run"].remove("imagenet")
+    logger.warning("experiment imagenet not run: set data.imagenet.train_dir (docs/datasets.md)")
+
+
+def raw(path):
+    return f"{RAW}/{path}"
+
+
+def image_source(image_set):
+    if image_set == "coco":
+        return DATA["coco"]["images"] or raw("coco/val2017.zip")
+    train_dir = DATA["imagenet"]["train_dir"]
+    if train_dir is None:
+        raise ValueError("data.imagenet.train_dir is not set: give the ILSVRC2012 train folder")
+    if not Path(train_dir).is_dir():
+        raise ValueError(f"data.imagenet.train_dir: {train_dir} is not a folder")
+    return train_dir
+
+
+def embed_inputs(wildcards):
+    inputs = {"images": image_source(wildcards.image_set)}
+    if DATA["embedding"]["random_init_seed"] is None:
+        inputs["weights"] = DATA["weights"]["path"] or raw(f"weights/{WEIGHTS_FILE}")
+    return inputs
+
+
+def mosta_stage_file(stage):
+    name = f"{stage}_E1S1.MOSTA.h5ad"
+    local = DATA["mosta"]["local_dir"]
+    return str(Path(local, name)) if local else raw(f"mosta/{name}")
+
+
+def merfish_inputs(wildcards):
+    local = MERFISH["local_dir"]
+    return {
+        f"{role}_{key}": str(Path(local, name)) if local else raw(f"merfish/{name}")
+        for role, rep in MERFISH_ROLES.items()
+        for key, kind in (("metadata", "cell_metadata"), ("counts", "cell_by_gene"))
+        for name in [merfish_name(kind, rep)]
+    }
+
+
+def gene_transfer_runs(experiment):
+    """Runs of an experiment on `merfish` by the methods that return matchings."""
+    exp = config["experiments"][experiment]
+    methods = [
+        m for m in method_labels(experiment) if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
+    ]
+    return expand(
+        "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
+        experiment=experiment, method=methods, n=dataset_sizes(experiment, "merfish"),
+        seed=exp["seeds"],
+    )
+
+
+def transfer_experiments():
+    return [e for e in config["run"] if "merfish" in config["experiments"][e]["datasets"]]
+
+
+def data_outputs(wildcards):
+    """Extra targets of rule all: gene-transfer tables of experiments run on merfish."""
+    return expand("results/tables/gene_transfer/{experiment}.{ext}", experiment=transfer_experiments(), ext=["csv", "md"])
+
+
+rule retrieve:
+    output:
+        f"{RAW}/{{path}}",
+    params:
+        url=lambda wc: RAW_FILES[wc.path]["url"],
+        checksum=lambda wc: RAW_FILES[wc.path]["checksum"],
+    wildcard_constraints:
+        path="|".join(map(re.escape, RAW_FILES)),
+    log:
+        "results/logs/retrieve/{path}.log",
+    benchmark:
+        "results/benchmarks/retrieve/{path}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/retrieve.py"
+
+
+rule embed_images:
+    input:
+        unpack(embed_inputs),
+    output:
+        "results/embeddings/{image_set}.npz",
+    params:
+        size=DATA["embedding"]["size"],
+        normalize=DATA["embedding"]["normalize"],
+        batch_size=DATA["embedding"]["batch_size"],
+        random_init_seed=DATA["embedding"]["random_init_seed"],
+        min_images=lambda wc: 2 * DATA[wc.image_set]["n_per_side"],
+    wildcard_constraints:
+        image_set="|".join(IMAGE_SETS),
+    threads: DATA["embedding"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=DATA["embedding"]["mem_mb"],
+        runtime=DATA["embedding"]["runtime"],
+    log:
+        "results/logs/embed_images/{image_set}.log",
+    benchmark:
+        "results/benchmarks/embed_images/{image_set}.tsv"
+    conda:
+        "../envs/vision.yaml"
+    script:
+        "../scripts/embed_images.py"
+
+
+rule split_embeddings:
+    input:
+        "results/embeddings/{image_set}.npz",
+    output:
+        "results/data/{image_set}.npz",
+    params:
+        n_per_side=lambda wc: DATA[wc.image_set]["n_per_side"],
+        seed=lambda wc: DATA[wc.image_set]["seed"],
+    wildcard_constraints:
+        image_set="|".join(IMAGE_SETS),
+    resources:
+        mem_mb=DATA["embedding"]["mem_mb"],
+    log:
+        "results/logs/split_embeddings/{image_set}.log",
+    benchmark:
+        "results/benchmarks/split_embeddings/{image_set}.tsv"
+    conda:
+        "../envs/vision.yaml"
+    script:
+        "../scripts/split_embeddings.py"
+
+
+rule preprocess_mosta:
+    input:
+        stage1=lambda wc: mosta_stage_file(wc.stage1),
+        stage2=lambda wc: mosta_stage_file(wc.stage2),
+    output:
+        npz="results/data/mosta_{stage1}_{stage2}.npz",
+        h5ad="results/data/mosta_{stage1}_{stage2}.h5ad",
+    params:
+        stages=lambda wc: [wc.stage1, wc.stage2],
+        n_comps=DATA["mosta"]["n_comps"],
+        seed=DATA["mosta"]["seed"],
+    wildcard_constraints:
+        stage1="|".join(map(re.escape, STAGES)),
+        stage2="|".join(map(re.escape, STAGES)),
+    resources:
+        mem_mb=DATA["mosta"]["mem_mb"],
+    log:
+        "results/logs/preprocess_mosta/{stage1}_{stage2}.log",
+    benchmark:
+        "results/benchmarks/preprocess_mosta/{stage1}_{stage2}.tsv"
+    conda:
+        "../envs/bio.yaml"
+    script:
+        "../scripts/preprocess_mosta.py"
+
+
+rule preprocess_merfish:
+    input:
+        unpack(merfish_inputs),
+    output:
+        npz="results/data/merfish.npz",
+        h5ad="results/data/merfish.h5ad",
+    params:
+        names=[f"S2R{MERFISH_ROLES['source']}", f"S2R{MERFISH_ROLES['target']}"],
+        rotate_target_deg=MERFISH["rotate_target_deg"],
+        seed=MERFISH["seed"],
+    log:
+        "results/logs/preprocess_merfish.log",
+    benchmark:
+        "results/benchmarks/preprocess_merfish.tsv"
+    conda:
+        "../envs/bio.yaml"
+    script:
+        "../scripts/preprocess_merfish.py"
+
+
+rule score_gene_transfer:
+    input:
+        h5ad="results/data/merfish.h5ad",
+        matching="results/runs/{experiment}/merfish/{method}/n{n}_seed{seed}.npz",
+    output:
+        csv="results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
+        png=report(
+            "results/figures/gene_transfer/{experiment}_{method}_n{n}_seed{seed}.png",
+            caption="../report/gene_transfer.rst",
+            category="Figures",
+            labels={"figure": "gene transfer", "method": "{method}", "seed": "{seed}"},
+        ),
+        pdf="results/figures/gene_transfer/{experiment}_{method}_n{n}_seed{seed}.pdf",
+    params:
+        genes=MERFISH["genes"],
+        bins=MERFISH["bins"],
+        labels=lambda wc: {"experiment": wc.experiment, "method": wc.method, "n": int(wc.n), "seed": int(wc.seed)},
+    log:
+        "results/logs/score_gene_transfer/{experiment}/{method}/n{n}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/score_gene_transfer/{experiment}/{method}/n{n}_seed{seed}.tsv"
+    conda:
+        "../envs/bio.yaml"
+    script:
+        "../scripts/score_gene_transfer.py"
+
+
+rule gather_gene_transfer:
+    input:
+        lambda wc: gene_transfer_runs(wc.experiment),
+    output:
+        csv=report(
+            "results/tables/gene_transfer/{experiment}.csv",
+            caption="../report/gene_transfer_table.rst",
+            category="Tables",
+            labels={"experiment": "{experiment}", "table": "gene transfer"},
+        ),
+        markdown="results/tables/gene_transfer/{experiment}.md",
+    log:
+        "results/logs/gather_gene_transfer/{experiment}.log",
+    benchmark:
+        "results/benchmarks/gather_gene_transfer/{experiment}.tsv"
+    conda:
+        "../envs/bio.yaml"
+    script:
+        "../scripts/gather_gene_transfer.py"
+
+
+# Downloads run where Snakemake runs (cluster nodes often have no internet); gathering is light.
+localrules:
+    retrieve,
+    gather_gene_transfer,

@@ -1,0 +1,19 @@
+# Synthetic point clouds: the paper's 2-D pairs and Gaussian mixtures in 32 and 128-D.
+from hiref.datasets import synthetic
+
+register_datasets(synthetic.PAIRS, "results/data/synthetic/{dataset}/n{n}_seed{seed}.npz")
+
+
+rule simulate_points:
+    output:
+        "results/data/synthetic/{dataset}/n{n}_seed{seed}.npz",
+    log:
+        "results/logs/simulate_points/{dataset}/n{n}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/simulate_points/{dataset}/n{n}_seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(synthetic.PAIRS),
+    conda:
+        "../envs/ot.yaml"
+    script:
+        "../scripts/simulate_points.py"
