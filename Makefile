@@ -17,7 +17,6 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
 	# torch first: the CPU wheel pins the torchvision that fits it (see README, Installation).
 	$(BIN)/python -m pip install torch==2.13.0 torchvision==0.28.0
 	$(BIN)/python -m pip install -e ".[all]"
