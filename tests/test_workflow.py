@@ -7,7 +7,8 @@ from conftest import ROOT, run_snakemake
 
 
 def dry_run(*args, **kwargs):
-    result = run_snakemake("-n", "--quiet", "rules", *args, **kwargs)
+    # Targets first: --quiet takes optional values and would swallow them.
+    result = run_snakemake(*args, "-n", "--quiet", "rules", **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
 
@@ -27,8 +28,8 @@ def test_each_experiment_alone(experiment):
 
 def test_paper_config_reaches_2_to_the_20():
     out = run_snakemake(
-        "-n", "--configfile", "config/paper.yaml",
         "results/runs/scaling/halfmoon_scurve/hiref/n1048576_seed0.json",
+        "-n", "--configfile", "config/paper.yaml",
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
