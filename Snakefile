@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/synthetic.smk"
 include: "rules/solve.smk"
 include: "rules/report.smk"
+include: "rules/data.smk"
 
 
 # After every include: experiments may only name registered datasets and known methods.
@@ -24,4 +25,5 @@ check_experiments()
 rule all:
     input:
         final_outputs,
+        data_outputs,
     default_target: True

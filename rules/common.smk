@@ -80,14 +80,24 @@ def method_labels(experiment):
     return labels
 
 
+def dataset_sizes(experiment, dataset):
+    """The n an experiment runs a dataset at: its `n_by_dataset` entry, else `n`."""
+    exp = config["experiments"][experiment]
+    return exp["n_by_dataset"].get(dataset, exp["n"])
+
+
 def run_records(experiment):
     """Every run record of an experiment."""
     exp = config["experiments"][experiment]
-    return expand(
-        "results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.json",
-        experiment=experiment, dataset=exp["datasets"], method=method_labels(experiment),
-        n=exp["n"], seed=exp["seeds"],
-    )
+    return [
+        record
+        for dataset in exp["datasets"]
+        for record in expand(
+            "results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.json",
+            experiment=experiment, dataset=dataset, method=method_labels(experiment),
+            n=dataset_sizes(experiment, dataset), seed=exp["seeds"],
+        )
+    ]
 
 
 def method_params(wildcards):

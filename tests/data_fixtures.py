@@ -39,6 +39,7 @@ def make_images(folder, n=6, seed=0):
 
 
 def zip_folder(folder, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
         for f in sorted(folder.rglob("*")):
             zf.write(f, f"val2017/{f.relative_to(folder)}")

@@ -1,0 +1,200 @@
+"""The real-data rules through Snakemake: the paper's full DAG as a dry run, and every rule
+run for real on fixtures served through file:// URLs (zip of JPEGs -> retrieve -> embed
+with random weights -> split -> solve; MOSTA-like stages -> preprocess -> solve;
+Vizgen-like CSVs -> preprocess -> solve -> gene-transfer score)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from data_fixtures import make_images, make_stage, tissue, write_replicate, zip_folder
+
+from hiref.datasets.merfish import PAPER_GENES, rotate
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ["Snakefile", "rules", "config", "scripts", "envs", "report"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir()
+    for name in WORKFLOW:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule -> number of jobs."""
+    stats = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    (tmp_path / "imagenet_train").mkdir()
+    overlay = work / "imagenet.yaml"
+    overlay.write_text(
+        yaml.safe_dump({"data": {"imagenet": {"train_dir": str(tmp_path / "imagenet_train")}}})
+    )
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    proc = snakemake(work, "-n", "--configfile", "config/paper.yaml", str(overlay), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = job_counts(proc.stdout)
+    assert {"coco", "mosta", "merfish", "imagenet"} <= set(paper["run"])
+    # COCO zip + weights + 8 MOSTA stages + 4 MERFISH CSVs; ImageNet is read in place.
+    assert jobs["retrieve"] == 14
+    assert jobs["embed_images"] == jobs["split_embeddings"] == 2
+    assert jobs["preprocess_mosta"] == 7 and jobs["preprocess_merfish"] == 1
+    assert jobs["score_gene_transfer"] >= 1 and jobs["gather_gene_transfer"] == 1
+    # Without the ImageNet folder the imagenet experiment is dropped, with a warning.
+    proc = snakemake(work, "-n", "--configfile", "config/paper.yaml", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "experiment imagenet not run: set data.imagenet.train_dir" in proc.stdout + proc.stderr
+    assert job_counts(proc.stdout)["embed_images"] == 1
+
+
+def write_fixtures(root: Path) -> dict:
+    """Raw files shaped like the real ones, and the config overlay that points at them."""
+    zip_path = zip_folder(make_images(root / "val2017", n=9), root / "mirror" / "val2017.zip")
+    stage_dir = root / "mirror" / "mosta"
+    stage_dir.mkdir(parents=True)
+    genes = [f"Gene{i}" for i in range(70)]
+    stages = {"E9.5": 40, "E10.5": 55, "E11.5": 48}
+    for k, (stage, cells) in enumerate(stages.items()):
+        make_stage(stage_dir / f"{stage}_E1S1.MOSTA.h5ad", cells, genes[k * 5 : k * 5 + 60], k)
+    xy, counts = tissue(130, 0)
+    keep = np.random.default_rng(1).choice(130, 110, replace=False)
+    write_replicate(root / "mirror" / "Replicate3", "S2R3", xy, counts, np.arange(130))
+    write_replicate(
+        root / "mirror" / "Replicate2",
+        "S2R2",
+        rotate(xy[keep], 45),
+        counts[keep],
+        10**6 + np.arange(110),
+    )
+    small_hiref = {"max_rank": 4, "max_leaf": 16, "depth": 4, "outer_iters": 10}
+    return {
+        "run": ["coco", "mosta", "merfish"],
+        "resources": {"gpu": 0},
+        "experiments": {
+            "coco": {
+                "n": [4],
+                "seeds": [0],
+                "cost": "sqeuclidean",
+                "methods": ["hiref", "exact"],
+                "settings": {"hiref": small_hiref},
+            },
+            "mosta": {
+                "datasets": ["mosta_E9.5_E10.5", "mosta_E10.5_E11.5"],
+                "n_by_dataset": {"mosta_E9.5_E10.5": [40], "mosta_E10.5_E11.5": [48]},
+                "methods": ["hiref", "exact"],
+                "settings": {"hiref": small_hiref},
+            },
+            "merfish": {
+                "n": [110],
+                "methods": ["hiref", "exact"],
+                "settings": {"hiref": small_hiref},
+            },
+        },
+        "data": {
+            "embedding": {"size": 64, "batch_size": 4, "threads": 1, "random_init_seed": 0},
+            "coco": {"url": zip_path.as_uri(), "checksum": sha256(zip_path), "n_per_side": 4},
+            "mosta": {
+                "stages": list(stages),
+                "url": stage_dir.as_uri() + "/{stage}_E1S1.MOSTA.h5ad",
+                "checksums": {s: sha256(stage_dir / f"{s}_E1S1.MOSTA.h5ad") for s in stages},
+                "n_comps": 5,
+            },
+            "merfish": {
+                "url": (root / "mirror").as_uri() + "/Replicate{replicate}/{file}",
+                "bins": 10,
+                "transfer_methods": ["hiref", "exact"],
+            },
+        },
+    }
+
+
+@pytest.mark.slow
+def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    overlay = write_fixtures(tmp_path)
+    (work / "fixtures.yaml").write_text(yaml.safe_dump(overlay))
+    proc = snakemake(work, "--cores", "2", "--configfile", "fixtures.yaml")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+
+    # Retrieval through file:// kept the bytes; embeddings record the random weights.
+    assert sha256(work / "resources/coco/val2017.zip") == overlay["data"]["coco"]["checksum"]
+    with np.load(work / "results/data/coco.npz") as data:
+        assert data["x"].shape == data["y"].shape == (4, 2048)
+        assert not set(data["x_ids"]) & set(data["y_ids"])
+        assert "RANDOM INIT" in json.loads(str(data["meta"]))["weights"]
+
+    # Every run finished, and no method beat exact OT on its own objective.
+    for experiment, sizes in (
+        ("coco", {"coco": 4}),
+        ("mosta", {"mosta_E9.5_E10.5": 40, "mosta_E10.5_E11.5": 48}),
+        ("merfish", {"merfish": 110}),
+    ):
+        runs = pd.read_csv(work / f"results/tables/{experiment}_runs.csv")
+        assert (runs["status"] == "ok").all(), runs[["dataset", "method", "reason"]]
+        assert dict(zip(runs["dataset"], runs["n"])) == sizes
+        best = runs.pivot_table(index="dataset", columns="method", values="objective")
+        assert (best["hiref"] >= best["exact"] * (1 - 1e-6)).all(), best
+        assert (work / f"results/tables/{experiment}.md").stat().st_size > 0
+
+    import anndata as ad
+
+    pair = ad.read_h5ad(work / "results/data/mosta_E10.5_E11.5.h5ad")
+    assert pair.obsm["X_pca"].shape == (96, 5) and pair.obsm["spatial"].shape == (96, 2)
+    assert pair.uns["preprocess"]["cells_before_subsampling"].tolist() == [55, 48]
+
+    # Gene transfer: the exact matching of the aligned slices carries expression along.
+    scores = pd.read_csv(work / "results/tables/gene_transfer/merfish.csv")
+    assert len(scores) == 2 * len(PAPER_GENES) and set(scores["method"]) == {"hiref", "exact"}
+    assert scores.loc[scores["method"] == "exact", "mean"].mean() > 0.8
+    assert scores["mean"].between(-1, 1).all()
+    for ext in ("png", "pdf"):
+        assert (
+            work / f"results/figures/gene_transfer/merfish_exact_n110_seed0.{ext}"
+        ).stat().st_size > 10_000
+    for rule in (
+        "retrieve",
+        "embed_images",
+        "split_embeddings",
+        "preprocess_mosta",
+        "preprocess_merfish",
+        "score_gene_transfer",
+        "gather_gene_transfer",
+    ):
+        assert (
+            any((work / "results/logs" / rule).rglob("*.log"))
+            or (work / f"results/logs/{rule}.log").exists()
+        ), rule
