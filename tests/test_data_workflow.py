@@ -8,43 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT, run_snakemake
 from data_fixtures import make_images, make_stage, tissue, write_replicate, zip_folder
 
 from hiref.datasets.merfish import PAPER_GENES, rotate
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW = ["Snakefile", "rules", "config", "scripts", "envs", "report"]
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir()
-    for name in WORKFLOW:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dest / name)
-    return dest
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -58,14 +31,15 @@ def sha256(path: Path) -> str:
 
 
 def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
-    work = copy_workflow(tmp_path / "wf")
     (tmp_path / "imagenet_train").mkdir()
-    overlay = work / "imagenet.yaml"
+    overlay = tmp_path / "imagenet.yaml"
     overlay.write_text(
         yaml.safe_dump({"data": {"imagenet": {"train_dir": str(tmp_path / "imagenet_train")}}})
     )
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    proc = snakemake(work, "-n", "--configfile", "config/paper.yaml", str(overlay), timeout=300)
+    # Outside the repository the Snakefile's own config/config.yaml is not found: name it.
+    paper_yaml = [str(ROOT / "config/config.yaml"), str(ROOT / "config/paper.yaml")]
+    proc = run_snakemake("-n", "--configfile", *paper_yaml, str(overlay), workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     jobs = job_counts(proc.stdout)
     assert {"coco", "mosta", "merfish", "imagenet"} <= set(paper["run"])
@@ -75,7 +49,7 @@ def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
     assert jobs["preprocess_mosta"] == 7 and jobs["preprocess_merfish"] == 1
     assert jobs["score_gene_transfer"] >= 1 and jobs["gather_gene_transfer"] == 1
     # Without the ImageNet folder the imagenet experiment is dropped, with a warning.
-    proc = snakemake(work, "-n", "--configfile", "config/paper.yaml", timeout=300)
+    proc = run_snakemake("-n", "--configfile", *paper_yaml, workdir=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "experiment imagenet not run: set data.imagenet.train_dir" in proc.stdout + proc.stderr
     assert job_counts(proc.stdout)["embed_images"] == 1
@@ -144,10 +118,12 @@ def write_fixtures(root: Path) -> dict:
 
 @pytest.mark.slow
 def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
-    work = copy_workflow(tmp_path / "wf")
+    work = tmp_path / "wf"
+    work.mkdir()
     overlay = write_fixtures(tmp_path)
     (work / "fixtures.yaml").write_text(yaml.safe_dump(overlay))
-    proc = snakemake(work, "--cores", "2", "--configfile", "fixtures.yaml")
+    config = [str(ROOT / "config/config.yaml"), "fixtures.yaml"]
+    proc = run_snakemake("--cores", "2", "--configfile", *config, workdir=work, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
 
     # Retrieval through file:// kept the bytes; embeddings record the random weights.
