@@ -1,15 +1,16 @@
 """Run records of one experiment -> per-run CSV, summary CSV and Markdown (gather_tables)."""
 
-import sys
+from contextlib import redirect_stderr
 
 from hiref.provenance import atomic_path
 from hiref.report import tables
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (injected by Snakemake)
-runs = tables.load_runs(snakemake.input.records)  # noqa: F821
-summary = tables.summarise(runs, snakemake.params.paper)  # noqa: F821
-for frame, path in ((runs, snakemake.output.runs), (summary, snakemake.output.csv)):  # noqa: F821
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-with atomic_path(snakemake.output.markdown) as tmp:  # noqa: F821
-    tmp.write_text(tables.to_markdown(summary, snakemake.params.cost))  # noqa: F821
+sm = snakemake  # noqa: F821 (the object Snakemake injects)
+with open(sm.log[0], "w") as log, redirect_stderr(log):
+    runs = tables.load_runs(sm.input.records)
+    summary = tables.summarise(runs, sm.params.paper)
+    for frame, path in ((runs, sm.output.runs), (summary, sm.output.csv)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    with atomic_path(sm.output.markdown) as tmp:
+        tmp.write_text(tables.to_markdown(summary, sm.params.cost))

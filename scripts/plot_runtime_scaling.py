@@ -1,13 +1,14 @@
 """Seconds and peak memory against n (rule plot_runtime_scaling)."""
 
-import sys
+from contextlib import redirect_stderr
 
 import pandas as pd
 
 from hiref.provenance import atomic_path
 from hiref.report import figures
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (injected by Snakemake)
-runs = pd.read_csv(snakemake.input.runs)  # noqa: F821
-with atomic_path(snakemake.output.png) as png, atomic_path(snakemake.output.pdf) as pdf:  # noqa: F821
-    figures.runtime_scaling(runs, [png, pdf])
+sm = snakemake  # noqa: F821 (the object Snakemake injects)
+with open(sm.log[0], "w") as log, redirect_stderr(log):
+    runs = pd.read_csv(sm.input.runs)
+    with atomic_path(sm.output.png) as png, atomic_path(sm.output.pdf) as pdf:
+        figures.runtime_scaling(runs, [png, pdf])

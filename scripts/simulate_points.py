@@ -1,10 +1,10 @@
 """Samples one synthetic pair (rule simulate_points)."""
 
-import sys
+from contextlib import redirect_stderr
 
 from hiref.datasets import save_pair, synthetic
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (the object Snakemake injects)
-wc = snakemake.wildcards  # noqa: F821
-x, y = synthetic.sample_pair(wc.dataset, int(wc.n), int(wc.seed))
-save_pair(snakemake.output[0], x, y, seed=int(wc.seed))  # noqa: F821
+sm = snakemake  # noqa: F821 (the object Snakemake injects)
+with open(sm.log[0], "w") as log, redirect_stderr(log):
+    x, y = synthetic.sample_pair(sm.wildcards.dataset, int(sm.wildcards.n), int(sm.wildcards.seed))
+    save_pair(sm.output[0], x, y, seed=int(sm.wildcards.seed))

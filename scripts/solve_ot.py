@@ -1,19 +1,20 @@
 """Runs one method on one prepared dataset and writes its record (rule solve_ot)."""
 
-import sys
+from contextlib import redirect_stderr
 
 from hiref import methods
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (injected by Snakemake)
-wc = snakemake.wildcards  # noqa: F821
-methods.solve_and_record(
-    data=snakemake.input.data,  # noqa: F821
-    record=snakemake.output.record,  # noqa: F821
-    matching=snakemake.output.matching,  # noqa: F821
-    experiment=wc.experiment,
-    dataset=wc.dataset,
-    method=snakemake.params.method,  # noqa: F821
-    params=snakemake.params.settings,  # noqa: F821
-    n=int(wc.n),
-    seed=int(wc.seed),
-)
+sm = snakemake  # noqa: F821 (the object Snakemake injects)
+# Line-buffered: progress lines reach the log while a long solve runs.
+with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log):
+    methods.solve_and_record(
+        data=sm.input.data,
+        record=sm.output.record,
+        matching=sm.output.matching,
+        experiment=sm.wildcards.experiment,
+        dataset=sm.wildcards.dataset,
+        method=sm.params.method,
+        params=sm.params.settings,
+        n=int(sm.wildcards.n),
+        seed=int(sm.wildcards.seed),
+    )

@@ -19,7 +19,7 @@ def run_snakemake(*args: str, workdir: Path | None = None, timeout: int = 600):
         cmd += ["-d", str(workdir)]
     return subprocess.run(
         [*cmd, *args], cwd=workdir or ROOT, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, check=False,
     )
 
 

@@ -72,7 +72,7 @@ def test_exact_matches_scipy_directly(pair, exact):
 
 def test_minibatch_seeded_and_improves_with_batch_size(pair):
     x, y = pair
-    run = lambda label, seed: methods.run(label, x, y, methods.resolve_params(label), seed)  # noqa: E731
+    run = lambda label, seed: methods.run(label, x, y, methods.resolve_params(label), seed)
     assert np.array_equal(run("minibatch-8", 1).perm, run("minibatch-8", 1).perm)
     assert run("minibatch-64", 0).cost_p2 <= run("minibatch-4", 0).cost_p2
 

@@ -93,10 +93,9 @@ def test_failed_writes_leave_no_output(tmp_path):
     from hiref import provenance
 
     target = tmp_path / "record.json"
-    with pytest.raises(RuntimeError):
-        with provenance.atomic_path(target) as tmp:
-            tmp.write_text("{half")
-            raise RuntimeError("job died")
+    with pytest.raises(RuntimeError), provenance.atomic_path(target) as tmp:
+        tmp.write_text("{half")
+        raise RuntimeError("job died")
     assert list(tmp_path.iterdir()) == []
     provenance.write_json(target, {"a": 1})
     assert target.read_text().startswith("{")

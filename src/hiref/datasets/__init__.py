@@ -16,9 +16,8 @@ from hiref.provenance import atomic_path
 
 def save_pair(path: str | os.PathLike, x, y, **meta) -> None:
     """Writes a prepared pair atomically; ``meta`` values must be arrays or scalars."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, x=np.asarray(x, np.float32), y=np.asarray(y, np.float32), **meta)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, x=np.asarray(x, np.float32), y=np.asarray(y, np.float32), **meta)
 
 
 def load_pair(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")  # files only; jobs have no display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.collections import LineCollection
 
 
 def runtime_scaling(runs: pd.DataFrame, paths) -> None:
@@ -34,17 +34,21 @@ def runtime_scaling(runs: pd.DataFrame, paths) -> None:
 
 
 def alignment(x: np.ndarray, y: np.ndarray, perms: dict, lines: int, paths, seed=0) -> None:
-    """One panel per method: both clouds and ``lines`` matched pairs (a seeded subset)."""
+    """One panel per method: both clouds and ``lines`` matched pairs (a seeded subset).
+
+    Without any matching (every method skipped) the clouds alone are drawn.
+    """
     pick = np.random.default_rng(seed).choice(len(x), min(lines, len(x)), replace=False)
+    perms = perms or {"no matching available": None}
     sns.set_theme(style="white", context="paper")
     fig, axes = plt.subplots(1, len(perms), figsize=(4.5 * len(perms), 4.2),
                              sharex=True, sharey=True, squeeze=False, constrained_layout=True)
     for ax, (label, perm) in zip(axes[0], perms.items()):
         ax.scatter(*x.T, s=3, c="tab:blue", alpha=0.4, label="source x")
         ax.scatter(*y.T, s=3, c="tab:red", alpha=0.4, label="target y")
-        segments = np.stack([x[pick], y[perm[pick]]], axis=1)
-        ax.add_collection(LineCollection(
-            segments, colors="0.25", linewidths=0.4, alpha=0.6))
+        if perm is not None:
+            segments = np.stack([x[pick], y[perm[pick]]], axis=1)
+            ax.add_collection(LineCollection(segments, colors="0.25", linewidths=0.4, alpha=0.6))
         ax.set_title(label)
         ax.set_xticks([])
         ax.set_yticks([])
