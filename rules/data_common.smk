@@ -73,10 +73,17 @@ def mosta_stage_file(stage):
     return str(Path(local, name)) if local else raw(f"mosta/{name}")
 
 
+def merfish_local(name):
+    """A CSV in data.merfish.local_dir, gzipped or not (the authors kept .csv.gz copies)."""
+    plain = Path(MERFISH["local_dir"], name)
+    gzipped = plain.with_name(name + ".gz")
+    return str(gzipped if gzipped.exists() and not plain.exists() else plain)
+
+
 def merfish_inputs(wildcards):
     local = MERFISH["local_dir"]
     return {
-        f"{role}_{key}": str(Path(local, name)) if local else raw(f"merfish/{name}")
+        f"{role}_{key}": merfish_local(name) if local else raw(f"merfish/{name}")
         for role, rep in MERFISH_ROLES.items()
         for key, kind in (("metadata", "cell_metadata"), ("counts", "cell_by_gene"))
         for name in [merfish_name(kind, rep)]

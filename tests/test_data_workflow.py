@@ -55,6 +55,53 @@ def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
     assert job_counts(proc.stdout)["embed_images"] == 1
 
 
+def test_local_copies_replace_downloads(tmp_path):
+    """Local COCO folder, weights file, MOSTA folder and gzipped MERFISH CSVs: no retrieval."""
+    images = make_images(tmp_path / "val2017", n=2)
+    weights = tmp_path / "resnet50-0676ba61.pth"
+    weights.write_bytes(b"weights")
+    mosta = tmp_path / "mosta"
+    mosta.mkdir()
+    for stage in ("E9.5", "E10.5"):
+        (mosta / f"{stage}_E1S1.MOSTA.h5ad").write_bytes(b"h5")
+    merfish = tmp_path / "merfish"
+    merfish.mkdir()
+    for name in (
+        "cell_metadata_S2R3.csv.gz",
+        "cell_by_gene_S2R3.csv",
+        "cell_metadata_S2R2.csv.gz",
+        "cell_by_gene_S2R2.csv",
+    ):
+        (merfish / name).write_bytes(b"csv")
+    overlay = tmp_path / "local.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "run": ["coco", "mosta", "merfish"],
+                "experiments": {"mosta": {"datasets": ["mosta_E9.5_E10.5"]}},
+                "data": {
+                    "weights": {"path": str(weights)},
+                    "coco": {"images": str(images)},
+                    "mosta": {"stages": ["E9.5", "E10.5"], "local_dir": str(mosta)},
+                    "merfish": {"local_dir": str(merfish)},
+                },
+            }
+        )
+    )
+    config = str(ROOT / "config/config.yaml")
+    proc = run_snakemake("-n", "--configfile", config, str(overlay), workdir=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "retrieve" not in job_counts(proc.stdout)
+    for path in (
+        images,
+        weights,
+        mosta / "E9.5_E1S1.MOSTA.h5ad",
+        merfish / "cell_metadata_S2R3.csv.gz",
+        merfish / "cell_by_gene_S2R2.csv",
+    ):
+        assert str(path) in proc.stdout, path
+
+
 def write_fixtures(root: Path) -> dict:
     """Raw files shaped like the real ones, and the config overlay that points at them."""
     zip_path = zip_folder(make_images(root / "val2017", n=9), root / "mirror" / "val2017.zip")
