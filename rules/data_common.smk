@@ -76,7 +76,7 @@ def mosta_stage_file(stage):
 def merfish_local(name):
     """A CSV in data.merfish.local_dir, gzipped or not (the authors kept .csv.gz copies)."""
     plain = Path(MERFISH["local_dir"], name)
-    gzipped = plain.with_name(name + ".gz")
+    gzipped = plain.with_name(f"{name}.gz")
     return str(gzipped if gzipped.exists() and not plain.exists() else plain)
 
 

@@ -7,6 +7,7 @@ import http.server
 import logging
 import threading
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -133,7 +134,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         requested = self.headers.get("Range")
         if not requested:
             return super().do_GET()
-        data = open(self.translate_path(self.path), "rb").read()
+        data = Path(self.translate_path(self.path)).read_bytes()
         start = int(requested.split("=")[1].rstrip("-"))
         self.send_response(206)
         self.send_header("Content-Length", str(len(data) - start))
