@@ -81,12 +81,29 @@ def plan_levels(n: int, max_rank: int = 16, max_leaf: int = 128, depth: int = 6)
         return rank_schedule(n, max_rank, max_leaf + 1, depth)
     except ValueError:
         pass
-    p = -(-n // max_leaf)
-    while True:
-        found = _best_factorisation(p, max_rank, depth - 1)
-        if found is not None:
-            return [*found[1], -(-n // p)]
-        p += 1
+    smallest = -(-n // max_leaf)
+    reachable = _products_from(smallest, max_rank, depth - 1, limit=n)
+    if not reachable:
+        raise ValueError(
+            f"no schedule of at most {depth - 1} ranks <= {max_rank} brings {n} points down to "
+            f"leaves of <= {max_leaf}; raise depth, max_rank or max_leaf."
+        )
+    p = min(reachable)
+    return [*_best_factorisation(p, max_rank, depth - 1)[1], -(-n // p)]
+
+
+def _products_from(low: int, max_rank: int, levels: int, limit: int) -> set[int]:
+    """Products of at most ``levels`` ranks in ``[2, max_rank]`` lying in ``[low, limit]``,
+    searched only up to the first power of ``max_rank`` that reaches ``low``."""
+    upper = next((max_rank**k for k in range(levels + 1) if max_rank**k >= low), None)
+    if upper is None:
+        return set()
+    upper = min(upper, limit)
+    products, frontier = {1}, {1}
+    for _ in range(levels):
+        frontier = {p * r for p in frontier for r in range(2, max_rank + 1) if p * r <= upper}
+        products |= frontier
+    return {p for p in products if p >= low}
 
 
 def _check_schedule_args(n: int, max_rank: int, max_q: int, depth: int) -> None:

@@ -1,0 +1,153 @@
+"""HiRef solver: bijection, closeness to exact OT, determinism, |X| != |Y|, bad input."""
+
+import numpy as np
+import ot
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+import hiref
+from hiref.datasets import synthetic
+
+# Leaves of 64 points make n = 1024 a real hierarchy (16 co-clusters, then exact leaves);
+# tests share this config and a few sizes so that JAX compiles each level shape once.
+SMALL = hiref.HiRefConfig(max_leaf=64, refine_sweeps=1)
+
+
+def exact_cost(x, y, p):
+    c = ((x[:, None, :].astype(np.float64) - y[None]) ** 2).sum(-1)
+    c = c if p == 2 else np.sqrt(c)
+    rows, cols = linear_sum_assignment(c)
+    return c[rows, cols].mean()
+
+
+def cloud(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)).astype(np.float32), rng.uniform(size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "n, d",
+    [(1, 2), (2, 1), (3, 3), (7, 2), (64, 5), (97, 2), (100, 3), (1000, 2), (1009, 8), (1024, 2)],
+)
+def test_result_is_a_bijection(n, d):
+    x, y = cloud(n, d)
+    out = hiref.solve(x, y, config=SMALL)
+    assert out.perm.shape == (n,)
+    assert np.array_equal(np.sort(out.perm), np.arange(n))
+    rows, cols, weights = out.coupling
+    assert np.array_equal(cols[np.argsort(rows)], out.perm)
+    assert np.allclose(weights, 1.0 / n)
+
+
+PAIRS = {
+    "halfmoon_scurve": lambda n: synthetic.halfmoon_scurve(n, seed=0),
+    "checkerboard": lambda n: synthetic.checkerboard(n, seed=0),
+    "gaussian_mixtures_8d": lambda n: synthetic.gaussian_mixtures(n, seed=0, dim=8),
+}
+
+
+@pytest.mark.parametrize("pair", sorted(PAIRS))
+@pytest.mark.parametrize("cost, p", [("sqeuclidean", 2), ("euclidean", 1)])
+def test_cost_within_two_percent_of_exact(pair, cost, p):
+    x, y = PAIRS[pair](1024)
+    out = hiref.solve(x, y, cost=cost, config=SMALL.replace(refine_sweeps=2))
+    assert len(out.schedule) >= 2, "the hierarchy must be used, not only the leaf solver"
+    got = out.cost_p2 if p == 2 else out.cost_p1
+    best = exact_cost(x, y, p)
+    assert best <= got * (1 + 1e-5)
+    assert got <= 1.02 * best, f"{pair} {cost}: {got / best:.4f} x exact"
+
+
+def test_reported_costs_match_the_permutation():
+    x, y = cloud(1024, 2)
+    out = hiref.solve(x, y, config=SMALL)
+    diff = x.astype(np.float64) - y[out.perm]
+    assert out.cost_p2 == pytest.approx((diff**2).sum(1).mean(), rel=1e-9)
+    assert out.cost_p1 == pytest.approx(np.sqrt((diff**2).sum(1)).mean(), rel=1e-9)
+
+
+def test_small_problems_are_solved_exactly():
+    x, y = cloud(100, 2, seed=3)
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(max_leaf=128))
+    assert out.schedule == [100]
+    assert out.cost_p2 == pytest.approx(exact_cost(x, y, 2), rel=1e-5)
+
+
+def test_deterministic_for_a_seed():
+    x, y = cloud(1024, 2, seed=1)
+    first = hiref.solve(x, y, config=SMALL, seed=7)
+    again = hiref.solve(x.astype(np.float64), y, config=SMALL, seed=7)
+    assert np.array_equal(first.perm, again.perm)
+
+
+def test_unequal_sizes_give_exact_uniform_marginals():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2)).astype(np.float32)
+    y = rng.normal(size=(90, 2)).astype(np.float32) + 1.0
+    out = hiref.solve(x, y, config=SMALL)
+    rows, cols, weights = out.coupling
+    assert out.perm is None
+    assert np.allclose(np.bincount(rows, weights, minlength=60), 1 / 60)
+    assert np.allclose(np.bincount(cols, weights, minlength=90), 1 / 90)
+    assert len(weights) <= 60 + 90
+    cost = ((x[:, None].astype(np.float64) - y[None]) ** 2).sum(-1)
+    best = ot.emd2(np.full(60, 1 / 60), np.full(90, 1 / 90), cost)
+    assert best <= out.cost_p2 * (1 + 1e-6) and out.cost_p2 <= 1.05 * best
+
+
+def test_subsample_to_match_keeps_the_smaller_set():
+    x, y = np.zeros((10, 2)), np.ones((4, 2))
+    xs, ys, kept = hiref.subsample_to_match(x, y, seed=0)
+    assert xs.shape == ys.shape == (4, 2) and len(np.unique(kept)) == 4
+
+
+def test_precomputed_cost_matrix():
+    x, y = cloud(100, 2, seed=5)
+    matrix = np.abs(x[:, None, :] - y[None]).sum(-1)  # Manhattan cost, not built in
+    out = hiref.solve(x, y, cost=matrix, config=SMALL)
+    rows, cols = linear_sum_assignment(matrix)
+    assert matrix[rows, cols].mean() <= out.extra["matrix_cost"] <= 1.10 * matrix[rows, cols].mean()
+
+
+def test_progress_reports_every_level():
+    x, y = cloud(1024, 2)
+    seen = []
+    out = hiref.solve(x, y, config=SMALL, progress=seen.append)
+    assert [info["level"] for info in seen] == [1, "leaf", "refine 1"]
+    assert len(out.level_seconds) == len(seen)
+    assert out.schedule == [16, 64]
+
+
+def test_explicit_schedule():
+    x, y = cloud(120, 2)
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(schedule=(3, 5)))
+    assert out.schedule == [3, 5, 8]
+    assert np.array_equal(np.sort(out.perm), np.arange(120))
+
+
+GOOD = np.zeros((5, 2), np.float32)
+
+
+@pytest.mark.parametrize(
+    "x, y, kwargs, message",
+    [
+        (np.array([[0.0, np.nan]] * 5), GOOD, {}, "NaN or inf.*row 0"),
+        (GOOD, np.array([[np.inf, 0.0]] * 5), {}, "y has 5 row"),
+        (np.zeros(5), GOOD, {}, r"reshape\(-1, 1\)"),
+        (np.zeros((5, 2, 1)), GOOD, {}, r"shape \(n, d\)"),
+        (GOOD, np.zeros((5, 3)), {}, "same number of features"),
+        (np.zeros((0, 2)), GOOD, {}, "empty"),
+        (np.array([["a", "b"]] * 5), GOOD, {}, "must hold numbers"),
+        (GOOD, GOOD, {"cost": "cosine"}, "unknown cost"),
+        (GOOD, GOOD, {"cost": np.zeros((5, 4))}, r"shape \(n, m\)"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(max_rank=1)}, "max_rank"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(gamma=-1.0)}, "gamma"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(1,))}, "schedule"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(2, 4))}, "more than the 5 points"),
+        (np.zeros((9, 2)), np.zeros((101, 2)), {}, "subsample"),
+        (GOOD, GOOD, {"config": {"max_rank": 4}}, "HiRefConfig"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(x, y, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        hiref.solve(x, y, **kwargs)
