@@ -146,7 +146,9 @@ def write_fixtures(root: Path) -> dict:
             },
         },
         "data": {
-            "embedding": {"size": 64, "batch_size": 4, "threads": 1, "random_init_seed": 0},
+            # threads 2: one DataLoader worker process opens the zip itself (a fresh process
+            # here; in the pytest process, forking after JAX has started threads is unsafe).
+            "embedding": {"size": 64, "batch_size": 4, "threads": 2, "random_init_seed": 0},
             "coco": {"url": zip_path.as_uri(), "checksum": sha256(zip_path), "n_per_side": 4},
             "mosta": {
                 "stages": list(stages),
