@@ -45,7 +45,7 @@ class HiRefConfig:
     leaf_batch: int = 2048
     max_expansion: int = 8
 
-    def replace(self, **changes) -> "HiRefConfig":
+    def replace(self, **changes) -> HiRefConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

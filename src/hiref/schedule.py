@@ -18,7 +18,7 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _best_factorisation(p: int, max_rank: int, levels: int) -> tuple[int, tuple[int, ...]] | None:
     """Cheapest ``(r_1, ..., r_k)`` with product ``p``, ``2 <= r <= max_rank``, ``k <= levels``.
 

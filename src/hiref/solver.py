@@ -14,7 +14,7 @@ import functools
 import math
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +24,17 @@ from hiref import assignment, costs, lowrank, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
 
+# Refinement groups hold this many leaves' worth of points: larger groups fix more, but the
+# exact solver's time per point grows with the group size.
+REFINE_LEAF = 2
+
 
 def solve(
     x,
     y,
     *,
     cost="sqeuclidean",
-    config: HiRefConfig = HiRefConfig(),
+    config: HiRefConfig | None = None,
     seed: int = 0,
     progress: bool | Callable[[dict], None] | None = None,
 ) -> Alignment:
@@ -40,7 +44,7 @@ def solve(
       x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d).
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
-      config: solver settings.
+      config: solver settings; ``None`` means ``HiRefConfig()``.
       seed: seeds every random step; the same inputs and seed give the same result.
       progress: ``True`` prints one line per level to stderr; a callable receives a dict per
         level (``level, blocks, block_size, rank, seconds``).
@@ -52,6 +56,7 @@ def solve(
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
       ``config.max_expansion``.
     """
+    config = HiRefConfig() if config is None else config
     validation.check_config(config)
     validation.check_cost_name(cost)
     x = validation.as_points(x, "x")
@@ -135,7 +140,8 @@ def _match(x, y, matrix, cost, config, seed, report):
 
     def timed(label, blocks, size, rank, started):
         seconds.append(time.perf_counter() - started)
-        report(dict(level=label, blocks=blocks, block_size=size, rank=rank, seconds=seconds[-1]))
+        report({"level": label, "blocks": blocks, "block_size": size, "rank": rank,
+                "seconds": seconds[-1]})
 
     order_x, order_y, sizes = _hierarchy(xj, yj, mj, ranks, cost, config, key, timed)
     start = time.perf_counter()
@@ -144,7 +150,8 @@ def _match(x, y, matrix, cost, config, seed, report):
     order_y.block_until_ready()
     timed("leaf", len(sizes), int(sizes.max()), int(sizes.max()), start)
 
-    refine_ranks = _schedule(n, config.replace(max_leaf=2 * config.max_leaf, schedule=None))[:-1]
+    refine_leaf = REFINE_LEAF * config.max_leaf
+    refine_ranks = _schedule(n, config.replace(max_leaf=refine_leaf, schedule=None))[:-1]
     for sweep in range(config.refine_sweeps if refine_ranks else 0):
         start = time.perf_counter()
         # Matched pairs, as points (x_i, y_pi(i)), are regrouped by a fresh hierarchy with

@@ -11,7 +11,7 @@ def as_points(a, name: str) -> np.ndarray:
     """Returns ``a`` as a finite float (n, d) array, or raises ``ValueError``."""
     try:
         arr = np.asarray(a)
-    except Exception as err:  # ragged lists and other objects numpy cannot hold
+    except (TypeError, ValueError) as err:  # ragged lists and other objects numpy cannot hold
         raise ValueError(f"{name} must be an array of shape (n, d); could not read it: {err}")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(
@@ -64,7 +64,10 @@ def check_cost_name(cost) -> None:
 
 def check_config(config: HiRefConfig) -> None:
     if not isinstance(config, HiRefConfig):
-        raise ValueError(f"config must be a hiref.HiRefConfig, got {type(config).__name__}.")
+        # ValueError like every other bad argument, so callers catch one exception type.
+        raise ValueError(  # noqa: TRY004
+            f"config must be a hiref.HiRefConfig, got {type(config).__name__}."
+        )
     positive = {
         "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_batch": 1,
         "max_expansion": 1, "outer_iters": 0, "inner_iters": 1, "refine_sweeps": 0,

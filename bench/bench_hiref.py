@@ -1,0 +1,152 @@
+"""HiRef benchmark: time, peak memory and cost against exact OT and POT's BSP-OT.
+
+Every (pair, n) runs in its own process so that peak RSS and compilation are measured per
+run. Results go to a JSON file (machine, versions, one record per run) and a Markdown table
+is printed. Run on demand, not in CI:
+
+    .venv/bin/python bench/bench_hiref.py --pairs halfmoon_scurve gaussian_mixtures_32d \
+        --log2n 10 12 14 16 18 20 --out bench/results/hiref.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PAIRS = {
+    "halfmoon_scurve": ("halfmoon_scurve", {}),
+    "checkerboard": ("checkerboard", {}),
+    "gaussian_mixtures_32d": ("gaussian_mixtures", {"dim": 32}),
+    "gaussian_mixtures_128d": ("gaussian_mixtures", {"dim": 128}),
+}
+
+
+def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int], seed: int):
+    import jax
+
+    import hiref
+    from hiref import methods
+    from hiref.datasets import synthetic
+
+    name, kwargs = PAIRS[pair]
+    x, y = getattr(synthetic, name)(n, seed, **kwargs)
+    p = 2 if cost == "sqeuclidean" else 1
+    record = {"pair": pair, "n": n, "d": x.shape[1], "cost": cost, "seed": seed,
+              "device": str(jax.devices()[0])}
+
+    start = time.perf_counter()
+    first = hiref.solve(x, y, cost=cost, seed=seed)
+    record["hiref_cold_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out = hiref.solve(x, y, cost=cost, seed=seed)
+    record["hiref_seconds"] = time.perf_counter() - start
+    assert np.array_equal(first.perm, out.perm), "not deterministic"
+    record.update(hiref_cost=out.cost_p2 if p == 2 else out.cost_p1,
+                  hiref_level_seconds=out.level_seconds, schedule=out.schedule,
+                  config=out.config.to_dict())
+    record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    for plans in bspot_plans:
+        result = methods.run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
+        record[f"bspot{plans}_seconds"] = result.seconds
+        record[f"bspot{plans}_cost"] = result.cost_p2 if p == 2 else result.cost_p1
+
+    if n <= exact_max:
+        from scipy.optimize import linear_sum_assignment
+
+        matrix = ((x[:, None, :].astype(np.float64) - y[None]) ** 2).sum(-1)
+        matrix = matrix if p == 2 else np.sqrt(matrix)
+        start = time.perf_counter()
+        rows, cols = linear_sum_assignment(matrix)
+        record["exact_seconds"] = time.perf_counter() - start
+        record["exact_cost"] = float(matrix[rows, cols].mean())
+        record["hiref_ratio"] = record["hiref_cost"] / record["exact_cost"]
+        for plans in bspot_plans:
+            record[f"bspot{plans}_ratio"] = record[f"bspot{plans}_cost"] / record["exact_cost"]
+    return record
+
+
+def machine() -> dict:
+    import jax
+    import ot
+
+    import hiref
+
+    return {
+        "platform": platform.platform(), "processor": platform.processor(),
+        "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
+        "pot": ot.__version__, "hiref": hiref.__version__,
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
+def table(records: list[dict], plans: list[int]) -> str:
+    head = ["pair", "n", "d", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact"]
+    for p in plans:
+        head += [f"BSP-OT{p} s", f"BSP-OT{p} / exact"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def fmt(value, spec):
+        return "—" if value is None else format(value, spec)
+
+    for r in records:
+        row = [r["pair"], str(r["n"]), str(r["d"]), fmt(r["hiref_cold_seconds"], ".2f"),
+               fmt(r["hiref_seconds"], ".2f"), fmt(r["hiref_peak_rss_mb"], ".0f"),
+               fmt(r.get("hiref_ratio"), ".4f")]
+        for p in plans:
+            row += [fmt(r.get(f"bspot{p}_seconds"), ".3f"), fmt(r.get(f"bspot{p}_ratio"), ".4f")]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", nargs="+", default=["halfmoon_scurve", "gaussian_mixtures_32d"],
+                        choices=sorted(PAIRS))
+    parser.add_argument("--log2n", nargs="+", type=int, default=[10, 12, 14, 16])
+    parser.add_argument("--cost", default="sqeuclidean", choices=["sqeuclidean", "euclidean"])
+    parser.add_argument("--exact-max", type=int, default=4096,
+                        help="largest n solved exactly (SciPy) for the cost ratios")
+    parser.add_argument("--bspot-plans", nargs="*", type=int, default=[16, 64])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/hiref.json"))
+    parser.add_argument("--one", nargs=2, metavar=("PAIR", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.one:
+        record = run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
+                         args.bspot_plans, args.seed)
+        print(json.dumps(record))
+        return
+
+    records = []
+    for pair in args.pairs:
+        for e in args.log2n:
+            command = [sys.executable, __file__, "--one", pair, str(2**e), "--cost", args.cost,
+                       "--exact-max", str(args.exact_max), "--seed", str(args.seed),
+                       "--bspot-plans", *map(str, args.bspot_plans)]
+            print(f"running {pair} n = 2^{e} ...", file=sys.stderr, flush=True)
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"benchmark run {pair} n=2^{e} failed:\n{done.stderr[-3000:]}")
+            records.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(table(records[-1:], args.bspot_plans).splitlines()[-1], file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"machine": machine(), "cost": args.cost, "runs": records},
+                              indent=2))
+    os.replace(tmp, args.out)
+    print(table(records, args.bspot_plans))
+
+
+if __name__ == "__main__":
+    main()
