@@ -135,3 +135,12 @@ def test_schema_documents_every_method_setting_with_its_default():
         assert set(props) == set(method.defaults), name
         for key, default in method.defaults.items():
             assert props[key]["default"] == default, f"config/schema.yaml: methods.{name}.{key}"
+
+
+@pytest.mark.parametrize("cost", ["euclidean", "sqeuclidean"])
+def test_mean_cost_matches_the_dense_mean(cost):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((300, 3), np.float32), rng.random((200, 3), np.float32)
+    d = np.linalg.norm(x[:, None] - y[None], axis=-1)
+    expected = d.mean() if cost == "euclidean" else (d**2).mean()
+    assert methods.mean_cost(x, y, cost) == pytest.approx(expected, rel=1e-5)

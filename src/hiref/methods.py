@@ -209,6 +209,18 @@ def lowrank_plan_costs(x, y, q, r, g):
     return plan_costs(x, y, lambda qb: qb @ r_over_g.T, (q,))
 
 
+def mean_cost(x, y, cost: str) -> float:
+    """Mean of ``cost`` over all pairs: closed form for the squared Euclidean cost, else
+    the cost of the independent coupling (blocks of rows, linear memory)."""
+    if cost == "sqeuclidean":
+        x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        return float((x64**2).sum(1).mean() + (y64**2).sum(1).mean()
+                     - 2.0 * x64.mean(0) @ y64.mean(0))
+    n, m = len(x), len(y)
+    ones_x, ones_y = np.full((n, 1), 1.0 / n, np.float32), np.full((m, 1), 1.0 / m, np.float32)
+    return lowrank_plan_costs(x, y, ones_x, ones_y, np.ones(1, np.float32))[0]
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -333,9 +345,15 @@ def run_lot(x, y, params, seed) -> MethodResult:
     )
     cost_fn = _ott_cost(params["cost"])
 
+    # Costs of order one keep the mirror-descent step meaningful (scale_cost="mean"). ott
+    # would build the n x n cost matrix to take that mean (its online mode fails under
+    # JAX 0.10 for the Euclidean cost), making LOT's memory grow as n^2: we pass the mean.
+    scale = params["scale_cost"]
+    if scale == "mean":
+        scale = mean_cost(x, y, params["cost"])
+
     def solve(x, y, key):
-        # Costs of order one keep the mirror-descent step meaningful (scale_cost="mean").
-        geom = pointcloud.PointCloud(x, y, cost_fn=cost_fn, scale_cost=params["scale_cost"])
+        geom = pointcloud.PointCloud(x, y, cost_fn=cost_fn, scale_cost=scale)
         out = solver(linear_problem.LinearProblem(geom), rng=key)
         return out.q, out.r, out.g, out.converged
 
