@@ -458,7 +458,7 @@ def _bijection_result(x, y, perm, seconds) -> MethodResult:
 
 # ----------------------------------------------------------------------------- registry
 
-_HIREF_DEFAULTS = {k: v for k, v in HiRefConfig().to_dict().items()}
+_HIREF_DEFAULTS = HiRefConfig().to_dict()
 
 METHODS: dict[str, Method] = {
     "hiref": Method(run_hiref, {**_HIREF_DEFAULTS, "max_n": None}, uses_jax=True),
