@@ -1,8 +1,17 @@
 """Runs one method on one prepared dataset and writes its record (rule solve_ot)."""
 
+import os
 from contextlib import redirect_stderr
+from pathlib import Path
+
+import jax
 
 from hiref import methods
+
+# Every job of one level shape (each seed, each dataset of one n) then compiles once per
+# workflow instead of once per job; a user's own JAX_COMPILATION_CACHE_DIR wins.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    jax.config.update("jax_compilation_cache_dir", str(Path(".snakemake/jax-cache").resolve()))
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 # Line-buffered: progress lines reach the log while a long solve runs.

@@ -13,8 +13,13 @@ import jax
 import jax.numpy as jnp
 
 
-def _augment_row(cost: jax.Array, cur_row: jax.Array, state):
-    """Adds row ``cur_row`` to the partial assignment along a shortest augmenting path."""
+def _augment_row(cost: jax.Array, cur_row: jax.Array, state, active: jax.Array):
+    """Adds row ``cur_row`` to the partial assignment along a shortest augmenting path.
+
+    ``active=False`` leaves the state unchanged: under ``vmap`` a block that has placed all its
+    rows still runs the loop body while other blocks work, and a search from an assigned row
+    would never find a free column.
+    """
     u, v, col4row, row4col = state
     s = cost.shape[0]
     big = jnp.asarray(jnp.inf, cost.dtype)
@@ -47,7 +52,7 @@ def _augment_row(cost: jax.Array, cur_row: jax.Array, state):
         jnp.full((s,), -1, jnp.int32),
         jnp.zeros((s,), bool),
         jnp.zeros((s,), bool),
-        jnp.asarray(-1, jnp.int32),
+        jnp.where(active, -1, 0).astype(jnp.int32),
     )
     _, min_val, spc, path, in_sr, in_sc, sink = jax.lax.while_loop(search_cond, search_step, init)
 
@@ -69,13 +74,18 @@ def _augment_row(cost: jax.Array, cur_row: jax.Array, state):
         return previous, col4row, row4col, i == cur_row
 
     _, col4row, row4col, _ = jax.lax.while_loop(
-        flip_cond, flip_step, (sink, col4row, row4col, jnp.asarray(False))
+        flip_cond, flip_step, (sink, col4row, row4col, ~active)
     )
     return u, v, col4row, row4col
 
 
 def assign(cost: jax.Array) -> jax.Array:
     """Optimal assignment of one square cost matrix.
+
+    Starts from Jonker and Volgenant's column reduction: ``v_j = min_i cost[i, j]`` and each
+    column's cheapest row takes it when that row has no column yet. These duals are feasible
+    and tight on the pairs taken, so only the rows left free need an augmenting path; in
+    geometric problems that is about a third of them.
 
     Args:
       cost: (s, s) finite costs.
@@ -85,14 +95,25 @@ def assign(cost: jax.Array) -> jax.Array:
       ``sum_i cost[i, col[i]]``.
     """
     s = cost.shape[0]
-    state = (
-        jnp.zeros((s,), cost.dtype),
-        jnp.zeros((s,), cost.dtype),
-        jnp.full((s,), -1, jnp.int32),
-        jnp.full((s,), -1, jnp.int32),
-    )
-    state = jax.lax.fori_loop(0, s, lambda r, st: _augment_row(cost, r, st), state)
-    return state[2]
+    cols = jnp.arange(s, dtype=jnp.int32)
+    v = cost.min(axis=0)
+    cheapest_row = jnp.argmin(cost, axis=0).astype(jnp.int32)
+    # A row that is the cheapest for several columns takes the first of them.
+    first_col = jnp.full((s,), s, jnp.int32).at[cheapest_row].min(cols)
+    col4row = jnp.where(first_col < s, first_col, -1)
+    row4col = jnp.where(first_col[cheapest_row] == cols, cheapest_row, -1)
+    free_rows = jnp.argsort(col4row >= 0, stable=True).astype(jnp.int32)
+    n_free = (col4row < 0).sum()
+
+    def cond(carry):
+        return carry[0] < n_free
+
+    def body(carry):
+        k, state = carry
+        return k + 1, _augment_row(cost, free_rows[jnp.minimum(k, s - 1)], state, k < n_free)
+
+    state = (jnp.zeros((s,), cost.dtype), v, col4row, row4col)
+    return jax.lax.while_loop(cond, body, (jnp.asarray(0, n_free.dtype), state))[1][2]
 
 
 assign_batched = jax.jit(jax.vmap(assign))
