@@ -85,7 +85,6 @@ def solve(
         cost_name, config, seed, report,
     )
     rows, cols = matched_x // rep_x, matched_y // rep_y
-    total = len(rows)
     if n == m:
         perm = np.empty(n, np.int64)
         perm[rows] = cols
@@ -131,7 +130,6 @@ def _match(x, y, matrix, cost, config, seed, report):
     the schedule and the seconds of each level."""
     n = len(x)
     schedule = _schedule(n, config)
-    ranks, leaf = schedule[:-1], schedule[-1]
     dtype = jnp.float32 if x.dtype == np.float32 or not jax.config.jax_enable_x64 else x.dtype
     xj, yj = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
     mj = None if matrix is None else jnp.asarray(matrix, dtype)
@@ -143,7 +141,7 @@ def _match(x, y, matrix, cost, config, seed, report):
         report({"level": label, "blocks": blocks, "block_size": size, "rank": rank,
                 "seconds": seconds[-1]})
 
-    order_x, order_y, sizes = _hierarchy(xj, yj, mj, ranks, cost, config, key, timed)
+    order_x, order_y, sizes = _hierarchy(xj, yj, mj, schedule[:-1], cost, config, key, timed)
     start = time.perf_counter()
     order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(sizes), cost=cost,
                             batch=config.leaf_batch)
@@ -166,7 +164,7 @@ def _match(x, y, matrix, cost, config, seed, report):
         order_y.block_until_ready()
         timed(f"refine {sweep + 1}", len(group_sizes), int(group_sizes.max()),
               int(group_sizes.max()), start)
-    return np.asarray(order_x), np.asarray(order_y), [*ranks, int(leaf)], seconds
+    return np.asarray(order_x), np.asarray(order_y), schedule, seconds
 
 
 def _hierarchy(x, y, matrix, ranks, cost, config, key, timed=None):
@@ -204,18 +202,13 @@ def _schedule(n: int, config: HiRefConfig) -> list[int]:
     return [*ranks, -(-n // blocks)]
 
 
-def _segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _segment_arrays(sizes: np.ndarray) -> tuple[jax.Array, jax.Array]:
     """Positions of each block in the order arrays, padded: idx (b, s_max) and mask (b, s_max)."""
     starts = np.cumsum(sizes) - sizes
     offsets = np.arange(sizes.max())
     mask = offsets[None, :] < sizes[:, None]
     idx = np.where(mask, starts[:, None] + offsets[None, :], starts[:, None])
-    return idx.astype(np.int32), mask
-
-
-def _segment_arrays(sizes: np.ndarray) -> tuple[jax.Array, jax.Array]:
-    idx, mask = _segments(sizes)
-    return jnp.asarray(idx), jnp.asarray(mask)
+    return jnp.asarray(idx, jnp.int32), jnp.asarray(mask)
 
 
 def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array) -> jax.Array:
@@ -233,15 +226,13 @@ def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, key, *, cost, 
                  outer_iters, inner_iters, gamma):
     gx, gy = order_x[idx], order_y[idx]
     blocks = idx.shape[0]
-    if matrix is None:
-        xb, yb, cb = x[gx], y[gy], None
-    else:
-        xb, yb, cb = x[gx], y[gy], matrix[gx[:, :, None], gy[:, None, :]]
+    cb = None if matrix is None else matrix[gx[:, :, None], gy[:, None, :]]
     split = functools.partial(
         lowrank.split_block, cost=cost, cost_rank=cost_rank, outer_iters=outer_iters,
         inner_iters=inner_iters, gamma=gamma,
     )
-    label_x, label_y = jax.vmap(split)(xb, yb, mask, caps, jax.random.split(key, blocks), cb)
+    label_x, label_y = jax.vmap(split)(x[gx], y[gy], mask, caps, jax.random.split(key, blocks),
+                                       cb)
     # A stable sort by label lays the co-clusters out as consecutive child segments.
     by_label_x = jnp.argsort(label_x, axis=1, stable=True)
     by_label_y = jnp.argsort(label_y, axis=1, stable=True)
