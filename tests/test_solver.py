@@ -118,6 +118,49 @@ def test_progress_reports_every_level():
     assert out.schedule == [16, 64]
 
 
+def test_restarts_keep_the_lowest_cost_split():
+    import jax
+    import jax.numpy as jnp
+
+    from hiref import lowrank
+
+    x, y = (jnp.asarray(a) for a in synthetic.checkerboard(256, seed=0))
+    mask, caps = jnp.ones(256, bool), jnp.full(4, 64)
+    settings = {"cost": "sqeuclidean", "cost_rank": 8, "outer_iters": 10, "inner_iters": 12,
+                "gamma": 5.0}
+
+    def co_clustering_cost(labels):
+        c = ((np.asarray(x)[:, None] - np.asarray(y)[None]) ** 2).sum(-1)
+        return sum(c[np.ix_(labels[0] == k, labels[1] == k)].mean() for k in range(4))
+
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    singles = [co_clustering_cost(lowrank.split_block(x, y, mask, caps, k, **settings))
+               for k in keys]
+    best_of_six = co_clustering_cost(
+        lowrank.split_block(x, y, mask, caps, keys[0], restarts=6, **settings))
+    assert best_of_six <= np.median(singles) + 1e-6
+    assert len(set(np.round(singles, 6))) > 1, "the starts should differ"
+
+
+def test_refinement_groups_halve_along_the_principal_axis():
+    import jax
+
+    from hiref import solver
+
+    rng = np.random.default_rng(0)
+    # Two far-apart clusters of unequal size along the first axis; 203 points, 3 halvings.
+    points = np.concatenate([rng.normal(size=(101, 3)), rng.normal(size=(102, 3)) + [50, 0, 0]])
+    order, sizes = solver._bisect(jax.numpy.asarray(points, np.float32), 3,
+                                  jax.random.PRNGKey(0))
+    order = np.asarray(order)
+    assert np.array_equal(np.sort(order), np.arange(203))
+    assert sizes.sum() == 203 and len(sizes) == 8 and sizes.max() - sizes.min() <= 1
+    # The first halving cuts between the clusters: 102 points on one side, 101 on the other.
+    first_half = order[: sizes[:4].sum()]
+    assert len(first_half) == 102
+    assert (first_half < 101).sum() in (0, 101)
+
+
 def test_explicit_schedule():
     x, y = cloud(120, 2)
     out = hiref.solve(x, y, config=hiref.HiRefConfig(schedule=(3, 5)))
@@ -142,6 +185,7 @@ GOOD = np.zeros((5, 2), np.float32)
         (GOOD, GOOD, {"cost": np.zeros((5, 4))}, r"shape \(n, m\)"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(max_rank=1)}, "max_rank"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(gamma=-1.0)}, "gamma"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(restarts=0)}, "restarts"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(1,))}, "schedule"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(2, 4))}, "more than the 5 points"),
         (np.zeros((9, 2)), np.zeros((101, 2)), {}, "subsample"),

@@ -25,10 +25,13 @@ class HiRefConfig:
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: log-domain Sinkhorn projections per mirror-descent step (warm-started).
       gamma: normalised mirror-descent step size (the step is ``gamma / max|gradient|``).
+      restarts: low-rank solves per block from different k-means++ starts; the split with
+        the lowest co-clustering cost is kept.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
-      refine_sweeps: refinement sweeps after the leaves: the matched pairs are regrouped by
-        a fresh hierarchy with leaves twice as large and re-solved exactly in each group.
-        A sweep can only lower the cost; each costs about one more solve.
+      refine_sweeps: refinement sweeps after the leaves: the matched pairs ``(x_i, y_perm(i))``
+        are regrouped into groups of at most ``max_leaf`` by halving along principal axes from
+        a random start, and every group is re-solved exactly. Each sweep's groups straddle
+        the previous borders; a sweep can only lower the cost and costs about one leaf level.
       leaf_batch: how many leaf blocks are solved at once (bounds memory, not results).
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
@@ -38,10 +41,11 @@ class HiRefConfig:
     depth: int = 6
     schedule: tuple[int, ...] | None = None
     outer_iters: int = 30
-    inner_iters: int = 8
-    gamma: float = 10.0
+    inner_iters: int = 12
+    gamma: float = 5.0
+    restarts: int = 1
     cost_rank: int = 32
-    refine_sweeps: int = 2
+    refine_sweeps: int = 6
     leaf_batch: int = 2048
     max_expansion: int = 8
 

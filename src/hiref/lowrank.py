@@ -111,6 +111,7 @@ def split_block(
     outer_iters: int,
     inner_iters: int,
     gamma: float,
+    restarts: int = 1,
 ) -> tuple[jax.Array, jax.Array]:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
@@ -121,7 +122,6 @@ def split_block(
     Returns:
       ``(label_x, label_y)``, each (s,) int32 in ``[0, r)`` (``r`` on padded rows).
     """
-    r = caps.shape[0]
     x, y = costs.centre_block(x, y, mask)
     count = mask.sum()
     log_a = jnp.where(mask, -jnp.log(count.astype(x.dtype)), _NEG)
@@ -144,8 +144,23 @@ def split_block(
     scale = (fa.sum(0) @ fb.sum(0)) / (count * count)
     scale = jnp.where(scale > 0, scale, 1.0)
 
+    def attempt(key_init):
+        return _mirror_descent(x, y, fa, fb, scale, mask, caps, log_a, log_g, key_init,
+                               outer_iters=outer_iters, inner_iters=inner_iters, gamma=gamma)
+
+    label_x, label_y, objective = jax.vmap(attempt)(jax.random.split(key_init, restarts))
+    best = jnp.argmin(objective)
+    return label_x[best], label_y[best]
+
+
+def _mirror_descent(x, y, fa, fb, scale, mask, caps, log_a, log_g, key, *, outer_iters,
+                    inner_iters, gamma):
+    """One LOT run from a k-means++ start: hard labels for x and y and their objective, the
+    mean cost between co-clustered points (an upper bound on the block's transport cost)."""
+    r = caps.shape[0]
     centres = _kmeanspp_centres(jnp.concatenate([x, y]), jnp.concatenate([mask, mask]), r,
-                                key_init)
+                                key)
+
     def seed_logits(points):
         d2 = ((points[:, None, :] - centres[None]) ** 2).sum(-1)
         return -d2 / jnp.maximum(d2.mean(), 1e-30)
@@ -172,4 +187,9 @@ def split_block(
         return log_q, log_r
 
     log_q, log_r = jax.lax.fori_loop(0, outer_iters, descend, (log_q, log_r))
-    return round_to_capacity(log_q, mask, caps), round_to_capacity(log_r, mask, caps)
+    label_x = round_to_capacity(log_q, mask, caps)
+    label_y = round_to_capacity(log_r, mask, caps)
+    sum_x = jnp.zeros((r + 1, fa.shape[1]), fa.dtype).at[label_x].add(fa)[:r]
+    sum_y = jnp.zeros((r + 1, fb.shape[1]), fb.dtype).at[label_y].add(fb)[:r]
+    objective = ((sum_x * sum_y).sum(1) / jnp.maximum(caps, 1)).sum()
+    return label_x, label_y, objective

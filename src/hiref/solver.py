@@ -24,11 +24,6 @@ from hiref import assignment, costs, lowrank, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
 
-# Refinement groups hold this many leaves' worth of points: larger groups fix more, but the
-# exact solver's time per point grows with the group size.
-REFINE_LEAF = 2
-
-
 def solve(
     x,
     y,
@@ -148,16 +143,15 @@ def _match(x, y, matrix, cost, config, seed, report):
     order_y.block_until_ready()
     timed("leaf", len(sizes), int(sizes.max()), int(sizes.max()), start)
 
-    refine_leaf = REFINE_LEAF * config.max_leaf
-    refine_ranks = _schedule(n, config.replace(max_leaf=refine_leaf, schedule=None))[:-1]
-    for sweep in range(config.refine_sweeps if refine_ranks else 0):
+    # Matched pairs, as points (x_i, y_pi(i)), are regrouped into groups of at most max_leaf
+    # by halving along principal axes from a random start, so each sweep's groups straddle
+    # the borders of the blocks before; an exact re-solve inside each group can only lower
+    # the cost. Groups no larger than the leaves keep a sweep as cheap as the leaf level.
+    halvings = max(0, math.ceil(math.log2(n / config.max_leaf)))
+    for sweep in range(config.refine_sweeps if halvings else 0):
         start = time.perf_counter()
-        # Matched pairs, as points (x_i, y_pi(i)), are regrouped by a fresh hierarchy with
-        # twice larger leaves, so the new groups straddle the old leaves' borders; an exact
-        # re-solve inside each group can only lower the cost.
         pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
-        order_p, _, group_sizes = _hierarchy(pairs, pairs, None, refine_ranks, "sqeuclidean",
-                                             config, jax.random.fold_in(key, 1000 + sweep))
+        order_p, group_sizes = _bisect(pairs, halvings, jax.random.fold_in(key, 1000 + sweep))
         order_x, order_y = order_x[order_p], order_y[order_p]
         order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(group_sizes),
                                 cost=cost, batch=max(1, config.leaf_batch // 2))
@@ -180,13 +174,47 @@ def _hierarchy(x, y, matrix, ranks, cost, config, key, timed=None):
             x, y, matrix, order_x, order_y, *_segment_arrays(sizes),
             jnp.asarray(caps, jnp.int32), jax.random.fold_in(key, level),
             cost=cost, cost_rank=config.cost_rank, outer_iters=config.outer_iters,
-            inner_iters=config.inner_iters, gamma=config.gamma,
+            inner_iters=config.inner_iters, gamma=config.gamma, restarts=config.restarts,
         )
         if timed is not None:
             order_x.block_until_ready()
             timed(level + 1, len(sizes), int(sizes.max()), r, start)
         sizes = caps.ravel()
     return order_x, order_y, sizes
+
+
+def _bisect(points, halvings, key):
+    """Halves every block ``halvings`` times at the median of its principal axis: returns
+    the order of ``points`` in which the ``2**halvings`` groups are contiguous, and their
+    sizes (equal up to one)."""
+    n = points.shape[0]
+    order = jnp.arange(n, dtype=jnp.int32)
+    sizes = np.array([n])
+    for level in range(halvings):
+        caps = np.stack([sizes - sizes // 2, sizes // 2], axis=1)
+        order = _halve_level(points, order, *_segment_arrays(sizes),
+                             jax.random.fold_in(key, level))
+        sizes = caps.ravel()
+    return order, sizes
+
+
+@jax.jit
+def _halve_level(points, order, idx, mask, key):
+    def axis_position(block, valid, key):
+        block = jnp.where(valid[:, None], block - (block * valid[:, None]).sum(0) / valid.sum(),
+                          0.0)
+        # Power iteration from a random start: a few steps find the axis of largest spread
+        # well enough, and the random start varies the groups from sweep to sweep.
+        direction = jax.random.normal(key, (block.shape[1],), block.dtype)
+        direction = jax.lax.fori_loop(
+            0, 6, lambda _, u: (w := block.T @ (block @ u)) / jnp.linalg.norm(w).clip(1e-30),
+            direction)
+        return jnp.where(valid, block @ direction, jnp.inf)
+
+    position = jax.vmap(axis_position)(points[order[idx]], mask,
+                                       jax.random.split(key, idx.shape[0]))
+    # Sorted along the axis, the block's first ceil(s/2) points form the first half.
+    return _regroup(order, idx, mask, jnp.argsort(position, axis=1))
 
 
 def _schedule(n: int, config: HiRefConfig) -> list[int]:
@@ -220,16 +248,17 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
 
 
 @functools.partial(
-    jax.jit, static_argnames=("cost", "cost_rank", "outer_iters", "inner_iters", "gamma")
+    jax.jit, static_argnames=("cost", "cost_rank", "outer_iters", "inner_iters", "gamma",
+                                  "restarts")
 )
 def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, key, *, cost, cost_rank,
-                 outer_iters, inner_iters, gamma):
+                 outer_iters, inner_iters, gamma, restarts):
     gx, gy = order_x[idx], order_y[idx]
     blocks = idx.shape[0]
     cb = None if matrix is None else matrix[gx[:, :, None], gy[:, None, :]]
     split = functools.partial(
         lowrank.split_block, cost=cost, cost_rank=cost_rank, outer_iters=outer_iters,
-        inner_iters=inner_iters, gamma=gamma,
+        inner_iters=inner_iters, gamma=gamma, restarts=restarts,
     )
     label_x, label_y = jax.vmap(split)(x[gx], y[gy], mask, caps, jax.random.split(key, blocks),
                                        cb)

@@ -71,6 +71,7 @@ def check_config(config: HiRefConfig) -> None:
     positive = {
         "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_batch": 1,
         "max_expansion": 1, "outer_iters": 0, "inner_iters": 1, "refine_sweeps": 0,
+        "restarts": 1,
     }
     for name, low in positive.items():
         value = getattr(config, name)

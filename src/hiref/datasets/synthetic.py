@@ -73,6 +73,24 @@ def gaussian_mixtures(n: int, seed: int, *, dim: int, components: int = 8) -> tu
     return sample().astype(np.float32), sample().astype(np.float32)
 
 
+def shared_clusters(n: int, seed: int, *, dim: int, components: int = 10) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Two samples of one population: ``components`` unit Gaussians in ``dim`` dimensions
+    whose centres (standard deviation 1 per coordinate) overlap.
+
+    Like two batches of cells in a PCA space, ``x`` and ``y`` follow the same law, so the exact
+    cost is small and every mismatch counts. Space-partitioning matchings lose 20-50 % of the
+    cost here (BSP-OT with 16 plans: 1.47 x exact at n = 2048, d = 30).
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((components, dim))
+
+    def sample():
+        return centres[rng.integers(components, size=n)] + rng.standard_normal((n, dim))
+
+    return sample().astype(np.float32), sample().astype(np.float32)
+
+
 #: Name -> generator; the names are the dataset names of the workflow.
 PAIRS = {
     "checkerboard": checkerboard,
@@ -80,11 +98,13 @@ PAIRS = {
     "halfmoon_scurve": halfmoon_scurve,
     "gmm32": functools.partial(gaussian_mixtures, dim=32),
     "gmm128": functools.partial(gaussian_mixtures, dim=128),
+    "clusters30": functools.partial(shared_clusters, dim=30),
 }
 
 
 #: Dimension of each pair's points.
-DIMENSION = {"checkerboard": 2, "moons_rings": 2, "halfmoon_scurve": 2, "gmm32": 32, "gmm128": 128}
+DIMENSION = {"checkerboard": 2, "moons_rings": 2, "halfmoon_scurve": 2, "gmm32": 32, "gmm128": 128,
+             "clusters30": 30}
 
 
 def sample_pair(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
