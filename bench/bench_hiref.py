@@ -22,11 +22,33 @@ from pathlib import Path
 
 import numpy as np
 
+def digits_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (64-d, no download): two disjoint seeded halves."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits().data.astype(np.float32)
+    if 2 * n > len(data):
+        sys.exit(f"digits_64d has {len(data)} images: n must be at most {len(data) // 2}")
+    order = np.random.default_rng(seed).permutation(len(data))
+    return data[order[:n]], data[order[n:2 * n]]
+
+
+def synthetic_pair(name: str, **kwargs):
+    def sample(n: int, seed: int):
+        from hiref.datasets import synthetic
+
+        return getattr(synthetic, name)(n, seed, **kwargs)
+
+    return sample
+
+
 PAIRS = {
-    "halfmoon_scurve": ("halfmoon_scurve", {}),
-    "checkerboard": ("checkerboard", {}),
-    "gaussian_mixtures_32d": ("gaussian_mixtures", {"dim": 32}),
-    "gaussian_mixtures_128d": ("gaussian_mixtures", {"dim": 128}),
+    "halfmoon_scurve": synthetic_pair("halfmoon_scurve"),
+    "checkerboard": synthetic_pair("checkerboard"),
+    "gaussian_mixtures_32d": synthetic_pair("gaussian_mixtures", dim=32),
+    "gaussian_mixtures_128d": synthetic_pair("gaussian_mixtures", dim=128),
+    "shared_clusters_30d": synthetic_pair("shared_clusters", dim=30),
+    "digits_64d": digits_halves,
 }
 
 
@@ -35,10 +57,7 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
 
     import hiref
     from hiref import methods
-    from hiref.datasets import synthetic
-
-    name, kwargs = PAIRS[pair]
-    x, y = getattr(synthetic, name)(n, seed, **kwargs)
+    x, y = PAIRS[pair](n, seed)
     p = 2 if cost == "sqeuclidean" else 1
     record = {"pair": pair, "n": n, "d": x.shape[1], "cost": cost, "seed": seed,
               "device": str(jax.devices()[0])}
@@ -113,6 +132,8 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=["halfmoon_scurve", "gaussian_mixtures_32d"],
                         choices=sorted(PAIRS))
     parser.add_argument("--log2n", nargs="+", type=int, default=[10, 12, 14, 16])
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help="explicit sizes n, instead of --log2n (digits_64d: n <= 898)")
     parser.add_argument("--cost", default="sqeuclidean", choices=["sqeuclidean", "euclidean"])
     parser.add_argument("--exact-max", type=int, default=4096,
                         help="largest n solved exactly (SciPy) for the cost ratios")
@@ -130,14 +151,14 @@ def main() -> None:
 
     records = []
     for pair in args.pairs:
-        for e in args.log2n:
-            command = [sys.executable, __file__, "--one", pair, str(2**e), "--cost", args.cost,
+        for n in args.sizes or [2**e for e in args.log2n]:
+            command = [sys.executable, __file__, "--one", pair, str(n), "--cost", args.cost,
                        "--exact-max", str(args.exact_max), "--seed", str(args.seed),
                        "--bspot-plans", *map(str, args.bspot_plans)]
-            print(f"running {pair} n = 2^{e} ...", file=sys.stderr, flush=True)
+            print(f"running {pair} n = {n} ...", file=sys.stderr, flush=True)
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                sys.exit(f"benchmark run {pair} n=2^{e} failed:\n{done.stderr[-3000:]}")
+                sys.exit(f"benchmark run {pair} n={n} failed:\n{done.stderr[-3000:]}")
             records.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(table(records[-1:], args.bspot_plans).splitlines()[-1], file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-# Synthetic point clouds: the paper's 2-D pairs and Gaussian mixtures in 32 and 128-D.
+# Synthetic point clouds: the paper's 2-D pairs, Gaussian mixtures in 32 and 128-D and shared
+# clusters in 30-D.
 from hiref.datasets import synthetic
 
 register_datasets(synthetic.PAIRS, "results/data/synthetic/{dataset}/n{n}_seed{seed}.npz")
