@@ -129,8 +129,9 @@ def test_restarts_keep_the_lowest_cost_split():
     settings = {"cost": "sqeuclidean", "cost_rank": 8, "outer_iters": 10, "inner_iters": 12,
                 "gamma": 5.0}
 
+    c = ((np.asarray(x)[:, None] - np.asarray(y)[None]) ** 2).sum(-1)
+
     def co_clustering_cost(labels):
-        c = ((np.asarray(x)[:, None] - np.asarray(y)[None]) ** 2).sum(-1)
         return sum(c[np.ix_(labels[0] == k, labels[1] == k)].mean() for k in range(4))
 
     keys = jax.random.split(jax.random.PRNGKey(3), 6)

@@ -191,10 +191,9 @@ def _bisect(points, halvings, key):
     order = jnp.arange(n, dtype=jnp.int32)
     sizes = np.array([n])
     for level in range(halvings):
-        caps = np.stack([sizes - sizes // 2, sizes // 2], axis=1)
         order = _halve_level(points, order, *_segment_arrays(sizes),
                              jax.random.fold_in(key, level))
-        sizes = caps.ravel()
+        sizes = np.stack([sizes - sizes // 2, sizes // 2], axis=1).ravel()
     return order, sizes
 
 
