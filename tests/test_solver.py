@@ -118,29 +118,48 @@ def test_progress_reports_every_level():
     assert out.schedule == [16, 64]
 
 
-def test_restarts_keep_the_lowest_cost_split():
+def test_refinement_stops_when_a_sweep_gains_less_than_refine_tol():
+    x, y = cloud(1024, 2)
+
+    def sweeps(tol):
+        seen = []
+        out = hiref.solve(x, y, config=SMALL.replace(refine_sweeps=4, refine_tol=tol),
+                          progress=seen.append)
+        return out, [info["level"] for info in seen if str(info["level"]).startswith("refine")]
+
+    every, all_sweeps = sweeps(0.0)
+    first, one_sweep = sweeps(0.5)  # no sweep lowers the cost by half
+    assert all_sweeps == ["refine 1", "refine 2", "refine 3", "refine 4"]
+    assert one_sweep == ["refine 1"]
+    assert every.cost_p2 <= first.cost_p2
+
+
+def test_restarts_pick_a_split_that_follows_the_transport_map():
     import jax
     import jax.numpy as jnp
+    from scipy.optimize import linear_sum_assignment
 
     from hiref import lowrank
 
-    x, y = (jnp.asarray(a) for a in synthetic.checkerboard(256, seed=0))
-    mask, caps = jnp.ones(256, bool), jnp.full(4, 64)
-    settings = {"cost": "sqeuclidean", "cost_rank": 8, "outer_iters": 10, "inner_iters": 12,
+    x, y = synthetic.halfmoon_scurve(2048, seed=1)
+    rows, perm = linear_sum_assignment(((x[:, None] - y[None]) ** 2).sum(-1))
+    mask, caps = jnp.ones(2048, bool), jnp.full(2, 1024)
+    settings = {"cost": "sqeuclidean", "cost_rank": 8, "outer_iters": 30, "inner_iters": 12,
                 "gamma": 5.0}
 
-    c = ((np.asarray(x)[:, None] - np.asarray(y)[None]) ** 2).sum(-1)
+    def agreement(labels):
+        # Share of the exact matching's pairs that the split keeps in one co-cluster.
+        label_x, label_y = (np.asarray(part) for part in labels)
+        return np.mean(label_x[rows] == label_y[perm])
 
-    def co_clustering_cost(labels):
-        return sum(c[np.ix_(labels[0] == k, labels[1] == k)].mean() for k in range(4))
-
-    keys = jax.random.split(jax.random.PRNGKey(3), 6)
-    singles = [co_clustering_cost(lowrank.split_block(x, y, mask, caps, k, **settings))
-               for k in keys]
-    best_of_six = co_clustering_cost(
-        lowrank.split_block(x, y, mask, caps, keys[0], restarts=6, **settings))
-    assert best_of_six <= np.median(singles) + 1e-6
-    assert len(set(np.round(singles, 6))) > 1, "the starts should differ"
+    keys = jax.random.split(jax.random.PRNGKey(3), 8)
+    singles = [agreement(lowrank.split_block(x, y, mask, caps, k, **settings)) for k in keys]
+    best_of_eight = [agreement(lowrank.split_block(x, y, mask, caps, k, restarts=8, **settings))
+                     for k in keys[:3]]
+    assert len(set(singles)) > 1, "the starts should differ"
+    # Single starts sometimes cut across the map; the chosen candidates avoid that tail.
+    assert min(best_of_eight) > min(singles) + 0.05
+    assert np.mean(best_of_eight) > np.mean(singles)
 
 
 def test_refinement_groups_halve_along_the_principal_axis():
@@ -186,7 +205,7 @@ GOOD = np.zeros((5, 2), np.float32)
         (GOOD, GOOD, {"cost": np.zeros((5, 4))}, r"shape \(n, m\)"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(max_rank=1)}, "max_rank"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(gamma=-1.0)}, "gamma"),
-        (GOOD, GOOD, {"config": hiref.HiRefConfig(restarts=0)}, "restarts"),
+        (GOOD, GOOD, {"config": hiref.HiRefConfig(top_restarts=0)}, "top_restarts"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(1,))}, "schedule"),
         (GOOD, GOOD, {"config": hiref.HiRefConfig(schedule=(2, 4))}, "more than the 5 points"),
         (np.zeros((9, 2)), np.zeros((101, 2)), {}, "subsample"),

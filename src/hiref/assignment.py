@@ -116,5 +116,19 @@ def assign(cost: jax.Array) -> jax.Array:
     return jax.lax.while_loop(cond, body, (jnp.asarray(0, n_free.dtype), state))[1][2]
 
 
+def padded_cost(cost: jax.Array, valid: jax.Array) -> jax.Array:
+    """A padded block's cost (s, s), ready for :func:`assign`: real pairs scaled into
+    ``[0, 1]``; padding costs more than any real pair, so padding is matched to padding and
+    the real rows get an optimal assignment among themselves.
+
+    Args:
+      cost: (s, s) costs, arbitrary on padding; valid: (s,) bool, the same count of valid rows
+        and columns (row ``i`` and column ``i`` share ``valid[i]``).
+    """
+    pair = valid[:, None] & valid[None, :]
+    cost = cost / jnp.maximum(jnp.where(pair, cost, 0).max(), 1e-30)
+    return jnp.where(pair, cost, jnp.where(valid[:, None] | valid[None, :], 2.0, 0.0))
+
+
 assign_batched = jax.jit(jax.vmap(assign))
 """(b, s, s) costs -> (b, s) assignments; one compiled computation for all blocks."""

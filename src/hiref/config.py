@@ -25,13 +25,20 @@ class HiRefConfig:
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: log-domain Sinkhorn projections per mirror-descent step (warm-started).
       gamma: normalised mirror-descent step size (the step is ``gamma / max|gradient|``).
-      restarts: low-rank solves per block from different k-means++ starts; the split with
-        the lowest co-clustering cost is kept.
+      top_restarts: candidate splits of the first (coarsest) level, run side by side from
+        different k-means++ starts for a sixth of ``outer_iters``; the one whose co-clusters
+        hold the most pairs of an exact matching of 512 sampled x and y points runs on to the
+        end. Errors of the first split are the
+        costliest (no later level or refinement undoes them), and the split with the lowest
+        low-rank objective can cut across the transport map.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
-      refine_sweeps: refinement sweeps after the leaves: the matched pairs ``(x_i, y_perm(i))``
-        are regrouped into groups of at most ``max_leaf`` by halving along principal axes from
-        a random start, and every group is re-solved exactly. Each sweep's groups straddle
-        the previous borders; a sweep can only lower the cost and costs about one leaf level.
+      refine_sweeps: at most this many refinement sweeps after the leaves (see
+        ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
+        at most ``max_leaf`` by halving along principal axes from a random start, and every
+        group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
+        can only lower the cost and costs about one leaf level.
+      refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
+        this fraction (0: always run ``refine_sweeps`` sweeps).
       leaf_batch: how many leaf blocks are solved at once (bounds memory, not results).
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
@@ -43,9 +50,10 @@ class HiRefConfig:
     outer_iters: int = 30
     inner_iters: int = 12
     gamma: float = 5.0
-    restarts: int = 1
+    top_restarts: int = 8
     cost_rank: int = 32
     refine_sweeps: int = 6
+    refine_tol: float = 1e-4
     leaf_batch: int = 2048
     max_expansion: int = 8
 

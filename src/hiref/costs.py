@@ -31,6 +31,12 @@ def pairwise(x: jax.Array, y: jax.Array, cost: str) -> jax.Array:
     return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
 
 
+def pairwise_rows(x: jax.Array, y: jax.Array, cost: str) -> jax.Array:
+    """Costs (s,) between the rows ``x[i]`` and ``y[i]`` of (s, d) arrays."""
+    sq = ((x - y) ** 2).sum(-1)
+    return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
+
+
 def sqeuclidean_factors(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Exact factors ``A (s, d+2)``, ``B (s, d+2)`` with ``A @ B.T = |x_i - y_j|^2``."""
     ones = jnp.ones((x.shape[0], 1), x.dtype)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from hiref import costs
+from hiref import assignment, costs
 
 _NEG = -jnp.inf
 
@@ -98,6 +98,12 @@ def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax
     return jnp.where(mask, label, r)
 
 
+# Candidate splits are judged by how well they agree with an exact matching of this many
+# random x and y points of the block.
+PROBE_POINTS = 512
+TRIAL_SHARE = 6
+
+
 def split_block(
     x: jax.Array,
     y: jax.Array,
@@ -115,6 +121,12 @@ def split_block(
 ) -> tuple[jax.Array, jax.Array]:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
+    With ``restarts > 1``, that many candidate splits from different k-means++ starts are
+    solved side by side; the one whose co-clusters hold the most pairs of an exact matching
+    between ``PROBE_POINTS`` random x and y points wins (ties: the lowest co-clustering cost).
+    Agreement with a matching, not the low-rank objective, decides, because the
+    lowest-objective split can cut across the transport map.
+
     Args:
       x, y: (s, d) padded points; mask: (s,) bool, the same count of valid rows on both sides;
         caps: (r,) int capacities summing to the valid count; key: PRNG key; matrix: (s, s)
@@ -123,73 +135,113 @@ def split_block(
       ``(label_x, label_y)``, each (s,) int32 in ``[0, r)`` (``r`` on padded rows).
     """
     x, y = costs.centre_block(x, y, mask)
-    count = mask.sum()
-    log_a = jnp.where(mask, -jnp.log(count.astype(x.dtype)), _NEG)
-    log_g = jnp.log(caps.astype(x.dtype) / count)
-    key_init, key_factor = jax.random.split(key)
+    key_starts, key_factor, key_probe = jax.random.split(key, 3)
+    problem = _Problem.build(x, y, mask, caps, matrix, cost, cost_rank, key_factor)
+    both = jnp.concatenate([x, y]), jnp.concatenate([mask, mask])
+    settings = {"inner_iters": inner_iters, "gamma": gamma}
 
+    def candidate(key, steps):
+        centres = _kmeanspp_centres(*both, caps.shape[0], key)
+        return problem.descend(problem.start(centres, inner_iters), steps=steps, **settings)
+
+    def labels(log_q, log_r):
+        return round_to_capacity(log_q, mask, caps), round_to_capacity(log_r, mask, caps)
+
+    if restarts == 1:
+        return labels(*candidate(key_starts, outer_iters))
+    # Candidates take the first steps only (the split is mostly decided by then); the winner
+    # alone runs the rest.
+    trial = max(1, outer_iters // TRIAL_SHARE)
+    log_q, log_r = jax.vmap(candidate, (0, None))(jax.random.split(key_starts, restarts), trial)
+    label_x, label_y = jax.vmap(labels)(log_q, log_r)
+    agree = _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key_probe)
+    best = jnp.lexsort((jax.vmap(problem.hard_objective)(label_x, label_y), -agree))[0]
+    return labels(*problem.descend((log_q[best], log_r[best]), steps=outer_iters - trial,
+                                   **settings))
+
+
+def _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key):
+    """How many pairs of an exact matching between random valid x and y points of the block
+    fall in one co-cluster, for each candidate split ``label_x, label_y`` (R, s) -> (R,)."""
     s = x.shape[0]
-    if matrix is not None:
-        fa, fb = matrix, jnp.eye(s, dtype=x.dtype)
-    elif cost == "sqeuclidean":
-        fa, fb = costs.sqeuclidean_factors(x, y)
-    elif s <= 4 * cost_rank:
-        fa, fb = costs.pairwise(x, y, cost), jnp.eye(s, dtype=x.dtype)
-    else:
-        fa, fb = costs.sampled_factors(x, y, mask, cost_rank, key_factor)
-    fa = fa * mask[:, None]
-    fb = fb * mask[:, None]
-    # Mean cost over valid pairs, exact from the factors: costs of order one keep the step
-    # size meaningful whatever the data's scale.
-    scale = (fa.sum(0) @ fb.sum(0)) / (count * count)
-    scale = jnp.where(scale > 0, scale, 1.0)
-
-    def attempt(key_init):
-        return _mirror_descent(x, y, fa, fb, scale, mask, caps, log_a, log_g, key_init,
-                               outer_iters=outer_iters, inner_iters=inner_iters, gamma=gamma)
-
-    label_x, label_y, objective = jax.vmap(attempt)(jax.random.split(key_init, restarts))
-    best = jnp.argmin(objective)
-    return label_x[best], label_y[best]
+    probe = min(s, PROBE_POINTS)
+    # The top ``probe`` of random scores over valid rows: a uniform sample without
+    # replacement, padded rows only once every valid row is in (on both sides alike).
+    noise = jnp.where(mask[None, :], jax.random.uniform(key, (2, s)), -1.0)
+    ix = jax.lax.top_k(noise[0], probe)[1]
+    iy = jax.lax.top_k(noise[1], probe)[1]
+    valid = mask[ix]
+    block = (costs.pairwise(x[ix], y[iy], cost) if matrix is None
+             else matrix[ix[:, None], iy[None, :]])
+    partner = iy[assignment.assign(assignment.padded_cost(block, valid))]
+    return ((label_x[:, ix] == label_y[:, partner]) & valid).sum(1)
 
 
-def _mirror_descent(x, y, fa, fb, scale, mask, caps, log_a, log_g, key, *, outer_iters,
-                    inner_iters, gamma):
-    """One LOT run from a k-means++ start: hard labels for x and y and their objective, the
-    mean cost between co-clustered points (an upper bound on the block's transport cost)."""
-    r = caps.shape[0]
-    centres = _kmeanspp_centres(jnp.concatenate([x, y]), jnp.concatenate([mask, mask]), r,
-                                key)
+class _Problem:
+    """The low-rank problem of one block: cost factors ``A (s, k)``, ``B (s, k)`` with
+    ``A @ B.T ~ C``, the marginals and the cost scale."""
 
-    def seed_logits(points):
-        d2 = ((points[:, None, :] - centres[None]) ** 2).sum(-1)
-        return -d2 / jnp.maximum(d2.mean(), 1e-30)
+    def __init__(self, x, y, fa, fb, mask, log_g):
+        self.x, self.y, self.fa, self.fb, self.mask, self.log_g = x, y, fa, fb, mask, log_g
+        count = mask.sum()
+        self.log_a = jnp.where(mask, -jnp.log(count.astype(x.dtype)), _NEG)
+        # Mean cost over valid pairs, exact from the factors: costs of order one keep the
+        # step size meaningful whatever the data's scale.
+        scale = (fa.sum(0) @ fb.sum(0)) / (count * count)
+        self.scale = jnp.where(scale > 0, scale, 1.0)
 
-    log_q = _project(jnp.where(mask[:, None], seed_logits(x), _NEG), log_a, log_g, mask,
-                     inner_iters)
-    log_r = _project(jnp.where(mask[:, None], seed_logits(y), _NEG), log_a, log_g, mask,
-                     inner_iters)
-    inv_g = jnp.exp(-log_g)
+    @classmethod
+    def build(cls, x, y, mask, caps, matrix, cost, cost_rank, key):
+        s = x.shape[0]
+        if matrix is not None:
+            fa, fb = matrix, jnp.eye(s, dtype=x.dtype)
+        elif cost == "sqeuclidean":
+            fa, fb = costs.sqeuclidean_factors(x, y)
+        elif s <= 4 * cost_rank:
+            fa, fb = costs.pairwise(x, y, cost), jnp.eye(s, dtype=x.dtype)
+        else:
+            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, key)
+        log_g = jnp.log(caps.astype(x.dtype) / caps.sum())
+        return cls(x, y, fa * mask[:, None], fb * mask[:, None], mask, log_g)
 
-    def descend(_, qr):
-        log_q, log_r = qr
-        q, rr = jnp.exp(log_q), jnp.exp(log_r)
-        grad_q = fa @ (fb.T @ rr) * inv_g / scale
-        grad_r = fb @ (fa.T @ q) * inv_g / scale
-        # Row-constant parts of a gradient are absorbed by the projection: step on the range.
-        spread = jnp.maximum(
-            jnp.where(mask, grad_q.max(1) - grad_q.min(1), 0.0).max(),
-            jnp.where(mask, grad_r.max(1) - grad_r.min(1), 0.0).max(),
-        )
-        step = gamma / jnp.maximum(spread, 1e-12)
-        log_q = _project(log_q - step * grad_q, log_a, log_g, mask, inner_iters)
-        log_r = _project(log_r - step * grad_r, log_a, log_g, mask, inner_iters)
-        return log_q, log_r
+    def start(self, centres, inner_iters):
+        """Soft assignments of x and y to co-cluster centres (r, d), projected on the
+        marginals: the start ``(log Q, log R)``, each (s, r), of mirror descent."""
 
-    log_q, log_r = jax.lax.fori_loop(0, outer_iters, descend, (log_q, log_r))
-    label_x = round_to_capacity(log_q, mask, caps)
-    label_y = round_to_capacity(log_r, mask, caps)
-    sum_x = jnp.zeros((r + 1, fa.shape[1]), fa.dtype).at[label_x].add(fa)[:r]
-    sum_y = jnp.zeros((r + 1, fb.shape[1]), fb.dtype).at[label_y].add(fb)[:r]
-    objective = ((sum_x * sum_y).sum(1) / jnp.maximum(caps, 1)).sum()
-    return label_x, label_y, objective
+        def seed(points):
+            d2 = ((points[:, None, :] - centres[None]) ** 2).sum(-1)
+            logits = jnp.where(self.mask[:, None], -d2 / jnp.maximum(d2.mean(), 1e-30), _NEG)
+            return _project(logits, self.log_a, self.log_g, self.mask, inner_iters)
+
+        return seed(self.x), seed(self.y)
+
+    def descend(self, start, *, steps, inner_iters, gamma):
+        """``steps`` of LOT mirror descent from ``start = (log Q, log R)``."""
+        mask, log_a, log_g, fa, fb = self.mask, self.log_a, self.log_g, self.fa, self.fb
+        inv_g = jnp.exp(-log_g)
+
+        def step(_, qr):
+            log_q, log_r = qr
+            q, rr = jnp.exp(log_q), jnp.exp(log_r)
+            grad_q = fa @ (fb.T @ rr) * inv_g / self.scale
+            grad_r = fb @ (fa.T @ q) * inv_g / self.scale
+            # Row-constant parts of a gradient are absorbed by the projection: step on the
+            # range.
+            spread = jnp.maximum(
+                jnp.where(mask, grad_q.max(1) - grad_q.min(1), 0.0).max(),
+                jnp.where(mask, grad_r.max(1) - grad_r.min(1), 0.0).max(),
+            )
+            size = gamma / jnp.maximum(spread, 1e-12)
+            log_q = _project(log_q - size * grad_q, log_a, log_g, mask, inner_iters)
+            log_r = _project(log_r - size * grad_r, log_a, log_g, mask, inner_iters)
+            return log_q, log_r
+
+        return jax.lax.fori_loop(0, steps, step, start)
+
+    def hard_objective(self, label_x, label_y):
+        """Proportional to the mean cost between co-clustered points (an upper bound on the
+        block's transport cost), from the factors."""
+        r = self.log_g.shape[0]
+        sum_x = jnp.zeros((r + 1, self.fa.shape[1]), self.fa.dtype).at[label_x].add(self.fa)
+        sum_y = jnp.zeros((r + 1, self.fb.shape[1]), self.fb.dtype).at[label_y].add(self.fb)
+        return ((sum_x * sum_y)[:r].sum(1) * jnp.exp(-self.log_g)).sum()

@@ -148,6 +148,7 @@ def _match(x, y, matrix, cost, config, seed, report):
     # the borders of the blocks before; an exact re-solve inside each group can only lower
     # the cost. Groups no larger than the leaves keep a sweep as cheap as the leaf level.
     halvings = max(0, math.ceil(math.log2(n / config.max_leaf)))
+    total = _matching_cost(xj, yj, mj, order_x, order_y, cost=cost)
     for sweep in range(config.refine_sweeps if halvings else 0):
         start = time.perf_counter()
         pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
@@ -155,9 +156,11 @@ def _match(x, y, matrix, cost, config, seed, report):
         order_x, order_y = order_x[order_p], order_y[order_p]
         order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(group_sizes),
                                 cost=cost, batch=max(1, config.leaf_batch // 2))
-        order_y.block_until_ready()
+        previous, total = total, _matching_cost(xj, yj, mj, order_x, order_y, cost=cost)
         timed(f"refine {sweep + 1}", len(group_sizes), int(group_sizes.max()),
               int(group_sizes.max()), start)
+        if previous - total <= config.refine_tol * previous:
+            break
     return np.asarray(order_x), np.asarray(order_y), schedule, seconds
 
 
@@ -174,7 +177,8 @@ def _hierarchy(x, y, matrix, ranks, cost, config, key, timed=None):
             x, y, matrix, order_x, order_y, *_segment_arrays(sizes),
             jnp.asarray(caps, jnp.int32), jax.random.fold_in(key, level),
             cost=cost, cost_rank=config.cost_rank, outer_iters=config.outer_iters,
-            inner_iters=config.inner_iters, gamma=config.gamma, restarts=config.restarts,
+            inner_iters=config.inner_iters, gamma=config.gamma,
+            restarts=config.top_restarts if level == 0 else 1,
         )
         if timed is not None:
             order_x.block_until_ready()
@@ -279,14 +283,18 @@ def _solve_groups(x, y, matrix, order_x, order_y, idx, mask, *, cost, batch):
             c = costs.pairwise(*costs.centre_block(x[bx], y[by], valid), cost)
         else:
             c = matrix[bx[:, None], by[None, :]]
-        pair = valid[:, None] & valid[None, :]
-        c = c / jnp.maximum(jnp.where(pair, c, 0).max(), 1e-30)
-        # Padding costs more than any real pair, so padding is matched to padding.
-        c = jnp.where(pair, c, jnp.where(valid[:, None] | valid[None, :], 2.0, 0.0))
-        return assignment.assign(c)
+        return assignment.assign(assignment.padded_cost(c, valid))
 
     cols = jax.lax.map(block_cost, (gx, gy, mask), batch_size=batch)
     return _regroup(order_y, idx, mask, cols)
+
+
+@functools.partial(jax.jit, static_argnames=("cost",))
+def _matching_cost(x, y, matrix, order_x, order_y, *, cost):
+    """Total cost of the matching ``order_x[t] -> order_y[t]`` (a scalar)."""
+    if matrix is not None:
+        return matrix[order_x, order_y].sum()
+    return costs.pairwise_rows(x[order_x], y[order_y], cost).sum()
 
 
 def _progress_printer(progress):

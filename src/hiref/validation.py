@@ -71,12 +71,16 @@ def check_config(config: HiRefConfig) -> None:
     positive = {
         "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_batch": 1,
         "max_expansion": 1, "outer_iters": 0, "inner_iters": 1, "refine_sweeps": 0,
-        "restarts": 1,
+        "top_restarts": 1,
     }
     for name, low in positive.items():
         value = getattr(config, name)
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"HiRefConfig.{name} must be an integer >= {low}, got {value!r}.")
+    if not (isinstance(config.refine_tol, (int, float)) and 0 <= config.refine_tol < 1):
+        raise ValueError(
+            f"HiRefConfig.refine_tol must be a number in [0, 1), got {config.refine_tol!r}."
+        )
     if not (np.isfinite(config.gamma) and config.gamma > 0):
         raise ValueError(f"HiRefConfig.gamma must be a positive number, got {config.gamma!r}.")
     if config.schedule is not None:
