@@ -45,6 +45,13 @@ def sqeuclidean_factors(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Arra
     return a, b
 
 
+def sample_rows(key: jax.Array, mask: jax.Array, size: int) -> jax.Array:
+    """Two independent uniform samples without replacement of ``size`` row indices (2, size);
+    padded rows (``mask`` False) come only after every valid row, in both samples."""
+    noise = jnp.where(mask[None, :], jax.random.uniform(key, (2, mask.shape[0])), -1.0)
+    return jax.lax.top_k(noise, size)[1]
+
+
 def sampled_factors(
     x: jax.Array, y: jax.Array, mask: jax.Array, rank: int, key: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -55,10 +62,7 @@ def sampled_factors(
     ``O(s * rank)`` entries of the cost, never the whole matrix. Requires at least ``rank``
     valid points.
     """
-    noise = jax.random.uniform(key, (2, x.shape[0]))
-    noise = jnp.where(mask[None, :], noise, -1.0)
-    rows_i = jax.lax.top_k(noise[0], rank)[1]
-    cols_j = jax.lax.top_k(noise[1], rank)[1]
+    rows_i, cols_j = sample_rows(key, mask, rank)
     c_xj = pairwise(x, y[cols_j], "euclidean")
     c_iy = pairwise(x[rows_i], y, "euclidean")
     core = jnp.linalg.pinv(c_xj[rows_i], rtol=1e-4, hermitian=False)

@@ -101,7 +101,7 @@ def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax
 # Candidate splits are judged by how well they agree with an exact matching of this many
 # random x and y points of the block.
 PROBE_POINTS = 512
-TRIAL_SHARE = 6
+TRIAL_STEPS = 5
 
 
 def split_block(
@@ -121,11 +121,12 @@ def split_block(
 ) -> tuple[jax.Array, jax.Array]:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
-    With ``restarts > 1``, that many candidate splits from different k-means++ starts are
-    solved side by side; the one whose co-clusters hold the most pairs of an exact matching
-    between ``PROBE_POINTS`` random x and y points wins (ties: the lowest co-clustering cost).
-    Agreement with a matching, not the low-rank objective, decides, because the
-    lowest-objective split can cut across the transport map.
+    With ``restarts > 1``, that many candidate splits from different k-means++ starts run side
+    by side for ``TRIAL_STEPS`` steps; the one whose co-clusters hold the most
+    pairs of an exact matching between ``PROBE_POINTS`` random x and y points (ties: the
+    lowest co-clustering cost) runs the remaining steps. Agreement with a matching, not the
+    low-rank objective, decides, because the lowest-objective split can cut across the
+    transport map.
 
     Args:
       x, y: (s, d) padded points; mask: (s,) bool, the same count of valid rows on both sides;
@@ -149,11 +150,12 @@ def split_block(
 
     if restarts == 1:
         return labels(*candidate(key_starts, outer_iters))
-    # Candidates take the first steps only (the split is mostly decided by then); the winner
-    # alone runs the rest.
-    trial = max(1, outer_iters // TRIAL_SHARE)
+    # Candidates run the first steps only (the split is mostly decided by then); the winner
+    # alone runs the rest. Judging them needs no capacity-exact rounding.
+    trial = min(outer_iters, TRIAL_STEPS)
     log_q, log_r = jax.vmap(candidate, (0, None))(jax.random.split(key_starts, restarts), trial)
-    label_x, label_y = jax.vmap(labels)(log_q, log_r)
+    label_x, label_y = (jnp.where(mask, jnp.argmax(log_p, axis=2), caps.shape[0])
+                        for log_p in (log_q, log_r))
     agree = _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key_probe)
     best = jnp.lexsort((jax.vmap(problem.hard_objective)(label_x, label_y), -agree))[0]
     return labels(*problem.descend((log_q[best], log_r[best]), steps=outer_iters - trial,
@@ -163,13 +165,8 @@ def split_block(
 def _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key):
     """How many pairs of an exact matching between random valid x and y points of the block
     fall in one co-cluster, for each candidate split ``label_x, label_y`` (R, s) -> (R,)."""
-    s = x.shape[0]
-    probe = min(s, PROBE_POINTS)
-    # The top ``probe`` of random scores over valid rows: a uniform sample without
-    # replacement, padded rows only once every valid row is in (on both sides alike).
-    noise = jnp.where(mask[None, :], jax.random.uniform(key, (2, s)), -1.0)
-    ix = jax.lax.top_k(noise[0], probe)[1]
-    iy = jax.lax.top_k(noise[1], probe)[1]
+    ix, iy = costs.sample_rows(key, mask, min(x.shape[0], PROBE_POINTS))
+    # Valid rows come first in both samples, so x and y padding line up.
     valid = mask[ix]
     block = (costs.pairwise(x[ix], y[iy], cost) if matrix is None
              else matrix[ix[:, None], iy[None, :]])

@@ -148,7 +148,7 @@ def _match(x, y, matrix, cost, config, seed, report):
     # the borders of the blocks before; an exact re-solve inside each group can only lower
     # the cost. Groups no larger than the leaves keep a sweep as cheap as the leaf level.
     halvings = max(0, math.ceil(math.log2(n / config.max_leaf)))
-    total = _matching_cost(xj, yj, mj, order_x, order_y, cost=cost)
+    total = float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost))
     for sweep in range(config.refine_sweeps if halvings else 0):
         start = time.perf_counter()
         pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
@@ -156,7 +156,7 @@ def _match(x, y, matrix, cost, config, seed, report):
         order_x, order_y = order_x[order_p], order_y[order_p]
         order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(group_sizes),
                                 cost=cost, batch=max(1, config.leaf_batch // 2))
-        previous, total = total, _matching_cost(xj, yj, mj, order_x, order_y, cost=cost)
+        previous, total = total, float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost))
         timed(f"refine {sweep + 1}", len(group_sizes), int(group_sizes.max()),
               int(group_sizes.max()), start)
         if previous - total <= config.refine_tol * previous:
