@@ -153,7 +153,10 @@ def split_block(
     # Candidates run the first steps only (the split is mostly decided by then); the winner
     # alone runs the rest. Judging them needs no capacity-exact rounding.
     trial = min(outer_iters, TRIAL_STEPS)
-    log_q, log_r = jax.vmap(candidate, (0, None))(jax.random.split(key_starts, restarts), trial)
+    # One candidate at a time: their (s, r) plans together would hold restarts times the
+    # memory of the level.
+    log_q, log_r = jax.lax.map(lambda key: candidate(key, trial),
+                               jax.random.split(key_starts, restarts))
     label_x, label_y = (jnp.where(mask, jnp.argmax(log_p, axis=2), caps.shape[0])
                         for log_p in (log_q, log_r))
     agree = _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key_probe)
