@@ -25,11 +25,11 @@ class HiRefConfig:
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: log-domain Sinkhorn projections per mirror-descent step (warm-started).
       gamma: normalised mirror-descent step size (the step is ``gamma / max|gradient|``).
-      top_restarts: candidate splits of the first (coarsest) level, run side by side from
-        different k-means++ starts for 5 mirror-descent steps; the one whose co-clusters hold
-        the most pairs of an exact matching of 512 sampled x and y points runs on to the end. Errors of the first split
-        are the costliest (no later level or refinement undoes them), and the split with the
-        lowest low-rank objective can cut across the transport map.
+      top_restarts: candidate splits of the first (coarsest) level, each run from a different
+        k-means++ start for 5 mirror-descent steps; the one whose co-clusters hold the most
+        pairs of an exact matching of 512 sampled x and y points runs on to the end. Errors
+        of the first split are the costliest (no later level or refinement undoes them), and
+        the split with the lowest low-rank objective can cut across the transport map.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of

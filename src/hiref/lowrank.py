@@ -121,8 +121,8 @@ def split_block(
 ) -> tuple[jax.Array, jax.Array]:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
-    With ``restarts > 1``, that many candidate splits from different k-means++ starts run side
-    by side for ``TRIAL_STEPS`` steps; the one whose co-clusters hold the most
+    With ``restarts > 1``, that many candidate splits from different k-means++ starts run, one
+    after another, for ``TRIAL_STEPS`` steps; the one whose co-clusters hold the most
     pairs of an exact matching between ``PROBE_POINTS`` random x and y points (ties: the
     lowest co-clustering cost) runs the remaining steps. Agreement with a matching, not the
     low-rank objective, decides, because the lowest-objective split can cut across the
