@@ -148,8 +148,9 @@ def _match(x, y, matrix, cost, config, seed, report):
     # the borders of the blocks before; an exact re-solve inside each group can only lower
     # the cost. Groups no larger than the leaves keep a sweep as cheap as the leaf level.
     halvings = max(0, math.ceil(math.log2(n / config.max_leaf)))
-    total = float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost))
-    for sweep in range(config.refine_sweeps if halvings else 0):
+    sweeps = config.refine_sweeps if halvings else 0
+    total = float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost)) if sweeps else 0.0
+    for sweep in range(sweeps):
         start = time.perf_counter()
         pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
         order_p, group_sizes = _bisect(pairs, halvings, jax.random.fold_in(key, 1000 + sweep))
