@@ -33,6 +33,16 @@ def register_datasets(names, template):
         DATASETS[name] = template.replace("{dataset}", name)
 
 
+# Studies that are not OT-method experiments (their own rules, config section and outputs):
+# name -> the files `rule all` builds when `run` names the study. A rules file registers
+# its study beside its rules, as with datasets.
+STUDIES = {}
+
+
+def register_study(name, targets):
+    STUDIES[name] = list(targets)
+
+
 def check_experiments():
     """Experiment names, datasets and methods exist; raises one clear message otherwise.
 
@@ -48,7 +58,7 @@ def check_experiments():
                     f"{key}: unknown name {value!r}; allowed: {', '.join(sorted(allowed))}"
                 )
 
-    unknown("run", config["run"], experiments)
+    unknown("run", config["run"], {**experiments, **STUDIES})
     for fig in ("runtime_scaling", "alignment"):
         if config["figures"][fig] is not None:
             unknown(f"figures.{fig}", [config["figures"][fig]], experiments)
@@ -143,8 +153,12 @@ def alignment_inputs(wildcards):
 
 
 def final_outputs(wildcards):
-    """Default targets: the tables of every experiment in `run`, and the figures."""
-    out = expand("results/tables/{experiment}.{ext}", experiment=config["run"], ext=["csv", "md"])
+    """Default targets: the tables of every experiment in `run`, the figures, and the outputs
+    of every study in `run`."""
+    run_experiments = [name for name in config["run"] if name not in STUDIES]
+    out = expand("results/tables/{experiment}.{ext}", experiment=run_experiments, ext=["csv", "md"])
+    for name in config["run"]:
+        out += STUDIES.get(name, [])
     if config["figures"]["runtime_scaling"] in config["run"]:
         out += expand("results/figures/runtime_scaling.{ext}", ext=["png", "pdf"])
     if config["figures"]["alignment"] in config["run"]:
