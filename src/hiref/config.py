@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 COSTS = ("sqeuclidean", "euclidean")
+LEAF_SOLVERS = ("auto", "scipy", "jax")
 
 
 @dataclass(frozen=True)
@@ -16,29 +17,52 @@ class HiRefConfig:
 
     Attributes:
       max_rank: largest number of co-clusters a block is split into at one level.
-      max_leaf: largest block size solved exactly at the last level (the authors' ``max_Q``).
-        Blocks of at most this many points are matched by an exact, batched assignment solver.
-      depth: largest number of levels, the exact leaf level included (the authors'
-        ``hierarchy_depth``).
+      max_leaf: largest block size solved exactly at the last level, and the size of the
+        refinement groups. The authors' ``max_Q`` is an exclusive bound on their last rank,
+        so ``max_leaf = max_Q - 1`` reproduces their schedule whenever ``n`` factors (see
+        :func:`hiref.plan_levels`); their last level, a rank-``Q`` low-rank split into
+        singletons, is replaced here by an exact assignment of each ``Q``-point leaf. What
+        a leaf of ``s`` points costs (the exact assignment is cubic in ``s`` at worst):
+        memory ``8 s^2`` bytes per host thread (``16 s^2`` per block of a device batch);
+        time per block on this project's 2-core CPU with SciPy, 2-D clouds: about 2 ms at
+        128, 80 ms at 512, 0.5 s at 1024, 7 s at 2048, so ``n / s`` leaves cost about
+        ``n s^2`` work: keep ``max_leaf`` small unless reproducing the authors' schedule.
+      depth: largest number of schedule entries, the leaf size included: at most
+        ``depth - 1`` low-rank levels. The authors' ``hierarchy_depth`` counts only the
+        ranks above ``Q``, so their ``hierarchy_depth = h`` corresponds to ``depth = h + 1``.
       schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels; overrides the
         dynamic programme. The leaf size is then ``ceil(n / prod(r))``.
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
-      inner_iters: log-domain Sinkhorn projections per mirror-descent step (warm-started).
-      gamma: normalised mirror-descent step size (the step is ``gamma / max|gradient|``).
-      top_restarts: candidate splits of the first (coarsest) level, each run from a different
-        k-means++ start for 5 mirror-descent steps; the one whose co-clusters hold the most
-        pairs of an exact matching of 512 sampled x and y points runs on to the end. Errors
-        of the first split are the costliest (no later level or refinement undoes them), and
-        the split with the lowest low-rank objective can cut across the transport map.
+      inner_iters: Sinkhorn iterations per projection (each mirror-descent step projects
+        both factors once; the kernel is exponentiated once per projection).
+      gamma: normalised mirror-descent step: each step moves every row of ``log Q`` (and
+        ``log R``) by at most ``gamma`` between its most and least favoured co-cluster (the
+        step is ``gamma`` divided by the largest spread, max - min over co-clusters, of a
+        row of the gradient), whatever the scale of the cost.
+      top_restarts: candidate splits of the first (coarsest) level, each from a different
+        k-means++ start. They run ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps on a
+        sample of at most ``hiref.solver.TRIAL_POINTS`` (4096) x and y points; the one
+        whose co-clusters keep together the most pairs of an exact matching of
+        ``hiref.solver.PROBE_POINTS`` (512) sampled points gives the start of the full
+        split. Errors of the first split are the costliest (no later level undoes them),
+        and the split with the lowest low-rank objective can cut across the transport map.
+        1: a single k-means++ start, as the authors.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
         at most ``max_leaf`` by halving along principal axes from a random start, and every
         group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
-        can only lower the cost and costs about one leaf level.
+        can only lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
         this fraction (0: always run ``refine_sweeps`` sweeps).
-      leaf_batch: how many leaf blocks are solved at once (bounds memory, not results).
+      leaf_solver: exact solver of the leaves and refinement groups: ``"scipy"`` (SciPy on
+        the host, in ``leaf_threads`` threads), ``"jax"`` (the batched JAX solver on JAX's
+        device) or ``"auto"``: ``"scipy"`` when ``jax.default_backend()`` is the CPU, else
+        ``"jax"``. The choice is recorded in ``Alignment.extra["leaf_solver"]``.
+      leaf_threads: host threads of the ``"scipy"`` leaf solver (0: every core the process
+        may use).
+      leaf_memory_mb: memory for the dense leaf costs held at once (either solver); bounds
+        memory, not results.
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
 
@@ -53,7 +77,9 @@ class HiRefConfig:
     cost_rank: int = 32
     refine_sweeps: int = 6
     refine_tol: float = 1e-4
-    leaf_batch: int = 2048
+    leaf_solver: str = "auto"
+    leaf_threads: int = 0
+    leaf_memory_mb: int = 512
     max_expansion: int = 8
 
     def replace(self, **changes) -> HiRefConfig:
@@ -78,9 +104,27 @@ class Alignment:
       cost_p1: mean Euclidean cost of the coupling, sum_ij P_ij |x_i - y_j|.
       cost_p2: mean squared Euclidean cost, sum_ij P_ij |x_i - y_j|^2.
       schedule: ranks of the low-rank levels followed by the leaf block size.
-      level_seconds: wall seconds of each level (low-rank levels, leaf level, refinement).
-      seconds: total solver seconds (excludes cost evaluation).
+      level_seconds: wall seconds of each level (low-rank levels, leaf level, refinement
+        sweeps), compilation excluded.
+      seconds: solver seconds after compilation: from the input's normalisation to the
+        checked bijection (the levels and the data preparation between them); excludes
+        compilation and the evaluation of ``cost_p1`` and ``cost_p2``.
+      compile_seconds: seconds spent compiling the solve's programs ahead of time, before
+        the timed part (near zero when the shapes were compiled before in this process or
+        are in JAX's persistent compilation cache).
       config: the :class:`HiRefConfig` used; ``cost`` the cost name.
+      extra: diagnostics: ``leaf_solver`` ("scipy" or "jax"), ``dtype`` of the device work,
+        ``normalisation`` (shift, scale, and the cost units, see
+        :func:`hiref.costs.normalise`), ``levels``: one dict per level as passed to
+        ``progress``: ``level, blocks, block_size, rank, seconds``; for low-rank levels also
+        ``objective`` (the soft low-rank plan's cost before rounding, the caller's units,
+        mass one), ``marginal_error`` (largest L1 row-marginal error of a block's factors
+        before rounding, see :class:`hiref.lowrank.SplitDiagnostics`), ``moved_share``
+        (share of points that the rounding moved away from their most likely co-cluster)
+        and, with candidate first splits, ``candidate_agreement``; for the leaf level and
+        refinement sweeps the matching's mean ``cost`` after it, and ``changed_share`` (pairs
+        a sweep changed). ``matrix_cost``: the cost of the result under a precomputed
+        matrix.
     """
 
     perm: np.ndarray | None
@@ -92,4 +136,5 @@ class Alignment:
     seconds: float
     config: HiRefConfig
     cost: str
+    compile_seconds: float = 0.0
     extra: dict = field(default_factory=dict)

@@ -7,20 +7,30 @@ by one point and are padded to a common shape.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-def centre_block(x: jax.Array, y: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Subtracts the block's joint mean, so float32 squared norms keep their precision deep in
-    the hierarchy where blocks are tiny compared with their distance from the origin.
+def block_centre(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Joint mean (d,) of the valid rows of ``x`` and ``y`` (s, d); mask: (s,) bool."""
+    w = mask[:, None].astype(x.dtype)
+    return ((x * w).sum(0) + (y * w).sum(0)) / (2 * jnp.maximum(w.sum(), 1))
+
+
+def centre_block(x: jax.Array, y: jax.Array, mask: jax.Array,
+                 centre: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Subtracts the block's joint mean (or ``centre``), so float32 squared norms keep their
+    precision deep in the hierarchy where blocks are tiny compared with their distance from
+    the origin; padded rows become zero.
 
     Args:
-      x, y: (s, d); mask: (s,) bool.
+      x, y: (s, d); mask: (s,) bool; centre: (d,) or None for :func:`block_centre`.
     """
+    centre = block_centre(x, y, mask) if centre is None else centre
     w = mask[:, None].astype(x.dtype)
-    centre = ((x * w).sum(0) + (y * w).sum(0)) / (2 * w.sum())
     return (x - centre) * w, (y - centre) * w
 
 
@@ -45,28 +55,100 @@ def sqeuclidean_factors(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Arra
     return a, b
 
 
-def sample_rows(key: jax.Array, mask: jax.Array, size: int) -> jax.Array:
-    """Two independent uniform samples without replacement of ``size`` row indices (2, size);
-    padded rows (``mask`` False) come only after every valid row, in both samples."""
-    noise = jnp.where(mask[None, :], jax.random.uniform(key, (2, mask.shape[0])), -1.0)
-    return jax.lax.top_k(noise, size)[1]
+def sample_rows(noise: jax.Array, mask: jax.Array, size: int) -> jax.Array:
+    """Two independent uniform samples without replacement of ``size`` row indices (2, size),
+    the rows of largest ``noise`` (2, s) (uniforms); padded rows (``mask`` False) come only
+    after every valid row, in both samples."""
+    return jax.lax.top_k(jnp.where(mask[None, :], noise, -1.0), size)[1]
 
 
 def sampled_factors(
-    x: jax.Array, y: jax.Array, mask: jax.Array, rank: int, key: jax.Array
+    x: jax.Array, y: jax.Array, mask: jax.Array, rank: int, noise: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Sampled low-rank factors of the Euclidean cost, ``A (s, rank) @ B(s, rank).T ~ C``.
 
     A CUR (skeleton) approximation: ``C ~ C[:, J] C[I, J]^+ C[I, :]`` with ``rank`` landmark
     rows ``I`` and columns ``J`` drawn uniformly among the block's valid points. It reads
     ``O(s * rank)`` entries of the cost, never the whole matrix. Requires at least ``rank``
-    valid points.
+    valid points; ``noise`` (2, s) uniforms choose the landmarks (:func:`sample_rows`).
     """
-    rows_i, cols_j = sample_rows(key, mask, rank)
+    rows_i, cols_j = sample_rows(noise, mask, rank)
     c_xj = pairwise(x, y[cols_j], "euclidean")
     c_iy = pairwise(x[rows_i], y, "euclidean")
     core = jnp.linalg.pinv(c_xj[rows_i], rtol=1e-4, hermitian=False)
     return (c_xj @ core) * mask[:, None], c_iy.T * mask[:, None]
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """Point clouds shifted and scaled in float64 before any low-precision work.
+
+    Both clouds get the same shift (their joint mean) and the same scale (the root mean square
+    distance of the shifted points from the origin), so the optimal matching does not change:
+    ``|(x - c)/s - (y - c)/s|^p = |x - y|^p / s^p`` for both costs, and a cost matrix
+    ``(M - min M) / (max M - min M)`` only adds a constant to every matching's total and
+    scales it. Costs of the normalised problem are multiplied by ``cost_scale`` to return to
+    the caller's units.
+
+    Attributes:
+      x, y: (n, d) float64 normalised points; matrix: (n, m) float64 normalised cost or None.
+      shift: (d,) the joint mean removed; scale: the length unit (1 when all points coincide).
+      cost_scale, cost_offset: a mean cost ``c`` of the normalised problem is
+        ``c * cost_scale + cost_offset`` in the caller's units (``scale**p`` and 0 for points;
+        the matrix's range and minimum for a cost matrix).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    matrix: np.ndarray | None
+    shift: np.ndarray
+    scale: float
+    cost_scale: float
+    cost_offset: float = 0.0
+
+
+def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None
+              ) -> Normalised:
+    """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) in float64;
+    see :class:`Normalised`. Any finite input, from 1e-30 to 1e300 in magnitude or far from
+    the origin, comes out with coordinates of order one."""
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    # Two passes for the mean: the first removes the bulk of the offset, the second the
+    # rounding left by it (points at 1e8 + N(0, 1) keep their unit-scale geometry).
+    shift = np.concatenate([x64, y64]).mean(0)
+    shift = shift + np.concatenate([x64 - shift, y64 - shift]).mean(0)
+    x64, y64 = x64 - shift, y64 - shift
+    # The largest coordinate first, so the mean square below cannot overflow.
+    top = max(np.abs(x64).max(), np.abs(y64).max())
+    scale = 1.0
+    if top > 0:
+        unit_x, unit_y = x64 / top, y64 / top
+        rms = top * np.sqrt(((unit_x**2).sum(1).mean() + (unit_y**2).sum(1).mean()) / 2)
+        scale = float(rms) if rms > 0 else float(top)
+    x64, y64 = x64 / scale, y64 / scale
+    if matrix is None:
+        return Normalised(x64, y64, None, shift, scale, scale ** (2 if cost == "sqeuclidean" else 1))
+    matrix = np.asarray(matrix, np.float64)
+    # Divided by its largest magnitude first, so that max - min cannot overflow.
+    top = max(float(np.abs(matrix).max()), np.finfo(np.float64).tiny)
+    unit = matrix / top
+    low, high = float(unit.min()), float(unit.max())
+    span = high - low if high > low else 1.0
+    return Normalised(x64, y64, (unit - low) / span, shift, scale, span * top, low * top)
+
+
+def dense_blocks(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
+    """Dense float64 costs (b, s, t) between the rows of blocks ``x`` (b, s, d) and ``y``
+    (b, t, d), each block centred first so the expansion ``|x|^2 + |y|^2 - 2 x.y`` keeps
+    its precision."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    centre = (x.mean(1, keepdims=True) + y.mean(1, keepdims=True)) / 2
+    x, y = x - centre, y - centre
+    sq = (np.einsum("bsd,bsd->bs", x, x)[:, :, None] + np.einsum("btd,btd->bt", y, y)[:, None, :]
+          - 2.0 * np.einsum("bsd,btd->bst", x, y))
+    np.maximum(sq, 0.0, out=sq)
+    return sq if cost == "sqeuclidean" else np.sqrt(sq, out=sq)
 
 
 def coupling_cost(

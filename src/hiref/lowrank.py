@@ -2,60 +2,90 @@
 descent with a fixed inner marginal (LOT, Scetbon, Cuturi and Peyre 2021), then a rounding of
 the soft assignments to hard ones with exact capacities.
 
-Everything here works on one padded block; :func:`split_blocks` vmaps it over all the blocks
-of a level. Fixed iteration counts (no per-block convergence loops) keep the batched
-computation cheap: the rounding, not convergence, guarantees a valid split.
+Everything here works on one padded block; the solver's level program ``jax.vmap``-s
+:func:`split_block` over all the blocks of a level. Fixed iteration counts (no per-block
+convergence loops) keep the batched computation cheap: the rounding, not convergence,
+guarantees a valid split, and :class:`SplitDiagnostics` shows how far from converged a split
+was.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from hiref import assignment, costs
+from hiref import costs, starts
 
 _NEG = -jnp.inf
 
+#: Kernel entries below ``exp(-KERNEL_LOG_FLOOR)`` times their row's largest entry are raised
+#: to that floor before a projection. The scaling-domain Sinkhorn iterations then never divide
+#: by an underflowed zero (every column sum is at least ``exp(-30)`` of a row's mass), in
+#: float32 as in float64; the mass moved is below ``r * 1e-13`` of a row.
+KERNEL_LOG_FLOOR = 30.0
 
-def _project(log_k: jax.Array, log_a: jax.Array, log_g: jax.Array, mask: jax.Array, iters: int):
-    """Log-domain Sinkhorn: ``log P = log_k + f + h`` with row sums ``a`` and column sums ``g``.
 
-    Args:
-      log_k: (s, r) log-kernel, ``-inf`` on padded rows; log_a: (s,); log_g: (r,).
-    Returns:
-      (s, r) log of the projected plan (``-inf`` on padded rows).
+class SplitDiagnostics(NamedTuple):
+    """How good a block's split was, before and after rounding (each a scalar per block).
+
+    Attributes:
+      objective: the low-rank objective ``<C, Q diag(1/g) R^T>`` of the soft plan before
+        rounding (the block's cost units, mass one per block; from the cost factors, so an
+        estimate for the sampled Euclidean factorisation).
+      marginal_error: L1 distance of the row sums of ``Q`` and of ``R`` from the uniform
+        marginal (the larger of the two; 0 is a converged projection, 2 the worst).
+      moved: valid points (x and y together) whose co-cluster after the capacity-exact
+        rounding differs from their most likely co-cluster in ``Q`` or ``R``.
     """
 
-    def step(_, fh):
-        f, h = fh
-        f = jnp.where(mask, log_a - jax.nn.logsumexp(log_k + h[None, :], axis=1), 0.0)
-        h = log_g - jax.nn.logsumexp(log_k + f[:, None], axis=0)
-        return f, h
-
-    f0 = jnp.zeros(log_k.shape[0], log_k.dtype)
-    h0 = jnp.zeros(log_k.shape[1], log_k.dtype)
-    f, h = jax.lax.fori_loop(0, iters, step, (f0, h0))
-    return log_k + f[:, None] + h[None, :]
+    objective: jax.Array
+    marginal_error: jax.Array
+    moved: jax.Array
 
 
-def _kmeanspp_centres(points: jax.Array, mask: jax.Array, r: int, key: jax.Array) -> jax.Array:
-    """``r`` seeding centres drawn by k-means++ among the valid rows of ``points`` (s, d)."""
-    keys = jax.random.split(key, r)
-    first = jax.random.categorical(keys[0], jnp.where(mask, 0.0, _NEG))
-    centres = jnp.zeros((r, points.shape[1]), points.dtype).at[0].set(points[first])
-    nearest = ((points - points[first]) ** 2).sum(-1)
+def _project(log_k: jax.Array, log_a: jax.Array, log_g: jax.Array, mask: jax.Array,
+             iters: int) -> tuple[jax.Array, jax.Array]:
+    """Sinkhorn projection of the kernel ``exp(log_k)`` onto row sums ``a`` and column sums
+    ``g``, in the scaling domain with one ``exp`` of the (s, r) kernel per call.
 
-    def add(k, carry):
-        centres, nearest = carry
-        logits = jnp.where(mask & (nearest > 0), jnp.log(jnp.maximum(nearest, 1e-30)), _NEG)
-        # All valid points coincide with a centre already: fall back to any valid point.
-        logits = jnp.where(jnp.isfinite(logits).any(), logits, jnp.where(mask, 0.0, _NEG))
-        pick = jax.random.categorical(keys[k], logits)
-        centres = centres.at[k].set(points[pick])
-        nearest = jnp.minimum(nearest, ((points - points[pick]) ** 2).sum(-1))
-        return centres, nearest
+    The kernel is stabilised per row (largest entry one, floor ``KERNEL_LOG_FLOOR`` below) and
+    the scalings are kept as logarithms; each matrix-vector product uses scalings divided by
+    their largest, so nothing overflows or underflows whatever the iteration count.
 
-    return jax.lax.fori_loop(1, r, add, (centres, nearest))[0]
+    Args:
+      log_k: (s, r) log-kernel (rows of padding arbitrary); log_a: (s,), ``-inf`` on padding;
+        log_g: (r,); mask: (s,) bool; iters: Sinkhorn iterations (at least one).
+    Returns:
+      ``(log P, P)``, each (s, r): the projected plan, ``-inf`` / 0 on padded rows; its column
+      sums are ``g`` exactly, its row sums ``a`` up to the remaining marginal error.
+    """
+    row_max = jnp.where(mask, log_k.max(axis=1), 0.0)
+    log_k = jnp.maximum(log_k - row_max[:, None], -KERNEL_LOG_FLOOR)
+    log_k = jnp.where(mask[:, None], log_k, _NEG)
+    kernel = jnp.exp(log_k)
+
+    def rows(log_v):
+        top = log_v.max()
+        return jnp.where(mask, log_a - jnp.log(kernel @ jnp.exp(log_v - top)) - top, _NEG)
+
+    def cols(log_u):
+        top = log_u.max()
+        return log_g - jnp.log(kernel.T @ jnp.exp(log_u - top)) - top
+
+    def step(_, scalings):
+        log_u = rows(scalings[1])
+        return log_u, cols(log_u)
+
+    # One instance of each half-iteration in the program (a smaller program compiles faster).
+    log_u, log_v = jax.lax.fori_loop(0, iters, step, (log_a, jnp.zeros_like(log_g)))
+    # With the row of largest u scaled to one, K_ik >= exp(-floor) bounds every exp(log_v + top)
+    # by exp(floor) / ..., so the product below cannot overflow.
+    top = log_u.max()
+    plan = kernel * jnp.exp(log_u - top)[:, None] * jnp.exp(log_v + top)[None, :]
+    return log_k + log_u[:, None] + log_v[None, :], plan
 
 
 def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax.Array:
@@ -79,7 +109,7 @@ def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax
     sorted_label = jnp.where(mask, label, r)[order]
     counts = jnp.zeros(r + 1, jnp.int32).at[sorted_label].add(1)
     starts = jnp.cumsum(counts) - counts
-    rank_sorted = jnp.arange(s) - starts[sorted_label]
+    rank_sorted = jnp.arange(s, dtype=jnp.int32) - starts[sorted_label]
     rank = jnp.zeros(s, jnp.int32).at[order].set(rank_sorted)
     keep = mask & (rank < caps[label])
     free = caps - jnp.zeros(r, jnp.int32).at[label].add(keep.astype(jnp.int32))
@@ -90,7 +120,7 @@ def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax
         col = jnp.where(waiting, score[:, k], _NEG)
         # Rows that cannot be scored (-inf) still rank after every scored row, by index.
         place_order = jnp.lexsort((jnp.arange(s), -col, ~waiting))
-        position = jnp.zeros(s, jnp.int32).at[place_order].set(jnp.arange(s))
+        position = jnp.zeros(s, jnp.int32).at[place_order].set(jnp.arange(s, dtype=jnp.int32))
         take = waiting & (position < free[k])
         return jnp.where(take, k, label), keep | take
 
@@ -98,150 +128,155 @@ def round_to_capacity(score: jax.Array, mask: jax.Array, caps: jax.Array) -> jax
     return jnp.where(mask, label, r)
 
 
-# Candidate splits are judged by how well they agree with an exact matching of this many
-# random x and y points of the block.
-PROBE_POINTS = 512
-TRIAL_STEPS = 5
+class Split(NamedTuple):
+    """A block's split: labels (s,) int32 in ``[0, r)`` (``r`` on padded rows) for its x
+    and y rows, and its :class:`SplitDiagnostics`."""
+
+    label_x: jax.Array
+    label_y: jax.Array
+    diagnostics: SplitDiagnostics
 
 
-def split_block(
+def split_block(x, y, mask, caps, key, matrix=None, *, cost, cost_rank, outer_iters,
+                inner_iters, gamma) -> tuple[jax.Array, jax.Array]:
+    """The labels ``(label_x, label_y)`` of :func:`split` from a PRNG ``key``: k-means++
+    centres drawn on the host (:func:`hiref.starts.kmeanspp`, through ``jax.pure_callback``)
+    and uniforms for the sampled cost factors. Usable inside ``jax.jit``."""
+    key_start, key_factor = jax.random.split(key)
+    r, (s, d) = caps.shape[0], x.shape
+
+    def seeds(x, y, mask, bits):
+        rng = np.random.default_rng(np.asarray(bits, np.uint64))
+        pooled = np.concatenate([x, y])[None]
+        return starts.kmeanspp(pooled, np.concatenate([mask, mask])[None], r, rng)[0]
+
+    centres = jax.pure_callback(seeds, jax.ShapeDtypeStruct((r, d), x.dtype), x, y, mask,
+                                jax.random.bits(key_start, (2,), jnp.uint32))
+    noise = (jax.random.uniform(key_factor, (2, s), x.dtype)
+             if needs_noise(cost, s, cost_rank) else None)
+    return split(x, y, mask, caps, centres, noise, matrix, outer_iters, cost=cost,
+                 cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma)[:2]
+
+
+def needs_noise(cost: str, size: int, cost_rank: int) -> bool:
+    """Whether a split of blocks of ``size`` points samples the cost (and so needs noise)."""
+    return cost == "euclidean" and size > 4 * cost_rank
+
+
+def split(
     x: jax.Array,
     y: jax.Array,
     mask: jax.Array,
     caps: jax.Array,
-    key: jax.Array,
-    matrix: jax.Array | None = None,
+    centres: jax.Array,
+    noise: jax.Array | None,
+    matrix: jax.Array | None,
+    steps: int | jax.Array,
     *,
     cost: str,
     cost_rank: int,
-    outer_iters: int,
     inner_iters: int,
-    gamma: float,
-    restarts: int = 1,
-) -> tuple[jax.Array, jax.Array]:
+    gamma: float | jax.Array,
+) -> Split:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
-    With ``restarts > 1``, that many candidate splits from different k-means++ starts run, one
-    after another, for ``TRIAL_STEPS`` steps; the one whose co-clusters hold the most
-    pairs of an exact matching between ``PROBE_POINTS`` random x and y points (ties: the
-    lowest co-clustering cost) runs the remaining steps. Agreement with a matching, not the
-    low-rank objective, decides, because the lowest-objective split can cut across the
-    transport map.
+    Mirror descent starts from soft assignments of x and y to the ``r`` ``centres`` (k-means++
+    seeds, or the centroids of a chosen candidate split; see :mod:`hiref.starts`), runs
+    ``steps`` steps and rounds to exact capacities. Random draws are the caller's (the
+    centres, the ``noise``), so the program holds no PRNG.
 
     Args:
       x, y: (s, d) padded points; mask: (s,) bool, the same count of valid rows on both sides;
-        caps: (r,) int capacities summing to the valid count; key: PRNG key; matrix: (s, s)
-        block of a precomputed cost (``cost="precomputed"``), else None.
+        caps: (r,) int capacities summing to the valid count; centres: (r, d); noise: (2, s)
+        uniforms choosing the landmarks of the sampled cost factorisation (only where
+        :func:`needs_noise`, else None); matrix: (s, s) block of a precomputed cost
+        (``cost="precomputed"``), else None; steps: mirror-descent steps (may be traced).
+      gamma: normalised step: each step moves every row of ``log Q`` and ``log R`` by at most
+        ``gamma`` between its most and least favoured co-cluster (see ``_Problem.descend``).
     Returns:
-      ``(label_x, label_y)``, each (s,) int32 in ``[0, r)`` (``r`` on padded rows).
+      The block's :class:`Split`.
     """
-    x, y = costs.centre_block(x, y, mask)
-    key_starts, key_factor, key_probe = jax.random.split(key, 3)
-    problem = _Problem.build(x, y, mask, caps, matrix, cost, cost_rank, key_factor)
-    both = jnp.concatenate([x, y]), jnp.concatenate([mask, mask])
-    settings = {"inner_iters": inner_iters, "gamma": gamma}
-
-    def candidate(key, steps):
-        centres = _kmeanspp_centres(*both, caps.shape[0], key)
-        return problem.descend(problem.start(centres, inner_iters), steps=steps, **settings)
-
-    def labels(log_q, log_r):
-        return round_to_capacity(log_q, mask, caps), round_to_capacity(log_r, mask, caps)
-
-    if restarts == 1:
-        return labels(*candidate(key_starts, outer_iters))
-    # Candidates run the first steps only (the split is mostly decided by then); the winner
-    # alone runs the rest. Judging them needs no capacity-exact rounding.
-    trial = min(outer_iters, TRIAL_STEPS)
-    # One candidate at a time: their (s, r) plans together would hold restarts times the
-    # memory of the level.
-    log_q, log_r = jax.lax.map(lambda key: candidate(key, trial),
-                               jax.random.split(key_starts, restarts))
-    label_x, label_y = (jnp.where(mask, jnp.argmax(log_p, axis=2), caps.shape[0])
-                        for log_p in (log_q, log_r))
-    agree = _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key_probe)
-    best = jnp.lexsort((jax.vmap(problem.hard_objective)(label_x, label_y), -agree))[0]
-    return labels(*problem.descend((log_q[best], log_r[best]), steps=outer_iters - trial,
-                                   **settings))
-
-
-def _matching_agreement(x, y, mask, matrix, label_x, label_y, cost, key):
-    """How many pairs of an exact matching between random valid x and y points of the block
-    fall in one co-cluster, for each candidate split ``label_x, label_y`` (R, s) -> (R,)."""
-    ix, iy = costs.sample_rows(key, mask, min(x.shape[0], PROBE_POINTS))
-    # Valid rows come first in both samples, so x and y padding line up.
-    valid = mask[ix]
-    block = (costs.pairwise(x[ix], y[iy], cost) if matrix is None
-             else matrix[ix[:, None], iy[None, :]])
-    partner = iy[assignment.assign(assignment.padded_cost(block, valid))]
-    return ((label_x[:, ix] == label_y[:, partner]) & valid).sum(1)
+    centre = costs.block_centre(x, y, mask)
+    x, y = costs.centre_block(x, y, mask, centre)
+    problem = _Problem.build(x, y, mask, caps, matrix, cost, cost_rank, noise)
+    log_p, plan = problem.descend(centres - centre, steps=steps, inner_iters=inner_iters,
+                                  gamma=gamma)
+    labels = jax.vmap(round_to_capacity, in_axes=(0, None, None))(log_p, mask, caps)
+    moved = (mask & (labels != jnp.argmax(log_p, axis=2))).sum(dtype=jnp.int32)
+    return Split(labels[0], labels[1], SplitDiagnostics(
+        objective=problem.soft_objective(plan),
+        marginal_error=problem.marginal_error(plan),
+        moved=moved,
+    ))
 
 
 class _Problem:
-    """The low-rank problem of one block: cost factors ``A (s, k)``, ``B (s, k)`` with
-    ``A @ B.T ~ C``, the marginals and the cost scale."""
+    """The low-rank problem of one block, x and y stacked on a leading axis of two.
 
-    def __init__(self, x, y, fa, fb, mask, log_g):
-        self.x, self.y, self.fa, self.fb, self.mask, self.log_g = x, y, fa, fb, mask, log_g
-        count = mask.sum()
-        self.log_a = jnp.where(mask, -jnp.log(count.astype(x.dtype)), _NEG)
-        # Mean cost over valid pairs, exact from the factors: costs of order one keep the
-        # step size meaningful whatever the data's scale.
-        scale = (fa.sum(0) @ fb.sum(0)) / (count * count)
-        self.scale = jnp.where(scale > 0, scale, 1.0)
+    Attributes:
+      points: (2, s, d) the block's x and y; factors: (2, s, k) cost factors ``A`` and ``B``
+        with ``A @ B.T ~ C`` (zero on padded rows); mask: (s,) bool; log_a: (s,) the uniform
+        row marginal (``-inf`` on padding); log_g: (r,) the co-cluster proportions.
+    Plans ``Q`` (of x) and ``R`` (of y) are likewise stacked, (2, s, r).
+    """
+
+    def __init__(self, points, factors, mask, log_g):
+        self.points, self.factors, self.mask, self.log_g = points, factors, mask, log_g
+        count = mask.sum().astype(points.dtype)
+        self.log_a = jnp.where(mask, -jnp.log(count), _NEG)
 
     @classmethod
-    def build(cls, x, y, mask, caps, matrix, cost, cost_rank, key):
+    def build(cls, x, y, mask, caps, matrix, cost, cost_rank, noise):
         s = x.shape[0]
+        log_g = jnp.log(caps.astype(x.dtype) / caps.sum())
         if matrix is not None:
             fa, fb = matrix, jnp.eye(s, dtype=x.dtype)
         elif cost == "sqeuclidean":
             fa, fb = costs.sqeuclidean_factors(x, y)
-        elif s <= 4 * cost_rank:
+        elif not needs_noise(cost, s, cost_rank):
             fa, fb = costs.pairwise(x, y, cost), jnp.eye(s, dtype=x.dtype)
         else:
-            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, key)
-        log_g = jnp.log(caps.astype(x.dtype) / caps.sum())
-        return cls(x, y, fa * mask[:, None], fb * mask[:, None], mask, log_g)
+            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, noise)
+        return cls(jnp.stack([x, y]), jnp.stack([fa, fb]) * mask[None, :, None], mask, log_g)
 
-    def start(self, centres, inner_iters):
-        """Soft assignments of x and y to co-cluster centres (r, d), projected on the
-        marginals: the start ``(log Q, log R)``, each (s, r), of mirror descent."""
+    def _project(self, log_k, inner_iters):
+        return jax.vmap(_project, in_axes=(0, None, None, None, None))(
+            log_k, self.log_a, self.log_g, self.mask, inner_iters)
 
-        def seed(points):
-            d2 = ((points[:, None, :] - centres[None]) ** 2).sum(-1)
-            logits = jnp.where(self.mask[:, None], -d2 / jnp.maximum(d2.mean(), 1e-30), _NEG)
-            return _project(logits, self.log_a, self.log_g, self.mask, inner_iters)
+    def descend(self, centres, *, steps, inner_iters, gamma):
+        """LOT mirror descent: returns ``(log P, P)``, P = (Q, R) (2, s, r).
 
-        return seed(self.x), seed(self.y)
+        The start is the soft assignment of x and y to the ``centres`` (r, d), ``log Q ~
+        -|x - c|^2 / mean``, projected on the marginals; then ``steps`` steps. The gradient
+        of ``<C, Q diag(1/g) R^T>`` in ``Q`` is ``A B^T R diag(1/g)`` (in ``R``, ``B A^T Q
+        diag(1/g)``); parts constant along a row are absorbed by the projection, so the step
+        size is ``gamma`` divided by the largest spread (max - min over co-clusters) of a row
+        of either gradient: invariant to the cost's scale, and ``gamma`` bounds how far one
+        step moves a row. The start's projection is the loop's step 0 (step size zero), so
+        the program holds one projection.
+        """
+        inv_g = jnp.exp(-self.log_g)
+        factors, other = self.factors, self.factors[::-1]
+        d2 = ((self.points[:, :, None, :] - centres[None, None]) ** 2).sum(-1)
+        scale = jnp.maximum(jnp.where(self.mask[None, :, None], d2, 0.0).mean(), 1e-30)
 
-    def descend(self, start, *, steps, inner_iters, gamma):
-        """``steps`` of LOT mirror descent from ``start = (log Q, log R)``."""
-        mask, log_a, log_g, fa, fb = self.mask, self.log_a, self.log_g, self.fa, self.fb
-        inv_g = jnp.exp(-log_g)
+        def step(k, state):
+            log_p, plan = state
+            grad = jnp.einsum("isk,ikr->isr", factors,
+                              jnp.einsum("isk,isr->ikr", other, plan[::-1])) * inv_g
+            spread = jnp.where(self.mask, grad.max(2) - grad.min(2), 0.0).max()
+            size = jnp.where(k > 0, gamma / jnp.maximum(spread, 1e-30), 0.0)
+            return self._project(log_p - size * grad, inner_iters)
 
-        def step(_, qr):
-            log_q, log_r = qr
-            q, rr = jnp.exp(log_q), jnp.exp(log_r)
-            grad_q = fa @ (fb.T @ rr) * inv_g / self.scale
-            grad_r = fb @ (fa.T @ q) * inv_g / self.scale
-            # Row-constant parts of a gradient are absorbed by the projection: step on the
-            # range.
-            spread = jnp.maximum(
-                jnp.where(mask, grad_q.max(1) - grad_q.min(1), 0.0).max(),
-                jnp.where(mask, grad_r.max(1) - grad_r.min(1), 0.0).max(),
-            )
-            size = gamma / jnp.maximum(spread, 1e-12)
-            log_q = _project(log_q - size * grad_q, log_a, log_g, mask, inner_iters)
-            log_r = _project(log_r - size * grad_r, log_a, log_g, mask, inner_iters)
-            return log_q, log_r
+        start = (-d2 / scale, jnp.zeros_like(d2))
+        return jax.lax.fori_loop(0, steps + 1, step, start)
 
-        return jax.lax.fori_loop(0, steps, step, start)
+    def soft_objective(self, plan):
+        """``<C, Q diag(1/g) R^T>`` of ``plan = (Q, R)`` (2, s, r), from the factors."""
+        a_q, b_r = jnp.einsum("isk,isr->ikr", self.factors, plan)
+        return (a_q * b_r * jnp.exp(-self.log_g)).sum()
 
-    def hard_objective(self, label_x, label_y):
-        """Proportional to the mean cost between co-clustered points (an upper bound on the
-        block's transport cost), from the factors."""
-        r = self.log_g.shape[0]
-        sum_x = jnp.zeros((r + 1, self.fa.shape[1]), self.fa.dtype).at[label_x].add(self.fa)
-        sum_y = jnp.zeros((r + 1, self.fb.shape[1]), self.fb.dtype).at[label_y].add(self.fb)
-        return ((sum_x * sum_y)[:r].sum(1) * jnp.exp(-self.log_g)).sum()
+    def marginal_error(self, plan):
+        """The larger L1 distance of the row sums of ``Q`` and of ``R`` (2, s, r) from ``a``."""
+        error = jnp.abs(plan.sum(2) - jnp.exp(self.log_a))
+        return jnp.where(self.mask, error, 0.0).sum(1).max()

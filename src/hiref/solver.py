@@ -4,8 +4,15 @@ coupling) approximating the optimal transport map, in memory linear in ``n``.
 The points are kept in two index orders, ``order_x`` and ``order_y``, in which the blocks of
 the current level are contiguous segments of equal length up to one point. A level splits
 every block at once (``jax.vmap`` over the padded blocks) into co-clusters and regroups the
-orders; the leaf level solves every block exactly with a batched assignment solver, after
-which ``order_x[t]`` is matched to ``order_y[t]``.
+orders; the leaf level solves every block exactly (:mod:`hiref.leaves`), after which
+``order_x[t]`` is matched to ``order_y[t]``; refinement sweeps (:mod:`hiref.refine`) regroup
+the matched pairs and re-solve the groups exactly.
+
+Timing: every program a solve runs is compiled ahead of time for the shapes its schedule
+implies (``jax.jit(...).lower(...).compile()``) before the clock starts, so
+``Alignment.seconds`` is solver time only and ``Alignment.compile_seconds`` the compilation
+(near zero when the same shapes were compiled before in the process or are in JAX's
+persistent compilation cache).
 """
 
 from __future__ import annotations
@@ -15,14 +22,32 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-from hiref import assignment, costs, lowrank, validation
+from hiref import costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
+
+#: Candidate first splits run on a uniform sample of at most this many x and y points of the
+#: first block, so choosing among them costs the same at any ``n``.
+TRIAL_POINTS = 4096
+#: Candidates are judged by agreement with an exact matching of this many sampled points.
+PROBE_POINTS = 512
+#: Mirror-descent steps each candidate runs before the choice (the split is mostly decided
+#: by then); the winner's start then runs the full ``outer_iters`` on the whole block.
+TRIAL_STEPS = 5
+#: Per-backend XLA options of the level programs. On the CPU the fusion emitters are off:
+#: the programs compile in about half the time and run as fast (the first call at
+#: n = 4096 is mostly compilation).
+_COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
+# Independent random streams of one seed (see _rng).
+_LEVEL_STREAM, _CANDIDATE_STREAM, _REFINE_STREAM = 0, 1, 2
+
 
 def solve(
     x,
@@ -36,13 +61,17 @@ def solve(
     """Aligns point clouds ``x`` (n, d) and ``y`` (m, d) by Hierarchical Refinement.
 
     Args:
-      x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d).
+      x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d). They are
+        shifted and scaled together in float64 before any float32 work (see
+        :func:`hiref.costs.normalise`); reported costs are in the caller's units.
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
       config: solver settings; ``None`` means ``HiRefConfig()``.
-      seed: seeds every random step; the same inputs and seed give the same result.
+      seed: integer in ``[0, 2**64)``; seeds every random step, so the same inputs and seed
+        give the same result.
       progress: ``True`` prints one line per level to stderr; a callable receives a dict per
-        level (``level, blocks, block_size, rank, seconds``).
+        level (``level, blocks, block_size, rank, seconds`` and the level's diagnostics,
+        see :class:`hiref.Alignment`).
 
     Returns:
       An :class:`Alignment`. With ``n == m`` it holds the permutation ``perm``; otherwise a
@@ -54,6 +83,8 @@ def solve(
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
     validation.check_cost_name(cost)
+    seed = validation.check_seed(seed)
+    report = _progress_printer(validation.check_progress(progress))
     x = validation.as_points(x, "x")
     y = validation.as_points(y, "y")
     validation.check_pair(x, y)
@@ -73,13 +104,12 @@ def solve(
                 "paper does; see hiref.subsample_to_match) or raise max_expansion."
             )
         rep_x, rep_y = total // n, total // m
-    report = _progress_printer(progress)
-    matched_x, matched_y, schedule, level_seconds = _match(
+    match = _match(
         np.repeat(x, rep_x, axis=0), np.repeat(y, rep_y, axis=0),
         None if matrix is None else np.repeat(np.repeat(matrix, rep_x, 0), rep_y, 1),
         cost_name, config, seed, report,
     )
-    rows, cols = matched_x // rep_x, matched_y // rep_y
+    rows, cols = match.order_x // rep_x, match.order_y // rep_y
     if n == m:
         perm = np.empty(n, np.int64)
         perm[rows] = cols
@@ -91,17 +121,18 @@ def solve(
         pairs, counts = np.unique(rows.astype(np.int64) * m + cols, return_counts=True)
         rows, cols, weights = pairs // m, pairs % m, counts / total
 
-    extra = {} if matrix is None else {"matrix_cost": float(np.dot(weights, matrix[rows, cols]))}
-    cost_p1 = costs.coupling_cost(x, y, rows, cols, weights, 1)
-    cost_p2 = costs.coupling_cost(x, y, rows, cols, weights, 2)
+    extra = dict(match.extra)
+    if matrix is not None:
+        extra["matrix_cost"] = float(np.dot(weights, matrix[rows, cols].astype(np.float64)))
     return Alignment(
         perm=perm,
         coupling=(rows, cols, weights),
-        cost_p1=cost_p1,
-        cost_p2=cost_p2,
-        schedule=schedule,
-        level_seconds=level_seconds,
-        seconds=float(sum(level_seconds)),
+        cost_p1=costs.coupling_cost(x, y, rows, cols, weights, 1),
+        cost_p2=costs.coupling_cost(x, y, rows, cols, weights, 2),
+        schedule=match.schedule,
+        level_seconds=match.level_seconds,
+        seconds=match.seconds,
+        compile_seconds=match.compile_seconds,
         config=config,
         cost=cost_name,
         extra=extra,
@@ -113,6 +144,7 @@ def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 
     Returns ``(x, y, kept)`` where ``kept`` are the indices kept of the larger set (sorted).
     """
+    seed = validation.check_seed(seed)
     x, y = np.asarray(x), np.asarray(y)
     larger = x if len(x) > len(y) else y
     size = min(len(x), len(y))
@@ -120,105 +152,297 @@ def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
     return (x[kept], y, kept) if len(x) > len(y) else (x, y[kept], kept)
 
 
-def _match(x, y, matrix, cost, config, seed, report):
-    """Bijection between equal-size ``x`` and ``y``: returns matched index arrays ``(i, j)``,
-    the schedule and the seconds of each level."""
-    n = len(x)
+@dataclass
+class _Match:
+    """A bijection between equal-size clouds: ``order_x[t]`` matched to ``order_y[t]``."""
+
+    order_x: np.ndarray
+    order_y: np.ndarray
+    schedule: list[int]
+    level_seconds: list[float]
+    seconds: float
+    compile_seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything about a solve that its size and settings fix before any data is seen.
+
+    Attributes:
+      schedule: ranks of the low-rank levels followed by the leaf block size.
+      level_sizes: block sizes (b_t,) entering each low-rank level.
+      leaf_sizes: the leaf block sizes; group_sizes: the refinement groups' sizes (empty
+        when refinement does not run); halvings: halvings that make those groups.
+      leaf_solver: "scipy" or "jax"; dtype: the device float type.
+    """
+
+    schedule: list[int]
+    level_sizes: list[np.ndarray]
+    leaf_sizes: np.ndarray
+    group_sizes: np.ndarray
+    halvings: int
+    leaf_solver: str
+    dtype: np.dtype
+
+
+def _make_plan(n: int, config: HiRefConfig, input_dtype) -> _Plan:
     schedule = _schedule(n, config)
-    dtype = jnp.float32 if x.dtype == np.float32 or not jax.config.jax_enable_x64 else x.dtype
-    xj, yj = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
-    mj = None if matrix is None else jnp.asarray(matrix, dtype)
-    key = jax.random.PRNGKey(seed)
-    seconds = []
+    sizes = np.array([n])
+    level_sizes = []
+    for r in schedule[:-1]:
+        level_sizes.append(sizes)
+        sizes = _capacities(sizes, r).ravel()
+    halvings = refine.halvings_for(n, config.max_leaf) if config.refine_sweeps else 0
+    group_sizes = np.array([n])
+    for _ in range(halvings):
+        group_sizes = np.stack([group_sizes - group_sizes // 2, group_sizes // 2], 1).ravel()
+    wide = input_dtype == np.float64 and jax.config.jax_enable_x64
+    return _Plan(schedule, level_sizes, sizes, group_sizes if halvings else np.zeros(0, int),
+                 halvings, leaves.resolve(config.leaf_solver),
+                 np.dtype(np.float64 if wide else np.float32))
 
-    def timed(label, blocks, size, rank, started):
-        seconds.append(time.perf_counter() - started)
-        report({"level": label, "blocks": blocks, "block_size": size, "rank": rank,
-                "seconds": seconds[-1]})
 
-    order_x, order_y, sizes = _hierarchy(xj, yj, mj, schedule[:-1], cost, config, key, timed)
+def _capacities(sizes: np.ndarray, r: int) -> np.ndarray:
+    """Co-cluster sizes (b, r) when blocks of ``sizes`` (b,) split into ``r``, equal up to one."""
+    return sizes[:, None] // r + (np.arange(r)[None, :] < sizes[:, None] % r)
+
+
+class _Programs:
+    """The compiled programs of one solve, built ahead of time from the plan's shapes.
+
+    ``level(t)`` is the low-rank level ``t``; ``trial`` the first level's program on the
+    candidates' sample (the same program when the sample is every point); ``leaves`` the
+    device assignment programs by ``(blocks, size)`` (``leaf_solver="jax"`` only).
+    """
+
+    def __init__(self, plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
+                 config: HiRefConfig):
+        self.plan, self.d, self.with_matrix, self.cost, self.config = (plan, d, with_matrix,
+                                                                       cost, config)
+        self._compiled = {}
+        self.levels = [self._split(n, len(sizes), int(sizes.max()), r)
+                       for sizes, r in zip(plan.level_sizes, plan.schedule[:-1])]
+        self.trial = None
+        if plan.level_sizes and config.top_restarts > 1:
+            t = min(n, TRIAL_POINTS)
+            self.trial = self._split(t, 1, t, plan.schedule[0])
+        self.leaves = {}
+        if plan.leaf_solver == "jax":
+            spec, dt = jax.ShapeDtypeStruct, plan.dtype
+            points, order = spec((n, d), dt), spec((n,), jnp.int32)
+            matrix = spec((n, n), dt) if with_matrix else None
+            memory = config.leaf_memory_mb << 20
+            for sizes in (plan.leaf_sizes, plan.group_sizes):
+                if len(sizes) == 0:
+                    continue
+                b, s = len(sizes), int(sizes.max())
+                self.leaves[b, s] = leaves.solve_device.lower(
+                    points, points, matrix, order, order, spec((b, s), jnp.int32),
+                    spec((b, s), bool), cost=cost,
+                    batch=leaves.device_batch(s, b, memory, dt.itemsize),
+                ).compile()
+
+    def _split(self, n, b, s, r):
+        """The compiled :func:`_split_level` for ``n`` points in ``b`` blocks of at most ``s``,
+        rank ``r`` (compiled once per shape)."""
+        if (n, b, s, r) not in self._compiled:
+            spec, dt, d = jax.ShapeDtypeStruct, self.plan.dtype, self.d
+            points, order = spec((n, d), dt), spec((n,), jnp.int32)
+            sampled = (not self.with_matrix
+                       and lowrank.needs_noise(self.cost, s, self.config.cost_rank))
+            self._compiled[n, b, s, r] = _split_level.lower(
+                points, points, spec((n, n), dt) if self.with_matrix else None, order, order,
+                spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
+                spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
+                spec((), jnp.int32), cost=self.cost, cost_rank=self.config.cost_rank,
+                inner_iters=self.config.inner_iters,
+            ).compile(compiler_options=_COMPILER_OPTIONS.get(jax.default_backend(), {}))
+        return self._compiled[n, b, s, r]
+
+
+def _match(x, y, matrix, cost, config, seed, report) -> _Match:
+    """Bijection between equal-size ``x`` and ``y``, with its timings and diagnostics."""
+    n, d = x.shape
+    plan = _make_plan(n, config, np.result_type(x.dtype, y.dtype))
     start = time.perf_counter()
-    order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(sizes), cost=cost,
-                            batch=config.leaf_batch)
-    order_y.block_until_ready()
-    timed("leaf", len(sizes), int(sizes.max()), int(sizes.max()), start)
+    programs = _Programs(plan, n, d, matrix is not None, cost, config)
+    compile_seconds = time.perf_counter() - start
 
-    # Matched pairs, as points (x_i, y_pi(i)), are regrouped into groups of at most max_leaf
-    # by halving along principal axes from a random start, so each sweep's groups straddle
-    # the borders of the blocks before; an exact re-solve inside each group can only lower
-    # the cost. Groups no larger than the leaves keep a sweep as cheap as the leaf level.
-    halvings = max(0, math.ceil(math.log2(n / config.max_leaf)))
-    sweeps = config.refine_sweeps if halvings else 0
-    total = float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost)) if sweeps else 0.0
-    for sweep in range(sweeps):
-        start = time.perf_counter()
-        pairs = jnp.concatenate([xj[order_x], yj[order_y]], axis=1)
-        order_p, group_sizes = _bisect(pairs, halvings, jax.random.fold_in(key, 1000 + sweep))
+    start = time.perf_counter()
+    norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix)
+    # Conversions on the host and plain transfers: nothing in the timed part compiles. The
+    # host copies in the device's precision also seed the splits and group the refinement.
+    host_x, host_y = norm.x.astype(plan.dtype), norm.y.astype(plan.dtype)
+    xj, yj = jax.device_put(host_x), jax.device_put(host_y)
+    mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(plan.dtype))
+    gamma = jax.device_put(np.asarray(config.gamma, plan.dtype))
+    seconds, levels = [], []
+
+    def finished(info, started):
+        seconds.append(time.perf_counter() - started)
+        info = {**info, "seconds": seconds[-1]}
+        levels.append(info)
+        report(info)
+
+    order_x = order_y = jax.device_put(np.arange(n, dtype=np.int32))
+    for level, (sizes, r) in enumerate(zip(plan.level_sizes, plan.schedule[:-1])):
+        started = time.perf_counter()
+        rng = _rng(seed, _LEVEL_STREAM, level)
+        idx, mask = _segment_arrays(sizes)
+        caps = _capacities(sizes, r).astype(np.int32)
+        info = {"level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()),
+                "rank": r}
+        if level == 0 and programs.trial is not None:
+            centres, info["candidate_agreement"] = _candidate_start(
+                programs.trial, norm, host_x, host_y, r, cost, config, seed, gamma)
+        else:
+            gx, gy = np.asarray(order_x)[idx], np.asarray(order_y)[idx]
+            centres = starts.kmeanspp(np.concatenate([host_x[gx], host_y[gy]], axis=1),
+                                      np.concatenate([mask, mask], axis=1), r, rng)
+        order_x, order_y, diag = programs.levels[level](
+            xj, yj, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
+            _noise(rng, cost, config, int(sizes.max()), len(sizes), dtype=plan.dtype), gamma,
+            np.int32(config.outer_iters))
+        weights = sizes / n
+        info.update(
+            objective=float(np.dot(weights, np.asarray(diag.objective, np.float64)))
+            * norm.cost_scale + norm.cost_offset,
+            marginal_error=float(np.max(np.asarray(diag.marginal_error))),
+            moved_share=float(np.asarray(diag.moved).sum()) / (2 * n),
+        )
+        finished(info, started)
+
+    started = time.perf_counter()
+    order_x, order_y = np.asarray(order_x), np.asarray(order_y)
+    order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, plan.leaf_sizes,
+                            cost, config)
+    total = _matching_cost(norm, order_x, order_y, cost)
+    finished({"level": "leaf", "blocks": len(plan.leaf_sizes),
+              "block_size": int(plan.leaf_sizes.max()), "rank": int(plan.leaf_sizes.max()),
+              "cost": total * norm.cost_scale + norm.cost_offset}, started)
+
+    rng = _rng(seed, _REFINE_STREAM)
+    for sweep in range(config.refine_sweeps if plan.halvings else 0):
+        started = time.perf_counter()
+        pairs = np.concatenate([host_x[order_x], host_y[order_y]], axis=1)
+        order_p, group_sizes = refine.halve(pairs, plan.halvings, rng)
         order_x, order_y = order_x[order_p], order_y[order_p]
-        order_y = _solve_groups(xj, yj, mj, order_x, order_y, *_segment_arrays(group_sizes),
-                                cost=cost, batch=max(1, config.leaf_batch // 2))
-        previous, total = total, float(_matching_cost(xj, yj, mj, order_x, order_y, cost=cost))
-        timed(f"refine {sweep + 1}", len(group_sizes), int(group_sizes.max()),
-              int(group_sizes.max()), start)
+        before = order_y.copy()
+        order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, group_sizes,
+                                cost, config)
+        previous, total = total, _matching_cost(norm, order_x, order_y, cost)
+        finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
+                  "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
+                  "cost": total * norm.cost_scale + norm.cost_offset,
+                  "changed_share": float(np.mean(order_y != before))}, started)
         if previous - total <= config.refine_tol * previous:
             break
-    return np.asarray(order_x), np.asarray(order_y), schedule, seconds
+    _check_bijection(order_x, order_y, n)
+    elapsed = time.perf_counter() - start
+    extra = {
+        "leaf_solver": plan.leaf_solver,
+        "levels": levels,
+        "normalisation": {"shift": norm.shift.tolist(), "scale": norm.scale,
+                          "cost_scale": norm.cost_scale, "cost_offset": norm.cost_offset},
+        "dtype": plan.dtype.name,
+    }
+    return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _hierarchy(x, y, matrix, ranks, cost, config, key, timed=None):
-    """Runs the low-rank levels: returns ``order_x``, ``order_y`` and the leaf block sizes."""
-    n = x.shape[0]
-    order_x = jnp.arange(n, dtype=jnp.int32)
-    order_y = jnp.arange(n, dtype=jnp.int32)
-    sizes = np.array([n])
-    for level, r in enumerate(ranks):
-        start = time.perf_counter()
-        caps = sizes[:, None] // r + (np.arange(r)[None, :] < sizes[:, None] % r)
-        order_x, order_y = _split_level(
-            x, y, matrix, order_x, order_y, *_segment_arrays(sizes),
-            jnp.asarray(caps, jnp.int32), jax.random.fold_in(key, level),
-            cost=cost, cost_rank=config.cost_rank, outer_iters=config.outer_iters,
-            inner_iters=config.inner_iters, gamma=config.gamma,
-            restarts=config.top_restarts if level == 0 else 1,
-        )
-        if timed is not None:
-            order_x.block_until_ready()
-            timed(level + 1, len(sizes), int(sizes.max()), r, start)
-        sizes = caps.ravel()
-    return order_x, order_y, sizes
+def _candidate_start(trial, norm, host_x, host_y, r, cost, config, seed, gamma):
+    """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
+    seeds run ``TRIAL_STEPS`` steps on a sample of at most ``TRIAL_POINTS`` x and y points
+    (the compiled ``trial`` program); the one whose co-clusters keep together the most pairs
+    of an exact matching of ``PROBE_POINTS`` sampled points (ties: the lower low-rank
+    objective) wins, and its co-cluster centroids start the full split. Agreement with a
+    matching, not the low-rank objective, decides, because the lowest-objective split can
+    cut across the transport map; centroids after the trial steps lead the full split to the
+    judged one more reliably than the winner's seeds.
+
+    Returns ``(centres (1, r, d), agreement)``, the agreement a list (one count per
+    candidate)."""
+    n = norm.x.shape[0]
+    t, p = min(n, TRIAL_POINTS), min(n, TRIAL_POINTS, PROBE_POINTS)
+    rng = _rng(seed, _CANDIDATE_STREAM)
+    sample_x = np.sort(rng.choice(n, t, replace=False))
+    sample_y = np.sort(rng.choice(n, t, replace=False))
+    probe_x = rng.choice(t, p, replace=False)
+    probe_y = rng.choice(t, p, replace=False)
+    if norm.matrix is None:
+        sample = None
+        block = costs.dense_blocks(norm.x[sample_x[probe_x]][None],
+                                   norm.y[sample_y[probe_y]][None], cost)[0]
+    else:
+        sample = norm.matrix[sample_x[:, None], sample_y[None, :]].astype(host_x.dtype)
+        block = norm.matrix[sample_x[probe_x][:, None], sample_y[probe_y][None, :]]
+    partner = probe_y[linear_sum_assignment(block)[1]]
+    xs, ys = host_x[sample_x], host_y[sample_y]
+    caps = _capacities(np.array([t]), r).astype(np.int32)
+    idx, mask = _segment_arrays(np.array([t]))
+    order = np.arange(t, dtype=np.int32)
+    pooled, pooled_mask = np.concatenate([xs, ys])[None], np.ones((1, 2 * t), bool)
+    scores, labels = [], []
+    for _ in range(config.top_restarts):
+        centres = starts.kmeanspp(pooled, pooled_mask, r, rng)
+        order_x, order_y, diag = trial(
+            xs, ys, sample, order, order, idx, mask, caps, centres,
+            _noise(rng, cost, config, t, 1, dtype=xs.dtype), gamma, np.int32(TRIAL_STEPS))
+        label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
+        label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
+        agree = int((label_x[probe_x] == label_y[partner]).sum())
+        scores.append((-agree, float(np.asarray(diag.objective)[0])))
+        labels.append((label_x, label_y))
+    best = min(range(len(scores)), key=scores.__getitem__)
+    centres = starts.centroids(xs, ys, *labels[best], r)
+    return centres[None], [-score[0] for score in scores]
 
 
-def _bisect(points, halvings, key):
-    """Halves every block ``halvings`` times at the median of its principal axis: returns
-    the order of ``points`` in which the ``2**halvings`` groups are contiguous, and their
-    sizes (equal up to one)."""
-    n = points.shape[0]
-    order = jnp.arange(n, dtype=jnp.int32)
-    sizes = np.array([n])
-    for level in range(halvings):
-        order = _halve_level(points, order, *_segment_arrays(sizes),
-                             jax.random.fold_in(key, level))
-        sizes = np.stack([sizes - sizes // 2, sizes // 2], axis=1).ravel()
-    return order, sizes
+def _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, sizes, cost, config):
+    """Exact assignment of every block (leaves or refinement groups): the new ``order_y``."""
+    memory = config.leaf_memory_mb << 20
+    if plan.leaf_solver == "scipy":
+        return leaves.solve_host(norm.x, norm.y, norm.matrix, order_x, order_y, sizes,
+                                 cost="sqeuclidean" if cost == "precomputed" else cost,
+                                 memory_bytes=memory,
+                                 threads=leaves.host_threads(config.leaf_threads))
+    idx, mask = _segment_arrays(sizes)
+    program = programs.leaves[len(sizes), int(sizes.max())]
+    return np.asarray(program(xj, yj, mj, order_x.astype(np.int32), order_y.astype(np.int32),
+                              idx, mask))
 
 
-@jax.jit
-def _halve_level(points, order, idx, mask, key):
-    def axis_position(block, valid, key):
-        block = jnp.where(valid[:, None], block - (block * valid[:, None]).sum(0) / valid.sum(),
-                          0.0)
-        # Power iteration from a random start: a few steps find the axis of largest spread
-        # well enough, and the random start varies the groups from sweep to sweep.
-        direction = jax.random.normal(key, (block.shape[1],), block.dtype)
-        direction = jax.lax.fori_loop(
-            0, 6, lambda _, u: (w := block.T @ (block @ u)) / jnp.linalg.norm(w).clip(1e-30),
-            direction)
-        return jnp.where(valid, block @ direction, jnp.inf)
+def _matching_cost(norm, order_x, order_y, cost) -> float:
+    """Mean cost of the matching ``order_x[t] -> order_y[t]`` in normalised units (float64)."""
+    n = len(order_x)
+    if norm.matrix is not None:
+        return float(norm.matrix[order_x, order_y].mean())
+    return costs.coupling_cost(norm.x, norm.y, order_x, order_y, np.full(n, 1.0 / n),
+                               2 if cost == "sqeuclidean" else 1)
 
-    position = jax.vmap(axis_position)(points[order[idx]], mask,
-                                       jax.random.split(key, idx.shape[0]))
-    # Sorted along the axis, the block's first ceil(s/2) points form the first half.
-    return _regroup(order, idx, mask, jnp.argsort(position, axis=1))
+
+def _check_bijection(order_x: np.ndarray, order_y: np.ndarray, n: int) -> None:
+    for name, order in (("x", order_x), ("y", order_y)):
+        if len(order) != n or not np.all(np.bincount(order, minlength=n) == 1):
+            raise RuntimeError(
+                f"hiref internal error: the {name} side of the matching is not a permutation. "
+                "Please report it with the input; HiRefConfig(leaf_solver='scipy') avoids the "
+                "device assignment solver."
+            )
+
+
+def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
+    """The host generator of one random step: every random number of a solve is drawn on the
+    host from ``seed``, a stream and an index (NumPy's ``SeedSequence``), so the device
+    programs hold no PRNG and results do not depend on JAX's 64-bit mode."""
+    return np.random.default_rng(np.random.SeedSequence([seed, stream, index]))
+
+
+def _noise(rng, cost, config, size, *lead, dtype):
+    """Uniforms (*lead, 2, size) for sampled cost factors, or None where none are sampled."""
+    if cost == "precomputed" or not lowrank.needs_noise(cost, size, config.cost_rank):
+        return None
+    return rng.random((*lead, 2, size)).astype(dtype)
 
 
 def _schedule(n: int, config: HiRefConfig) -> list[int]:
@@ -234,13 +458,14 @@ def _schedule(n: int, config: HiRefConfig) -> list[int]:
     return [*ranks, -(-n // blocks)]
 
 
-def _segment_arrays(sizes: np.ndarray) -> tuple[jax.Array, jax.Array]:
-    """Positions of each block in the order arrays, padded: idx (b, s_max) and mask (b, s_max)."""
+def _segment_arrays(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each block in the order arrays, padded: idx (b, s_max) int32 and mask
+    (b, s_max) bool."""
     starts = np.cumsum(sizes) - sizes
     offsets = np.arange(sizes.max())
     mask = offsets[None, :] < sizes[:, None]
     idx = np.where(mask, starts[:, None] + offsets[None, :], starts[:, None])
-    return jnp.asarray(idx, jnp.int32), jnp.asarray(mask)
+    return idx.astype(np.int32), mask
 
 
 def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array) -> jax.Array:
@@ -251,51 +476,23 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
     return order.at[target].set(source, mode="drop")
 
 
-@functools.partial(
-    jax.jit, static_argnames=("cost", "cost_rank", "outer_iters", "inner_iters", "gamma",
-                                  "restarts")
-)
-def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, key, *, cost, cost_rank,
-                 outer_iters, inner_iters, gamma, restarts):
+@functools.partial(jax.jit, static_argnames=("cost", "cost_rank", "inner_iters"))
+def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, centres, noise, gamma, steps,
+                 *, cost, cost_rank, inner_iters):
+    """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) split into the
+    co-clusters of sizes ``caps`` (b, r) from ``centres`` (b, r, d), with the ``noise``
+    (b, 2, s) or None, ``gamma`` and ``steps`` of :func:`hiref.lowrank.split`; returns the
+    regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each (b,))."""
     gx, gy = order_x[idx], order_y[idx]
-    blocks = idx.shape[0]
     cb = None if matrix is None else matrix[gx[:, :, None], gy[:, None, :]]
-    split = functools.partial(
-        lowrank.split_block, cost=cost, cost_rank=cost_rank, outer_iters=outer_iters,
-        inner_iters=inner_iters, gamma=gamma, restarts=restarts,
-    )
-    label_x, label_y = jax.vmap(split)(x[gx], y[gy], mask, caps, jax.random.split(key, blocks),
-                                       cb)
+    split = functools.partial(lowrank.split, steps=steps, cost=cost, cost_rank=cost_rank,
+                              inner_iters=inner_iters, gamma=gamma)
+    label_x, label_y, diag = jax.vmap(split)(x[gx], y[gy], mask, caps, centres, noise, cb)
     # A stable sort by label lays the co-clusters out as consecutive child segments.
     by_label_x = jnp.argsort(label_x, axis=1, stable=True)
     by_label_y = jnp.argsort(label_y, axis=1, stable=True)
-    return _regroup(order_x, idx, mask, by_label_x), _regroup(order_y, idx, mask, by_label_y)
-
-
-@functools.partial(jax.jit, static_argnames=("cost", "batch"))
-def _solve_groups(x, y, matrix, order_x, order_y, idx, mask, *, cost, batch):
-    """Exact assignment inside every group; returns ``order_y`` rearranged so that
-    ``order_x[t]`` is matched to ``order_y[t]``."""
-    gx, gy = order_x[idx], order_y[idx]
-
-    def block_cost(args):
-        bx, by, valid = args
-        if matrix is None:
-            c = costs.pairwise(*costs.centre_block(x[bx], y[by], valid), cost)
-        else:
-            c = matrix[bx[:, None], by[None, :]]
-        return assignment.assign(assignment.padded_cost(c, valid))
-
-    cols = jax.lax.map(block_cost, (gx, gy, mask), batch_size=batch)
-    return _regroup(order_y, idx, mask, cols)
-
-
-@functools.partial(jax.jit, static_argnames=("cost",))
-def _matching_cost(x, y, matrix, order_x, order_y, *, cost):
-    """Total cost of the matching ``order_x[t] -> order_y[t]`` (a scalar)."""
-    if matrix is not None:
-        return matrix[order_x, order_y].sum()
-    return costs.pairwise_rows(x[order_x], y[order_y], cost).sum()
+    return (_regroup(order_x, idx, mask, by_label_x), _regroup(order_y, idx, mask, by_label_y),
+            diag)
 
 
 def _progress_printer(progress):
@@ -305,10 +502,14 @@ def _progress_printer(progress):
         return lambda info: None
 
     def show(info):
-        print(
-            f"hiref level {info['level']}: {info['blocks']} blocks of <= {info['block_size']} "
-            f"points, rank {info['rank']}, {info['seconds']:.2f} s",
-            file=sys.stderr, flush=True,
-        )
+        line = (f"hiref level {info['level']}: {info['blocks']} blocks of <= "
+                f"{info['block_size']} points, rank {info['rank']}, {info['seconds']:.2f} s")
+        if "objective" in info:
+            line += (f", low-rank objective {info['objective']:.6g}, marginal error "
+                     f"{info['marginal_error']:.1e}, moved by rounding "
+                     f"{100 * info['moved_share']:.2f} %")
+        if "cost" in info:
+            line += f", matching cost {info['cost']:.6g}"
+        print(line, file=sys.stderr, flush=True)
 
     return show

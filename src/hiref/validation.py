@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hiref.config import COSTS, HiRefConfig
+from hiref.config import COSTS, LEAF_SOLVERS, HiRefConfig
 
 
 def as_points(a, name: str) -> np.ndarray:
@@ -62,31 +62,76 @@ def check_cost_name(cost) -> None:
         raise ValueError(f"unknown cost {cost!r}; choose one of {COSTS} or pass an (n, m) matrix.")
 
 
+def check_seed(seed) -> int:
+    """Returns ``seed`` as a Python int in ``[0, 2**64)``, or raises ``ValueError``."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(  # noqa: TRY004
+            f"seed must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__}); "
+            "pass e.g. seed=0."
+        )
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}.")
+    return int(seed)
+
+
+def check_progress(progress):
+    """``progress`` must be None, a bool or a callable taking one dict."""
+    if progress is None or isinstance(progress, bool) or callable(progress):
+        return progress
+    raise ValueError(
+        f"progress must be True, False, None or a callable receiving a dict per level, got "
+        f"{progress!r}."
+    )
+
+
+_INTEGER_FIELDS = {
+    "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_memory_mb": 1,
+    "leaf_threads": 0, "max_expansion": 1, "outer_iters": 0, "inner_iters": 1,
+    "refine_sweeps": 0, "top_restarts": 1,
+}
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
+
+
 def check_config(config: HiRefConfig) -> None:
+    """Raises ``ValueError`` naming the field and the fix for any invalid setting."""
     if not isinstance(config, HiRefConfig):
         # ValueError like every other bad argument, so callers catch one exception type.
         raise ValueError(  # noqa: TRY004
             f"config must be a hiref.HiRefConfig, got {type(config).__name__}."
         )
-    positive = {
-        "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_batch": 1,
-        "max_expansion": 1, "outer_iters": 0, "inner_iters": 1, "refine_sweeps": 0,
-        "top_restarts": 1,
-    }
-    for name, low in positive.items():
+    for name, low in _INTEGER_FIELDS.items():
         value = getattr(config, name)
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"HiRefConfig.{name} must be an integer >= {low}, got {value!r}.")
-    if not (isinstance(config.refine_tol, (int, float)) and 0 <= config.refine_tol < 1):
+        if not _is_integer(value) or value < low:
+            raise ValueError(
+                f"HiRefConfig.{name} must be an integer >= {low}, got {value!r} "
+                f"({type(value).__name__})."
+            )
+    if not (_is_number(config.refine_tol) and 0 <= config.refine_tol < 1):
         raise ValueError(
             f"HiRefConfig.refine_tol must be a number in [0, 1), got {config.refine_tol!r}."
         )
-    if not (np.isfinite(config.gamma) and config.gamma > 0):
-        raise ValueError(f"HiRefConfig.gamma must be a positive number, got {config.gamma!r}.")
+    if not (_is_number(config.gamma) and config.gamma > 0):
+        raise ValueError(
+            f"HiRefConfig.gamma must be a positive number, got {config.gamma!r} "
+            f"({type(config.gamma).__name__}); e.g. gamma=5.0."
+        )
+    if config.leaf_solver not in LEAF_SOLVERS:
+        raise ValueError(
+            f"HiRefConfig.leaf_solver must be one of {LEAF_SOLVERS}, got {config.leaf_solver!r}."
+        )
     if config.schedule is not None:
-        ranks = list(config.schedule)
-        if not ranks or any(int(r) != r or r < 2 for r in ranks):
+        ranks = config.schedule
+        if (isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__len__") or not ranks
+                or any(not _is_integer(r) or r < 2 for r in ranks)):
             raise ValueError(
-                f"HiRefConfig.schedule must list ranks >= 2, got {config.schedule!r}; "
+                f"HiRefConfig.schedule must list integer ranks >= 2, got {config.schedule!r}; "
                 "use None to let hiref choose."
             )

@@ -1,0 +1,130 @@
+"""Exact assignment inside every block of a level (the leaves, and the refinement groups).
+
+Blocks are contiguous segments of two index orders, ``order_x`` and ``order_y``; solving them
+rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
+``order_y[t]``. Two interchangeable paths:
+
+- ``"scipy"``: on the host, SciPy's ``linear_sum_assignment`` (which releases the GIL) in a
+  pool of threads, dense float64 costs built a memory-bounded chunk of blocks at a time.
+  On a CPU this is 3-5 times faster per block than the batched JAX solver and compiles
+  nothing.
+- ``"jax"``: on the device, the batched shortest-augmenting-path solver of
+  :mod:`hiref.assignment`, ``jax.lax.map`` over memory-bounded batches of blocks; it keeps
+  the leaves on an accelerator.
+
+``"auto"`` picks ``"scipy"`` when JAX's default backend is the CPU and ``"jax"`` otherwise.
+
+Cost of one block of ``s`` points (exact, worst case cubic in ``s``): memory ``8 s^2`` bytes
+per thread on the host (``4 s^2`` per block of a device batch); time measured on this
+project's 2-core CPU, SciPy, 2-D uniform clouds: 2 ms at 128, 80 ms at 512, 0.55 s at 1024,
+6.7 s at 2048 per block.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from hiref import assignment, costs
+
+
+def resolve(name: str) -> str:
+    """The leaf solver ``name`` ("auto", "scipy" or "jax") resolves to on this backend."""
+    if name != "auto":
+        return name
+    return "scipy" if jax.default_backend() == "cpu" else "jax"
+
+
+def host_threads(requested: int) -> int:
+    """Threads for the host path: ``requested``, or every core this process may use (0)."""
+    if requested:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start of every block in the order arrays, and its size (both (b,) int64)."""
+    sizes = np.asarray(sizes, np.int64)
+    return np.cumsum(sizes) - sizes, sizes
+
+
+def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x: np.ndarray,
+               order_y: np.ndarray, sizes: np.ndarray, *, cost: str, memory_bytes: int,
+               threads: int) -> np.ndarray:
+    """Exact assignment of every block with SciPy on the host.
+
+    Args:
+      x, y: (n, d) float64 points; matrix: (n, n) float64 cost or None; order_x, order_y:
+        (n,) int orders whose consecutive segments of lengths ``sizes`` are the blocks.
+      memory_bytes: bound on the dense costs held at once (all threads together).
+      threads: worker threads.
+    Returns:
+      The new ``order_y`` (n,) int32.
+    """
+    order_x = np.asarray(order_x)
+    order_y = np.asarray(order_y)
+    result = order_y.astype(np.int32, copy=True)
+    starts, lengths = segments(sizes)
+    tasks = []
+    for size in np.unique(lengths):
+        first = starts[lengths == size]
+        per_task = max(1, memory_bytes // max(1, threads * 16 * int(size) ** 2))
+        tasks += [(first[k:k + per_task], int(size)) for k in range(0, len(first), per_task)]
+
+    def run(task):
+        first, size = task
+        index = first[:, None] + np.arange(size)
+        bx, by = order_x[index], order_y[index]
+        if matrix is None:
+            block = costs.dense_blocks(x[bx], y[by], cost)
+        else:
+            block = matrix[bx[:, :, None], by[:, None, :]]
+        for b in range(len(first)):
+            result[index[b]] = by[b, linear_sum_assignment(block[b])[1]]
+
+    if threads == 1 or len(tasks) == 1:
+        for task in tasks:
+            run(task)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, tasks))
+    return result
+
+
+def device_batch(size: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
+    """Blocks of ``size`` points per batch of the device path within ``memory_bytes``."""
+    return int(max(1, min(blocks, memory_bytes // max(1, 4 * itemsize * size * size))))
+
+
+@functools.partial(jax.jit, static_argnames=("cost", "batch"))
+def solve_device(x, y, matrix, order_x, order_y, idx, mask, *, cost, batch):
+    """Exact assignment inside every block on the device; returns ``order_y`` rearranged so
+    that ``order_x[t]`` is matched to ``order_y[t]``.
+
+    Args:
+      x, y: (n, d) points; matrix: (n, n) cost or None; order_x, order_y: (n,) int32;
+      idx, mask: (b, s) padded block positions (see the solver's ``segment_arrays``);
+      batch: blocks solved at once (static; see :func:`device_batch`).
+    """
+    gx, gy = order_x[idx], order_y[idx]
+
+    def block_cost(args):
+        bx, by, valid = args
+        if matrix is None:
+            c = costs.pairwise(*costs.centre_block(x[bx], y[by], valid), cost)
+        else:
+            c = matrix[bx[:, None], by[None, :]]
+        return assignment.assign(assignment.padded_cost(c, valid))
+
+    cols = jax.lax.map(block_cost, (gx, gy, mask), batch_size=batch)
+    source = jnp.take_along_axis(gy, cols, axis=1)
+    return order_y.at[jnp.where(mask, idx, order_y.shape[0])].set(source, mode="drop")

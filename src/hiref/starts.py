@@ -1,0 +1,70 @@
+"""Starting centres of the low-rank splits, drawn on the host with NumPy.
+
+Every split starts from soft assignments of its points to ``r`` centres: k-means++ seeds
+(Arthur and Vassilvitskii 2007) drawn among the block's x and y points pooled, vectorised
+over all the blocks of a level. Drawing them here keeps the device programs free of random
+number generation (smaller programs that compile faster) and puts every random step of a
+solve under one NumPy generator per stream.
+
+The first split may instead start from the co-cluster :func:`centroids` of the best of
+several candidate splits, which the solver judges on a sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _draw(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """One index per row of ``weights`` (b, s) >= 0 (each row with a positive entry), drawn
+    with probability proportional to the weights, by inverting their cumulative sums at the
+    ``uniforms`` (b,) in [0, 1)."""
+    cumulative = np.cumsum(weights, axis=1)
+    pick = (cumulative <= (uniforms * cumulative[:, -1])[:, None]).sum(1)
+    return np.minimum(pick, weights.shape[1] - 1)
+
+
+def kmeanspp(points: np.ndarray, valid: np.ndarray, r: int, rng: np.random.Generator
+             ) -> np.ndarray:
+    """k-means++ seeds of every block at once.
+
+    Args:
+      points: (b, s, d) the blocks' points (padding arbitrary); valid: (b, s) bool, at least
+        one valid point per block; r: centres per block; rng: the generator of the draws.
+    Returns:
+      (b, r, d) centres, each one of its block's valid points; when all valid points of a
+      block already coincide with a centre, further centres repeat a valid point.
+    """
+    b = points.shape[0]
+    rows = np.arange(b)
+    valid_weight = valid.astype(np.float64)
+    centres = np.empty((b, r, points.shape[2]), points.dtype)
+    centres[:, 0] = points[rows, _draw(valid_weight, rng.random(b))]
+    nearest = ((points - centres[:, :1]) ** 2).sum(-1, dtype=np.float64)
+    for k in range(1, r):
+        weights = np.where(valid, nearest, 0.0)
+        exhausted = ~(weights.sum(1) > 0)
+        weights[exhausted] = valid_weight[exhausted]
+        centres[:, k] = points[rows, _draw(weights, rng.random(b))]
+        np.minimum(nearest, ((points - centres[:, k:k + 1]) ** 2).sum(-1, dtype=np.float64),
+                   out=nearest)
+    return centres
+
+
+def labels_from_order(order: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """Co-cluster labels (t,) of one split block whose regrouped ``order`` (t,) lists its
+    co-clusters of sizes ``caps`` (r,) one after another."""
+    labels = np.empty(len(order), np.int64)
+    labels[order] = np.repeat(np.arange(len(caps)), caps)
+    return labels
+
+
+def centroids(x: np.ndarray, y: np.ndarray, label_x: np.ndarray, label_y: np.ndarray,
+              r: int) -> np.ndarray:
+    """Means (r, d) of the co-clusters, x and y points pooled (a co-cluster is never empty
+    after a capacity-exact split)."""
+    points = np.concatenate([x, y])
+    labels = np.concatenate([label_x, label_y])
+    sums = np.zeros((r, points.shape[1]), np.float64)
+    np.add.at(sums, labels, points)
+    return (sums / np.bincount(labels, minlength=r)[:, None]).astype(x.dtype)
