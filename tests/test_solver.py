@@ -10,7 +10,7 @@ from hiref.datasets import synthetic
 
 # Leaves of 64 points make n = 1024 a real hierarchy (16 co-clusters, then exact leaves);
 # tests share this config and a few sizes so that JAX compiles each level shape once.
-SMALL = hiref.HiRefConfig(max_leaf=64, refine_sweeps=1)
+SMALL = hiref.HiRefConfig(max_leaf=64, max_rank=16, refine_sweeps=1)
 
 
 def exact_cost(x, y, p):

@@ -21,11 +21,12 @@ from hiref import costs, starts
 
 _NEG = -jnp.inf
 
-#: Kernel entries below ``exp(-KERNEL_LOG_FLOOR)`` times their row's largest entry are raised
-#: to that floor before a projection. The scaling-domain Sinkhorn iterations then never divide
-#: by an underflowed zero (every column sum is at least ``exp(-30)`` of a row's mass), in
-#: float32 as in float64; the mass moved is below ``r * 1e-13`` of a row.
-KERNEL_LOG_FLOOR = 30.0
+#: In the scaling-domain products of a projection, kernel entries below ``exp(-floor)`` times
+#: their row's largest entry are raised to it, ``floor`` being this share of the logarithm of
+#: the dtype's smallest normal number (78 in float32, 637 in float64). The Sinkhorn
+#: iterations then never divide by an underflowed zero, and no scaling exceeds ``exp(floor)``;
+#: a floor this deep binds only for a co-cluster that every row of the block all but refuses.
+KERNEL_FLOOR_SHARE = 0.9
 
 
 class SplitDiagnostics(NamedTuple):
@@ -51,9 +52,10 @@ def _project(log_k: jax.Array, log_a: jax.Array, log_g: jax.Array, mask: jax.Arr
     """Sinkhorn projection of the kernel ``exp(log_k)`` onto row sums ``a`` and column sums
     ``g``, in the scaling domain with one ``exp`` of the (s, r) kernel per call.
 
-    The kernel is stabilised per row (largest entry one, floor ``KERNEL_LOG_FLOOR`` below) and
-    the scalings are kept as logarithms; each matrix-vector product uses scalings divided by
-    their largest, so nothing overflows or underflows whatever the iteration count.
+    The kernel is stabilised per row (largest entry one; in the products, entries floored, see
+    ``KERNEL_FLOOR_SHARE``) and the scalings are kept as logarithms; each matrix-vector
+    product uses scalings divided by their largest, so nothing overflows or underflows
+    whatever the iteration count.
 
     Args:
       log_k: (s, r) log-kernel (rows of padding arbitrary); log_a: (s,), ``-inf`` on padding;
@@ -63,9 +65,11 @@ def _project(log_k: jax.Array, log_a: jax.Array, log_g: jax.Array, mask: jax.Arr
       sums are ``g`` exactly, its row sums ``a`` up to the remaining marginal error.
     """
     row_max = jnp.where(mask, log_k.max(axis=1), 0.0)
-    log_k = jnp.maximum(log_k - row_max[:, None], -KERNEL_LOG_FLOOR)
-    log_k = jnp.where(mask[:, None], log_k, _NEG)
-    kernel = jnp.exp(log_k)
+    log_k = jnp.where(mask[:, None], log_k - row_max[:, None], _NEG)
+    # The floor bounds the scalings; the log-plan returned keeps the unfloored kernel, whose
+    # tail still ranks the unlikely co-clusters of a row (the rounding needs that order).
+    floor = KERNEL_FLOOR_SHARE * float(np.log(np.finfo(log_k.dtype).tiny))
+    kernel = jnp.where(mask[:, None], jnp.exp(jnp.maximum(log_k, floor)), 0.0)
 
     def rows(log_v):
         top = log_v.max()
@@ -81,8 +85,9 @@ def _project(log_k: jax.Array, log_a: jax.Array, log_g: jax.Array, mask: jax.Arr
 
     # One instance of each half-iteration in the program (a smaller program compiles faster).
     log_u, log_v = jax.lax.fori_loop(0, iters, step, (log_a, jnp.zeros_like(log_g)))
-    # With the row of largest u scaled to one, K_ik >= exp(-floor) bounds every exp(log_v + top)
-    # by exp(floor) / ..., so the product below cannot overflow.
+    # With the largest u scaled to one, its row's entries K_ik >= exp(floor) bound every
+    # exp(log_v + top) by exp(-floor) (a plan entry is at most one), so the product below
+    # cannot overflow.
     top = log_u.max()
     plan = kernel * jnp.exp(log_u - top)[:, None] * jnp.exp(log_v + top)[None, :]
     return log_k + log_u[:, None] + log_v[None, :], plan

@@ -33,13 +33,10 @@ from hiref import costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
 
-#: Candidate first splits run on a uniform sample of at most this many x and y points of the
-#: first block, so choosing among them costs the same at any ``n``.
-TRIAL_POINTS = 4096
 #: Candidates are judged by agreement with an exact matching of this many sampled points.
 PROBE_POINTS = 512
 #: Mirror-descent steps each candidate runs before the choice (the split is mostly decided
-#: by then); the winner's start then runs the full ``outer_iters`` on the whole block.
+#: by then); the winner's start then runs the full ``outer_iters``.
 TRIAL_STEPS = 5
 #: Per-backend XLA options of the level programs. On the CPU the fusion emitters are off:
 #: the programs compile in about half the time and run as fast (the first call at
@@ -78,7 +75,8 @@ def solve(
       coupling with exact uniform marginals, obtained from a bijection between ``x`` repeated
       ``L/n`` times and ``y`` repeated ``L/m`` times, ``L = lcm(n, m)`` (an optimal bijection
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
-      ``config.max_expansion``.
+      ``config.max_expansion``. That bijection runs with leaves and refinement groups of
+      ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points).
     """
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
@@ -104,10 +102,13 @@ def solve(
                 "paper does; see hiref.subsample_to_match) or raise max_expansion."
             )
         rep_x, rep_y = total // n, total // m
+    # The expanded problem repeats every point; leaves (and refinement groups) as large as
+    # the repetition keep max_leaf distinct points of the more repeated side in a leaf.
+    expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
     match = _match(
         np.repeat(x, rep_x, axis=0), np.repeat(y, rep_y, axis=0),
         None if matrix is None else np.repeat(np.repeat(matrix, rep_x, 0), rep_y, 1),
-        cost_name, config, seed, report,
+        cost_name, expanded, seed, report,
     )
     rows, cols = match.order_x // rep_x, match.order_y // rep_y
     if n == m:
@@ -211,9 +212,9 @@ def _capacities(sizes: np.ndarray, r: int) -> np.ndarray:
 class _Programs:
     """The compiled programs of one solve, built ahead of time from the plan's shapes.
 
-    ``level(t)`` is the low-rank level ``t``; ``trial`` the first level's program on the
-    candidates' sample (the same program when the sample is every point); ``leaves`` the
-    device assignment programs by ``(blocks, size)`` (``leaf_solver="jax"`` only).
+    ``levels[t]`` is the low-rank level ``t`` (the candidate first splits run the first
+    level's program for fewer steps); ``leaves`` the device assignment programs by
+    ``(blocks, size)`` (``leaf_solver="jax"`` only).
     """
 
     def __init__(self, plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
@@ -223,10 +224,6 @@ class _Programs:
         self._compiled = {}
         self.levels = [self._split(n, len(sizes), int(sizes.max()), r)
                        for sizes, r in zip(plan.level_sizes, plan.schedule[:-1])]
-        self.trial = None
-        if plan.level_sizes and config.top_restarts > 1:
-            t = min(n, TRIAL_POINTS)
-            self.trial = self._split(t, 1, t, plan.schedule[0])
         self.leaves = {}
         if plan.leaf_solver == "jax":
             spec, dt = jax.ShapeDtypeStruct, plan.dtype
@@ -293,9 +290,10 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
         caps = _capacities(sizes, r).astype(np.int32)
         info = {"level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()),
                 "rank": r}
-        if level == 0 and programs.trial is not None:
+        if level == 0 and config.top_restarts > 1:
             centres, info["candidate_agreement"] = _candidate_start(
-                programs.trial, norm, host_x, host_y, r, cost, config, seed, gamma)
+                programs.levels[0], norm, xj, yj, mj, host_x, host_y, r, cost, config, seed,
+                gamma)
         else:
             gx, gy = np.asarray(order_x)[idx], np.asarray(order_y)[idx]
             centres = starts.kmeanspp(np.concatenate([host_x[gx], host_y[gy]], axis=1),
@@ -350,52 +348,44 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _candidate_start(trial, norm, host_x, host_y, r, cost, config, seed, gamma):
+def _candidate_start(first_level, norm, xj, yj, mj, host_x, host_y, r, cost, config, seed,
+                     gamma):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
-    seeds run ``TRIAL_STEPS`` steps on a sample of at most ``TRIAL_POINTS`` x and y points
-    (the compiled ``trial`` program); the one whose co-clusters keep together the most pairs
-    of an exact matching of ``PROBE_POINTS`` sampled points (ties: the lower low-rank
-    objective) wins, and its co-cluster centroids start the full split. Agreement with a
+    seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
+    co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
+    sampled x and y points (ties: the lower low-rank objective) wins, and the full split
+    restarts from its seeds (so it continues the judged candidate). Agreement with a
     matching, not the low-rank objective, decides, because the lowest-objective split can
-    cut across the transport map; centroids after the trial steps lead the full split to the
-    judged one more reliably than the winner's seeds.
+    cut across the transport map.
 
     Returns ``(centres (1, r, d), agreement)``, the agreement a list (one count per
     candidate)."""
-    n = norm.x.shape[0]
-    t, p = min(n, TRIAL_POINTS), min(n, TRIAL_POINTS, PROBE_POINTS)
+    n = host_x.shape[0]
+    p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
-    sample_x = np.sort(rng.choice(n, t, replace=False))
-    sample_y = np.sort(rng.choice(n, t, replace=False))
-    probe_x = rng.choice(t, p, replace=False)
-    probe_y = rng.choice(t, p, replace=False)
+    probe_x = rng.choice(n, p, replace=False)
+    probe_y = rng.choice(n, p, replace=False)
     if norm.matrix is None:
-        sample = None
-        block = costs.dense_blocks(norm.x[sample_x[probe_x]][None],
-                                   norm.y[sample_y[probe_y]][None], cost)[0]
+        block = costs.dense_blocks(norm.x[probe_x][None], norm.y[probe_y][None], cost)[0]
     else:
-        sample = norm.matrix[sample_x[:, None], sample_y[None, :]].astype(host_x.dtype)
-        block = norm.matrix[sample_x[probe_x][:, None], sample_y[probe_y][None, :]]
+        block = norm.matrix[probe_x[:, None], probe_y[None, :]]
     partner = probe_y[linear_sum_assignment(block)[1]]
-    xs, ys = host_x[sample_x], host_y[sample_y]
-    caps = _capacities(np.array([t]), r).astype(np.int32)
-    idx, mask = _segment_arrays(np.array([t]))
-    order = np.arange(t, dtype=np.int32)
-    pooled, pooled_mask = np.concatenate([xs, ys])[None], np.ones((1, 2 * t), bool)
-    scores, labels = [], []
+    caps = _capacities(np.array([n]), r).astype(np.int32)
+    idx, mask = _segment_arrays(np.array([n]))
+    order = jax.device_put(np.arange(n, dtype=np.int32))
+    pooled, pooled_mask = np.concatenate([host_x, host_y])[None], np.ones((1, 2 * n), bool)
+    scores, seeds = [], []
     for _ in range(config.top_restarts):
-        centres = starts.kmeanspp(pooled, pooled_mask, r, rng)
-        order_x, order_y, diag = trial(
-            xs, ys, sample, order, order, idx, mask, caps, centres,
-            _noise(rng, cost, config, t, 1, dtype=xs.dtype), gamma, np.int32(TRIAL_STEPS))
+        seeds.append(starts.kmeanspp(pooled, pooled_mask, r, rng))
+        order_x, order_y, diag = first_level(
+            xj, yj, mj, order, order, idx, mask, caps, seeds[-1],
+            _noise(rng, cost, config, n, 1, dtype=host_x.dtype), gamma, np.int32(TRIAL_STEPS))
         label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
         label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
         agree = int((label_x[probe_x] == label_y[partner]).sum())
         scores.append((-agree, float(np.asarray(diag.objective)[0])))
-        labels.append((label_x, label_y))
     best = min(range(len(scores)), key=scores.__getitem__)
-    centres = starts.centroids(xs, ys, *labels[best], r)
-    return centres[None], [-score[0] for score in scores]
+    return seeds[best], [-score[0] for score in scores]
 
 
 def _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, sizes, cost, config):

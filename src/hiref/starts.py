@@ -6,8 +6,8 @@ over all the blocks of a level. Drawing them here keeps the device programs free
 number generation (smaller programs that compile faster) and puts every random step of a
 solve under one NumPy generator per stream.
 
-The first split may instead start from the co-cluster :func:`centroids` of the best of
-several candidate splits, which the solver judges on a sample.
+The first split may instead start from the seeds of the best of several candidate splits,
+which the solver judges (:func:`labels_from_order` reads a candidate's co-clusters).
 """
 
 from __future__ import annotations
@@ -57,14 +57,3 @@ def labels_from_order(order: np.ndarray, caps: np.ndarray) -> np.ndarray:
     labels = np.empty(len(order), np.int64)
     labels[order] = np.repeat(np.arange(len(caps)), caps)
     return labels
-
-
-def centroids(x: np.ndarray, y: np.ndarray, label_x: np.ndarray, label_y: np.ndarray,
-              r: int) -> np.ndarray:
-    """Means (r, d) of the co-clusters, x and y points pooled (a co-cluster is never empty
-    after a capacity-exact split)."""
-    points = np.concatenate([x, y])
-    labels = np.concatenate([label_x, label_y])
-    sums = np.zeros((r, points.shape[1]), np.float64)
-    np.add.at(sums, labels, points)
-    return (sums / np.bincount(labels, minlength=r)[:, None]).astype(x.dtype)

@@ -1,0 +1,145 @@
+"""The solver's speed targets, measured side by side with a previous commit's solver.
+
+Each (case, solver) runs in a fresh process that imports ``hiref`` from the given source
+tree, so compilation, the first call and peak memory are measured per run. The previous
+solver comes from ``git archive <commit> src`` unpacked into a temporary folder. The
+machine's load average is recorded before and after every run (timings on a shared machine
+are disturbed by the load; compare the two solvers within one run of this script). Run on
+demand, not in CI:
+
+    .venv/bin/python bench/bench_targets.py --before HEAD~1 --out bench/results/targets.json
+
+Cases (default HiRefConfig, seed 0):
+  uniform_4096: X ~ U[0,1]^2, Y ~ U[0.3,1.1]^2, n = 4096, squared Euclidean: first call in a
+    fresh process without a persistent compilation cache, then a warm call; cost against
+    SciPy's exact assignment.
+  halfmoon_2^20: half-moon -> S-curve, n = 2^20, squared Euclidean, one call.
+  gmm128_2^18: two 8-component Gaussian mixtures in 128-D, n = 2^18, squared Euclidean,
+    one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("uniform_4096", "halfmoon_2^20", "gmm128_2^18")
+
+
+def make_case(case: str) -> tuple[np.ndarray, np.ndarray]:
+    if case == "uniform_4096":
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(4096, 2)).astype(np.float32)
+        y = (0.3 + 0.8 * rng.uniform(size=(4096, 2))).astype(np.float32)
+        return x, y
+    from hiref.datasets import synthetic
+
+    if case == "halfmoon_2^20":
+        return synthetic.halfmoon_scurve(2**20, 0)
+    return synthetic.gaussian_mixtures(2**18, 0, dim=128)
+
+
+def run_case(case: str) -> dict:
+    """One case with the ``hiref`` on ``sys.path``; runs in its own process."""
+    x, y = make_case(case)
+    load_before = os.getloadavg()
+    import hiref
+
+    record = {"case": case, "load_before": load_before, "hiref_file": hiref.__file__}
+    start = time.perf_counter()
+    first = hiref.solve(x, y, seed=0)
+    record["first_call_wall"] = time.perf_counter() - start
+    if case == "uniform_4096":
+        start = time.perf_counter()
+        warm = hiref.solve(x, y, seed=0)
+        record["warm_call_wall"] = time.perf_counter() - start
+        record["warm_seconds"] = warm.seconds
+    record.update(
+        seconds=first.seconds, compile_seconds=getattr(first, "compile_seconds", None),
+        cost_p2=first.cost_p2, schedule=first.schedule, level_seconds=first.level_seconds,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        load_after=os.getloadavg(), config=first.config.to_dict(),
+    )
+    return record
+
+
+def export_commit(commit: str, into: Path) -> Path:
+    """``src/`` of ``commit`` unpacked under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def exact_cost(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.optimize import linear_sum_assignment
+
+    cost = ((x[:, None, :].astype(np.float64) - y[None]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="HEAD~1", help="commit of the previous solver")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/targets.json")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_case(args.one)))
+        return
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", args.before],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {"before": export_commit(commit, Path(tmp)), "after": ROOT / "src"}
+        for case in args.cases:
+            for label, src in sources.items():
+                env = {k: v for k, v in os.environ.items()
+                       if not k.startswith("JAX_COMPILATION_CACHE")}
+                env["PYTHONPATH"] = str(src)
+                print(f"running {case} ({label}) ...", file=sys.stderr, flush=True)
+                done = subprocess.run([sys.executable, __file__, "--one", case], env=env,
+                                      capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    sys.exit(f"{case} ({label}) failed:\n{done.stderr[-3000:]}")
+                record = json.loads(done.stdout.strip().splitlines()[-1])
+                record["solver"] = label
+                print(json.dumps(record), file=sys.stderr, flush=True)
+                records.append(record)
+    if "uniform_4096" in args.cases:
+        best = exact_cost(*make_case("uniform_4096"))
+        for record in records:
+            if record["case"] == "uniform_4096":
+                record["exact_cost_p2"] = best
+                record["ratio_to_exact"] = record["cost_p2"] / best
+    out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                       "python": platform.python_version()},
+           "before_commit": commit, "after_commit": head, "runs": records}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    for record in records:
+        print(f"{record['case']:>14} {record['solver']:>6}: first call "
+              f"{record['first_call_wall']:.2f} s, seconds {record['seconds']:.2f}, compile "
+              f"{record['compile_seconds']}, warm {record.get('warm_call_wall')}, cost "
+              f"{record['cost_p2']:.6f}, ratio {record.get('ratio_to_exact')}, peak "
+              f"{record['peak_rss_mb']:.0f} MB, load {record['load_before'][0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
