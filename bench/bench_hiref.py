@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 def digits_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits (64-d, no download): two disjoint seeded halves."""
     from sklearn.datasets import load_digits

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jax
 
-from hiref import methods
+from hiref import records
 
 # Every job of one level shape (each seed, each dataset of one n) then compiles once per
 # workflow instead of once per job; a user's own JAX_COMPILATION_CACHE_DIR wins.
@@ -16,7 +16,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 # Line-buffered: progress lines reach the log while a long solve runs.
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log):
-    methods.solve_and_record(
+    records.solve_and_record(
         data=sm.input.data,
         record=sm.output.record,
         matching=sm.output.matching,

@@ -10,6 +10,7 @@ import yaml
 
 from hiref import methods
 from hiref.datasets import synthetic
+from hiref.methods import scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 64
@@ -101,7 +102,7 @@ def test_plan_costs_of_the_independent_coupling():
 
 def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
     # All mass on the cheap diagonal but rows only half full: unrounded, the cost would be 0.
-    monkeypatch.setattr(methods, "PLAN_BLOCK", 8 * 16)  # several row blocks
+    monkeypatch.setattr(scoring, "PLAN_BLOCK", 8 * 16)  # several row blocks
     x = np.arange(16, dtype=np.float32)[:, None]
     q = np.eye(16, dtype=np.float32) / 32
     p1, p2, moved = methods.lowrank_plan_costs(x, x, q, np.eye(16, dtype=np.float32), np.ones(16))

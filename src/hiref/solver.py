@@ -24,6 +24,7 @@ from hiref import assignment, costs, lowrank, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
 
+
 def solve(
     x,
     y,

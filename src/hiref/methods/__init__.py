@@ -1,0 +1,174 @@
+"""The workflow's OT methods: one adapter function per method, ``run(x, y, params, seed)``,
+and the registry that the workflow's ``method`` wildcard is checked against.
+
+Adapters live in one module per family (:mod:`.hierarchical`, :mod:`.entropic`,
+:mod:`.low_rank`, :mod:`.matching`); plans are scored by :mod:`.scoring`. Baselines call
+their libraries (ott-jax, POT, SciPy); nothing here re-implements them. Solver seconds
+exclude JIT compilation (compiled ahead of time, reported separately as
+``compile_seconds``) and are taken after ``block_until_ready``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiref.config import COSTS, HiRefConfig
+from hiref.methods.common import MethodResult, log
+from hiref.methods.entropic import run_progot, run_sinkhorn
+from hiref.methods.hierarchical import run_hiref
+from hiref.methods.low_rank import run_frlc, run_lot
+from hiref.methods.matching import run_bspot, run_exact, run_minibatch
+from hiref.methods.scoring import lowrank_plan_costs, matching_costs, mean_cost
+
+__all__ = [
+    "METHODS", "Method", "MethodResult", "expand_labels", "label_pattern", "labels_help",
+    "lowrank_plan_costs", "matching_costs", "mean_cost", "parse_label", "resolve_params", "run",
+]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry entry.
+
+    Attributes:
+      run: ``run(x, y, params, seed) -> MethodResult`` (``params`` complete, see ``defaults``).
+      defaults: every setting with its default; ``config/schema.yaml`` repeats them.
+      uses_jax: whether it runs on JAX's device (else on the host CPU).
+      sweep: a setting that the configuration may give as a list; each value becomes a
+        variant of the method named ``{method}-{value}`` (e.g. ``minibatch-128``).
+      limit: what grows too fast beyond ``max_n``, for the skip reason.
+      costs: the costs it can minimise; other costs give a ``skipped`` run.
+    """
+
+    run: Callable[[np.ndarray, np.ndarray, dict, int], MethodResult]
+    defaults: dict
+    uses_jax: bool
+    sweep: str | None = None
+    limit: str | None = None
+    costs: tuple[str, ...] = COSTS
+
+
+_HIREF_DEFAULTS = HiRefConfig().to_dict()
+
+METHODS: dict[str, Method] = {
+    "hiref": Method(run_hiref, {**_HIREF_DEFAULTS, "max_n": None}, uses_jax=True),
+    "sinkhorn": Method(
+        run_sinkhorn,
+        {"epsilon": 0.05, "threshold": 1e-3, "max_iterations": 2000, "max_n": 16384},
+        uses_jax=True, limit="dense n x n cost and plan: memory grows as n^2",
+    ),
+    "progot": Method(
+        run_progot,
+        {"num_steps": 2, "alpha_schedule": "exp", "epsilon": None, "max_n": 4096},
+        uses_jax=True, limit="dense n x n Sinkhorn at every step: memory grows as n^2",
+        # Its steps move points along the cost's twist map, which ott-jax defines for
+        # costs h(x - y) with strictly convex h only.
+        costs=("sqeuclidean",),
+    ),
+    "lot": Method(
+        run_lot,
+        {"rank": 40, "gamma": 10.0, "max_iterations": 2000, "scale_cost": "mean",
+         "max_n": None},
+        uses_jax=True,
+    ),
+    "frlc": Method(
+        run_frlc,
+        {"rank": 40, "outer_iters": _HIREF_DEFAULTS["outer_iters"],
+         "inner_iters": _HIREF_DEFAULTS["inner_iters"], "gamma": _HIREF_DEFAULTS["gamma"],
+         "cost_rank": _HIREF_DEFAULTS["cost_rank"], "max_n": None},
+        uses_jax=True,
+    ),
+    "minibatch": Method(
+        run_minibatch, {"batch_size": 128, "max_n": None}, uses_jax=False, sweep="batch_size"
+    ),
+    "exact": Method(
+        run_exact, {"max_n": 4096}, uses_jax=False,
+        limit="dense cost and O(n^3) assignment",
+    ),
+    "bspot": Method(
+        run_bspot, {"n_plans": 64, "max_n": None}, uses_jax=False, sweep="n_plans"
+    ),
+}
+
+_LABEL = re.compile(r"(?P<name>[a-z]+)(?:-(?P<value>\d+))?")
+
+
+def label_pattern() -> str:
+    """Regular expression of every valid method label (the ``method`` wildcard)."""
+    return "|".join(
+        name + (r"(?:-\d+)?" if method.sweep else "") for name, method in METHODS.items()
+    )
+
+
+def parse_label(label: str) -> tuple[str, dict]:
+    """``"minibatch-128"`` -> ``("minibatch", {"batch_size": 128})``; ``"lot"`` -> ``("lot", {})``."""
+    match = _LABEL.fullmatch(label)
+    method = METHODS.get(match["name"]) if match else None
+    if method is None or (match["value"] is not None and method.sweep is None):
+        raise ValueError(f"unknown method {label!r}; known: {', '.join(labels_help())}")
+    return match["name"], ({} if match["value"] is None else {method.sweep: int(match["value"])})
+
+
+def labels_help() -> list[str]:
+    return [name + (f"[-<{m.sweep}>]" if m.sweep else "") for name, m in METHODS.items()]
+
+
+def expand_labels(name: str, settings: dict) -> list[str]:
+    """The labels a configured method runs as: one per value of its sweep setting."""
+    sweep = METHODS[name].sweep
+    if sweep is None or not isinstance(settings.get(sweep), list):
+        return [name]
+    return [f"{name}-{value}" for value in settings[sweep]]
+
+
+def resolve_params(label: str, settings: dict | None = None, cost: str = "sqeuclidean") -> dict:
+    """Complete settings of a run: defaults, overridden by ``settings`` (the method's
+    configuration), by the label's sweep value, and the experiment's ``cost``."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+    name, from_label = parse_label(label)
+    method = METHODS[name]
+    unknown = set(settings or {}) - set(method.defaults)
+    if unknown:
+        raise ValueError(
+            f"methods.{name}: unknown setting(s) {sorted(unknown)}; known: "
+            f"{sorted(method.defaults)}"
+        )
+    params = {**method.defaults, **(settings or {}), **from_label, "cost": cost}
+    if isinstance(params.get(method.sweep), list):
+        # A list is a sweep; without a label choosing one value, the first is meant.
+        params[method.sweep] = params[method.sweep][0]
+    return params
+
+
+def run(label: str, x: np.ndarray, y: np.ndarray, params: dict, seed: int) -> MethodResult:
+    """Runs method ``label`` with complete ``params`` (see :func:`resolve_params`), or
+    returns a ``skipped`` result when ``n`` exceeds its ``max_n``."""
+    name, _ = parse_label(label)
+    method = METHODS[name]
+    n = max(len(x), len(y))
+    if len(x) != len(y):
+        return MethodResult(
+            status="skipped", params=params,
+            reason=f"|x| = {len(x)} != |y| = {len(y)}: the workflow compares bijections",
+        )
+    if params["cost"] not in method.costs:
+        return MethodResult(
+            status="skipped", params=params,
+            reason=f"{name} supports cost {' or '.join(method.costs)} only, not {params['cost']}",
+        )
+    if params.get("max_n") is not None and n > params["max_n"]:
+        return MethodResult(
+            status="skipped", params=params,
+            reason=f"n = {n} > methods.{name}.max_n = {params['max_n']} ({method.limit})",
+        )
+    log(f"{label}: n = {n}, d = {x.shape[1]}, seed = {seed}, params = {params}")
+    result = method.run(x, y, params, seed)
+    result.params = params
+    log(f"{label}: done in {result.seconds:.3f} s, W1 {result.cost_p1:.6g}, "
+         f"W2 {result.cost_p2:.6g}")
+    return result
