@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from hiref import methods as registry
+from hiref.report.published import settings_at
 
 # Schema first: unknown keys, wrong types or empty lists fail here, naming the key,
 # before any job runs; validate() also fills in every default the schema declares.
@@ -73,6 +74,7 @@ def check_experiments():
                     + ", ".join(registry.labels_help())
                 )
         unknown(f"experiments.{name}.settings", exp["settings"], registry.METHODS)
+        unknown(f"experiments.{name}.settings_by_n", exp["settings_by_n"], registry.METHODS)
     for label in config["figures"]["alignment_methods"]:
         unknown("figures.alignment_methods", [label.split("-")[0]], registry.METHODS)
     if problems:
@@ -111,10 +113,15 @@ def run_records(experiment):
 
 
 def method_params(wildcards):
-    """Complete settings of one run: defaults < methods.<name> < experiment settings."""
+    """Complete settings of one run: defaults < methods.<name> < experiment settings
+    < the experiment's settings_by_n entry for this n."""
     exp = config["experiments"][wildcards.experiment]
     name, _ = registry.parse_label(wildcards.method)
-    settings = {**config["methods"][name], **exp["settings"].get(name, {})}
+    settings = settings_at(
+        {**config["methods"][name], **exp["settings"].get(name, {})},
+        exp["settings_by_n"].get(name),
+        int(wildcards.n),
+    )
     return registry.resolve_params(wildcards.method, settings, exp["cost"])
 
 

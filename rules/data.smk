@@ -124,6 +124,7 @@ rule score_gene_transfer:
     input:
         h5ad="results/data/merfish.h5ad",
         matching="results/runs/{experiment}/merfish/{method}/n{n}_seed{seed}.npz",
+        record="results/runs/{experiment}/merfish/{method}/n{n}_seed{seed}.json",
     output:
         csv="results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
         png=report(

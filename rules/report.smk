@@ -16,7 +16,6 @@ rule gather_tables:
     params:
         experiment=lambda wc: wc.experiment,
         cost=lambda wc: config["experiments"][wc.experiment]["cost"],
-        paper=lambda wc: config["experiments"][wc.experiment]["paper"],
     log:
         "results/logs/gather_tables/{experiment}.log",
     benchmark:
