@@ -96,12 +96,12 @@ def test_tables_show_paper_values_only_beside_the_same_estimator(tmp_path):
              if line.startswith("| halfmoon")}
     assert "2.1838" in lines["hiref"] and "38.6" in lines["hiref"]
     assert "2.1944" not in text  # Sinkhorn's paper value is never printed beside ours
-    assert "paper W1 withheld: epsilon = 0.05 here" in text
+    assert "Paper W1 withheld: epsilon = 0.05 here" in text
     assert "compile s" in text and "solver time after compilation" in text
     assert "squared-Euclidean solver" not in lines["hiref"]
     assert "Published, not run here" in text and "2.2555 (n = 1048576)" in text
     csv = tables.summary_csv(summary)
-    assert "params" not in csv and csv["notes"].str.contains("source:").any()
+    assert "params" not in csv and csv["notes"].str.contains("Source:").any()
 
 
 def test_a_run_minimising_another_cost_gets_no_paper_value(tmp_path):

@@ -106,7 +106,7 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
             reasons = {pub.compare(entry, row.cost, json.loads(p)) for p in row.params} - {None}
             if reasons:
                 values[metric].append(np.nan)
-                row_notes.append(f"paper {name} withheld: {'; '.join(sorted(reasons))}.")
+                row_notes.append(f"Paper {name} withheld: {'; '.join(sorted(reasons))}.")
                 continue
             values[metric].append(entry["value"])
             row_notes.append(describe(entry, name))
@@ -119,11 +119,11 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
 
 def describe(entry: pd.Series, name: str) -> str:
     """How the paper measured a published value: the note beside it."""
-    parts = [f"paper {name}: {entry['how']}".rstrip(), entry["note"]]
+    parts = [f"Paper {name}: {entry['how']}".rstrip(), entry["note"]]
     if entry["device"]:
         parts.append(f"measured on {entry['device']}")
     parts.append(f"source: {entry['source']}")
-    return ". ".join(p.rstrip(".") for p in parts if p) + "."
+    return ". ".join(p[0].upper() + p[1:].rstrip(".") for p in parts if p) + "."
 
 
 def unmatched_published(table: pd.DataFrame, published: pd.DataFrame | None,
