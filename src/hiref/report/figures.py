@@ -83,20 +83,22 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
     minimised cost against n, ours and the authors' published curve.
 
     ``runs``: the per-run table of one experiment (``<experiment>_runs.csv``);
-    ``published``: :func:`hiref.report.published.load`. Published values are drawn for this
-    experiment and dataset; a published point measured under another cost is circled and
-    named in the legend. Skipped runs are not drawn; the legend says where a method stops.
+    ``published``: :func:`hiref.report.published.load`. One dataset is drawn, the
+    experiment's first; published values are drawn for this experiment and dataset, and a
+    published point measured under another cost is circled and named in the legend. Skipped
+    runs are not drawn; the legend says where a method stops.
     """
+    datasets = list(dict.fromkeys(runs["dataset"]))
+    runs = runs[runs["dataset"] == datasets[0]]  # one pair per figure: the experiment's first
     ok = runs[runs["status"] == "ok"]
     experiment = runs["experiment"].iloc[0]
     cost = runs["cost"].iloc[0]
     metric, cost_label = _COST_METRIC[cost]
-    datasets = sorted(runs["dataset"].unique())
     order = list(dict.fromkeys(runs.sort_values("method", kind="stable")["method"]))
     colours = dict(zip(order, sns.color_palette("tab10", max(len(order), 10))))
     markers = dict(zip(order, "osD^v<>pXh*"))
     paper = published[(published["experiment"] == experiment)
-                      & published["dataset"].isin(datasets) & published["gene"].isna()]
+                      & (published["dataset"] == datasets[0]) & published["gene"].isna()]
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(13, 6.4), constrained_layout=True)
@@ -140,7 +142,8 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
                   frameon=False)
     seeds = sorted(runs["seed"].unique())
     fig.suptitle(
-        f"{', '.join(datasets)}, {_COST_NAME[cost]}; experiment {experiment}, seed"
+        f"{datasets[0]}, {_COST_NAME[cost]}; experiment {experiment}"
+        f"{f' (first of {len(datasets)} datasets)' if len(datasets) > 1 else ''}, seed"
         f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
         f"{' (mean)' if len(seeds) > 1 else ''}"
     )
