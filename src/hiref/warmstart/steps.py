@@ -180,6 +180,7 @@ def _table_meta(data: dict) -> dict:
     settings["test_pairs_used"] = data["test_pairs"]
     settings["train_pairs_used"] = data["train_pairs"]
     settings["test_photos"] = data["test_photos"]
+    settings["sinkhorn_compile_seconds"] = data["compile_seconds"]["sinkhorn"]
     return {key: data[key] for key in ("versions", "git_commit", "device")} | {"settings": settings}
 
 
