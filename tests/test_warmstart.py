@@ -15,7 +15,7 @@ from conftest import ROOT, run_snakemake
 from PIL import Image
 from skimage.color import rgb2lab
 
-from hiref.warmstart import experiment, initializers, model, palettes
+from hiref.warmstart import experiment, initializers, model, palettes, steps
 
 K = 8
 EPS = 0.5
@@ -178,6 +178,28 @@ def test_settings_errors_name_the_key(palette_set):
         initializers.check_names(["learned"])
     with pytest.raises(ValueError, match="'sorting' is not available.*1-D"):
         initializers.check_names(["cold", "sorting"])
+
+
+def test_coco_source_reads_a_zip_skips_grey_images_and_names_pair_keys(image_folder, tmp_path):
+    archive = tmp_path / "val2017.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(image_folder.iterdir()):
+            zf.write(path, f"val2017/{path.name}")
+    cfg = {
+        "source": "coco",
+        "coco": {"n_images": 3, "seed": 1, "skip_greyscale": True, "train_pairs": 2,
+                 "test_pairs": 50},
+        "palette": {"k": K, "sample_pixels": 200, "seed": 0},
+        "split": {"test_fraction": 0.4, "seed": 0},
+    }
+    steps.extract_palettes(cfg, str(archive), tmp_path / "palettes.npz")
+    out = palettes.PaletteSet.load(tmp_path / "palettes.npz")
+    assert out.source == str(archive) and out.colors.shape == (3, K, 3)
+    assert set(out.names) <= {"val2017/a.png", "val2017/b.png", "val2017/c.png"}
+    assert list(out.groups) == [0, 1, 2] and set(out.meta["skipped_greyscale"]) <= {"val2017/grey.png"}
+    assert out.meta["settings"]["coco"]["n_images"] == 3 and out.meta["versions"]["scikit-image"]
+    with pytest.raises(ValueError, match="warmstart.coco.test_pairs: its side .* fewer than 2"):
+        steps.split_pairs(out, cfg)
 
 
 # ----------------------------------------------------------------------------- split
