@@ -131,7 +131,9 @@ class PaletteSet:
             with np.load(path, allow_pickle=False) as data:
                 values = {key: data[key] for key in fields}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(f"{path}: not a palette file written by extract_palettes: {err}")
+            raise ValueError(
+                f"{path}: not a palette file written by extract_palettes: {err}"
+            ) from err
         out = cls(**{
             **values, "source": str(values["source"]), "meta": json.loads(str(values["meta"]))
         })
