@@ -127,13 +127,7 @@ class PaletteSet:
     def load(cls, path: str | os.PathLike) -> PaletteSet:
         """Reads a file written by :meth:`save`; refuses a corrupt or foreign one, naming it."""
         fields = ("colors", "masses", "names", "boxes", "groups", "source", "meta")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                values = {key: data[key] for key in fields}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-            raise ValueError(
-                f"{path}: not a palette file written by extract_palettes: {err}"
-            ) from err
+        values = read_arrays(path, fields, "a palette file written by extract_palettes")
         out = cls(**{
             **values, "source": str(values["source"]), "meta": json.loads(str(values["meta"]))
         })
@@ -141,6 +135,16 @@ class PaletteSet:
         if out.colors.shape != (n, k, 3) or not np.allclose(out.masses.sum(1), 1, atol=1e-4):
             raise ValueError(f"{path}: palette arrays are inconsistent (corrupt file)")
         return out
+
+
+def read_arrays(path: str | os.PathLike, keys, what: str) -> dict[str, np.ndarray]:
+    """Arrays ``keys`` of an ``.npz``; a missing, corrupt or foreign file raises
+    ``ValueError`` naming it and saying it is not ``what``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in keys}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path}: not {what}: {err}") from err
 
 
 def skimage_photo(name: str) -> np.ndarray:

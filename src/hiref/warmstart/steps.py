@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -213,13 +212,9 @@ def plot_transfer(
     """Rule plot_warmstart_transfer: image A recoloured with B's palette, cold and warm."""
     palette_set = palettes.PaletteSet.load(palettes_path)
     data, rows = _load_evaluation(evaluation)
-    try:
-        with np.load(potentials, allow_pickle=False) as stored:
-            final = {key: stored[key] for key in POTENTIAL_KEYS}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(
-            f"{potentials}: not a potentials file written by evaluate_warmstart: {err}"
-        ) from err
+    final = palettes.read_arrays(
+        potentials, POTENTIAL_KEYS, "a potentials file written by evaluate_warmstart"
+    )
     names = final["initializers"].tolist()
     warm = cfg["transfer_figure"]["warm"]
     if warm not in names:
