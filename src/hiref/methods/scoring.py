@@ -130,13 +130,14 @@ def entropic_plan_costs(x, y, x_plan, f, g, epsilon, cost: str):
     return plan_costs(x, y, rows, (x_plan, f))
 
 
-def batch_plan_costs(xs, ys, f, g, epsilon, cost: str):
-    """Scores the entropic plans of ``k`` batches of ``b`` points each,
-    ``P_ij = exp((f_i + g_j - c(x_i, y_j)) / epsilon)`` on a batch's points (ott's convention),
-    each rounded onto its uniform marginals as :func:`plan_costs` does.
+def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str):
+    """Scores the entropic plans of ``k`` batches of ``b`` points each: batch ``k`` pairs
+    ``x[batches[k]]`` with ``y[batches[k]]`` by ``P_ij = exp((f_i + g_j - c(x_i, y_j)) /
+    epsilon_k)`` (ott's convention), rounded onto its uniform marginals as :func:`plan_costs`
+    does.
 
     Args:
-      xs, ys: (k, b, d); f, g: (k, b); epsilon: (k,).
+      x, y: (n, d); batches: (k, b) int indices; f, g: (k, b); epsilon: (k,).
     Returns:
       ``(p1, p2, moved)``, each (k,): the batches' costs under p = 1 and p = 2, and the mass
       each rounding moved.
@@ -144,15 +145,18 @@ def batch_plan_costs(xs, ys, f, g, epsilon, cost: str):
     import jax
     import jax.numpy as jnp
 
-    def one(batch):
-        xb, yb, fb, gb, eb = batch
-        d2 = _squared_distances(xb, yb)
-        rounded, moved = _round_onto_uniform(_entropic_plan(xb, yb, fb, gb, eb, cost))
-        return (rounded * jnp.sqrt(d2)).sum(), (rounded * d2).sum(), moved
+    def score(x, y, batches, f, g, epsilon):
+        def one(batch):
+            idx, fb, gb, eb = batch
+            d2 = _squared_distances(x[idx], y[idx])
+            rounded, moved = _round_onto_uniform(_entropic_plan(x[idx], y[idx], fb, gb, eb, cost))
+            return (rounded * jnp.sqrt(d2)).sum(), (rounded * d2).sum(), moved
 
-    chunk = max(1, min(len(xs), PLAN_BLOCK // (xs.shape[1] * ys.shape[1])))
-    score = jax.jit(lambda *batches: jax.lax.map(one, batches, batch_size=chunk))
-    return tuple(np.asarray(v, np.float64) for v in score(xs, ys, f, g, epsilon))
+        chunk = max(1, min(batches.shape[0], PLAN_BLOCK // batches.shape[1] ** 2))
+        return jax.lax.map(one, (batches, f, g, epsilon), batch_size=chunk)
+
+    return tuple(np.asarray(v, np.float64)
+                 for v in jax.jit(score)(x, y, batches, f, g, epsilon))
 
 
 def lowrank_plan_argmax(q, r, g) -> np.ndarray:
