@@ -127,3 +127,37 @@ def test_runtime_figure_draws_ours_beside_the_paper(tmp_path):
     path = tmp_path / "runtime.png"
     figures.runtime_scaling(pd.DataFrame(rows), published.load(), [path])
     assert path.stat().st_size > 50_000
+
+
+def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
+    """Every published value of an experiment in config/config.yaml has a run whose settings
+    (methods < experiment settings < settings_by_n) are the authors', and `hiref` plans the
+    authors' schedules."""
+    import yaml
+    from conftest import ROOT
+
+    from hiref import methods as registry
+    from hiref.schedule import plan_levels
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    values = published.load()
+    checked = 0
+    for entry in values.itertuples():
+        exp = config["experiments"].get(entry.experiment)
+        name = entry.method.split("-")[0]
+        if exp is None or entry.cost != exp["cost"] or name not in registry.METHODS:
+            continue
+        settings = published.settings_at(
+            {**config["methods"].get(name, {}), **exp.get("settings", {}).get(name, {})},
+            exp.get("settings_by_n", {}).get(name), entry.n,
+        )
+        params = registry.resolve_params(entry.method, settings, exp["cost"])
+        assert published.compare(entry._asdict(), exp["cost"], params) is None, entry
+        if entry.method == "hiref":
+            schedule = plan_levels(entry.n, params["max_rank"], params["max_leaf"],
+                                   params["depth"])
+            expected = {1024: [2, 512], 262144: [8, 64, 512], 1048576: [16, 64, 1024],
+                        84172: [2, 11, 3826], 640500: [7, 50, 1830]}
+            assert schedule == expected.get(entry.n, schedule), (entry.n, schedule)
+        checked += 1
+    assert checked > 60
