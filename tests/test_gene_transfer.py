@@ -176,3 +176,27 @@ def test_published_cosines_stand_beside_the_same_formula_only():
     assert re.search(r"\| minibatch-64 +\| 84172 \| paper +\| +\| 0\.642 ", text)
     assert not re.search(r"\| minibatch-128 +\| 84172 \| paper", text)
     assert "value for minibatch-128 withheld: the run minimised sqeuclidean" in text
+
+
+def test_transports_written_by_runs_are_scored(joint, tmp_path):
+    """The .npz files that `solve_ot` writes for FRLC (argmax map) and the authors' mini-batch
+    (plan) are read back and scored with their formulas."""
+    from hiref.datasets import save_pair
+    from hiref.methods import resolve_params
+    from hiref.records import solve_and_record
+
+    arrays = pair_arrays(joint)
+    save_pair(tmp_path / "merfish.npz", arrays["x"], arrays["y"])
+    kinds = {}
+    for label, settings in (("frlc", {"rank": 5, "max_iter": 10, "min_iter": 5}),
+                            ("minibatch-32", {})):
+        record, matching = tmp_path / f"{label}.json", tmp_path / f"{label}.npz"
+        solve_and_record(data=tmp_path / "merfish.npz", record=record, matching=matching,
+                         experiment="merfish", dataset="merfish", method=label,
+                         params=resolve_params(label, settings, "euclidean"), n=110, seed=0)
+        transport = read_transport(matching, 110, 110)
+        scores, _ = gene_transfer_scores(joint, transport, ["Gad1"], bins=10)
+        kinds[label] = (transport.kind, sorted(scores["definition"]))
+        assert scores["cosine_similarity"].between(-1, 1).all()
+    assert kinds == {"frlc": ("map", ["binned_transfer", "plan_inner_product"]),
+                     "minibatch-32": ("minibatch", ["plan_inner_product"])}
