@@ -35,6 +35,10 @@ RAW_FILES = {
         for rep in MERFISH_ROLES.values()
         for kind in ("cell_metadata", "cell_by_gene")
     },
+    # CIFAR-100 for the imbalanced-clustering study (rules/clustering.smk).
+    "cifar100/cifar-100-python.tar.gz": {
+        "url": DATA["cifar100"]["url"], "checksum": DATA["cifar100"]["checksum"],
+    },
 }
 
 register_datasets(IMAGE_SETS + MOSTA_PAIRS + ["merfish"], "results/data/{dataset}.npz")
@@ -104,7 +108,9 @@ def gene_transfer_runs(experiment):
 
 
 def transfer_experiments():
-    return [e for e in config["run"] if "merfish" in config["experiments"][e]["datasets"]]
+    experiments = config["experiments"]
+    # `run` may also name studies (register_study), which are not experiments.
+    return [e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]]
 
 
 def data_outputs(wildcards):
