@@ -119,14 +119,14 @@ def train_head(
         log_p = jax.lax.stop_gradient(jax.nn.log_softmax(apply_head(carry[0], x, head)))
         targets, diagnostics = labeler(log_p, progress)
 
-        def sgd_step(state, rows):
+        def optimiser_step(state, rows):
             p, opt_state = state
             loss, grads = jax.value_and_grad(loss_fn)(p, x[rows], targets[rows])
             updates, opt_state = optimizer.update(grads, opt_state, p)
             return (optax.apply_updates(p, updates), opt_state), loss
 
         order = jax.random.permutation(epoch_key, n)[: steps_per_epoch * batch]
-        carry, losses = jax.lax.scan(sgd_step, carry, order.reshape(steps_per_epoch, batch))
+        carry, losses = jax.lax.scan(optimiser_step, carry, order.reshape(steps_per_epoch, batch))
         return carry, {"loss": losses.mean(), **diagnostics}
 
     # Progress through training at each epoch's labelling: 0 at the first, 1 at the last.
