@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -196,5 +197,6 @@ def cluster_and_record(*, data, records, dataset: str, method: str, seeds, confi
             # The prepared set's provenance, without its (long) list of source rows.
             "data": {key: v for key, v in prepared["meta"].items() if key != "rows"},
             "history": result["history"], "versions": versions,
-            "git_commit": provenance.git_commit(),
+            # The commit of this code, wherever the workflow's working directory is.
+            "git_commit": provenance.git_commit(Path(__file__).resolve().parent),
         })

@@ -29,10 +29,12 @@ def _read(path) -> dict:
         raise ValueError(f"{path}: not a readable clustering record: {err}") from err
 
 
-def load_records(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs: one row per record, classes: one row per record and true class with its size
-    and accuracy)."""
+def load_records(paths) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(runs: one row per record; classes: one row per record and true class with its size
+    and accuracy; provenance: seeds, git commits, package versions and every method's
+    settings, gathered from the records)."""
     runs, classes = [], []
+    provenance = {"seeds": set(), "git_commit": set(), "versions": {}, "params": {}}
     for path in paths:
         rec = _read(path)
         try:
@@ -43,9 +45,25 @@ def load_records(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
                 classes.append({"dataset": rec["dataset"], "method": rec["method"],
                                 "seed": rec["seed"], "class": c, "class_name": name,
                                 "size": size, "accuracy": acc})
+            provenance["seeds"].add(rec["seed"])
+            provenance["git_commit"].add(str(rec["git_commit"]))
+            provenance["versions"].update(rec["versions"])
+            provenance["params"][rec["method"]] = rec["params"]
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: clustering record without {err}") from err
-    return pd.DataFrame(runs, columns=RUN_COLUMNS), pd.DataFrame(classes)
+    provenance = {**provenance, "seeds": sorted(provenance["seeds"]),
+                  "git_commit": sorted(provenance["git_commit"])}
+    return pd.DataFrame(runs, columns=RUN_COLUMNS), pd.DataFrame(classes), provenance
+
+
+def provenance_note(provenance: dict) -> str:
+    """One Markdown paragraph: seeds, commits, versions and the settings of each method."""
+    packages = ("jax", "ott-jax", "optax", "scikit-learn", "scanpy", "hiref")
+    versions = ", ".join(f"{p} {provenance['versions'].get(p)}" for p in packages)
+    settings = "; ".join(f"{m}: {json.dumps(v, sort_keys=True)}"
+                         for m, v in provenance["params"].items())
+    return (f"Provenance: seeds {', '.join(map(str, provenance['seeds']))}; git "
+            f"{', '.join(provenance['git_commit'])}; {versions}. Settings: {settings}.\n")
 
 
 def _method_order(methods) -> list[str]:
@@ -95,8 +113,9 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """The summary in percent (mean ± sd over seeds), published values in their own rows."""
+def to_markdown(table: pd.DataFrame, provenance: dict) -> str:
+    """The summary in percent (mean ± sd over seeds), published values in their own rows,
+    the verdicts and the provenance."""
     def pct(mean, sd):
         return _mean_sd(mean * 100, sd * 100)
 
@@ -127,7 +146,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     )
     lines = verdicts(table)
     footer = "\n" + "\n".join(lines) + "\n" if lines else ""
-    return header + out.to_markdown(index=False) + "\n" + footer
+    return (header + out.to_markdown(index=False) + "\n" + footer + "\n"
+            + provenance_note(provenance))
 
 
 def plot_class_accuracy(classes: pd.DataFrame, paths) -> None:
