@@ -12,6 +12,7 @@ import zipfile
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from hiref.clustering import datasets, metrics
@@ -250,3 +251,17 @@ def test_bad_study_settings_name_the_key():
     with pytest.raises(ValueError, match="unknown method 'dbscan'"):
         run_method("dbscan", np.zeros((4, 2)), np.array([0, 0, 1, 1]), [0],
                    Settings.from_config({}))
+
+
+def test_table_prints_published_rows_and_an_honest_verdict():
+    from hiref.clustering import report
+
+    rows = [{"dataset": "d", "method": m, "seed": s, "n": 10, "k": 2, "seconds": 1.0,
+             "compile_seconds": 2.0, **{score: acc for score in report.SCORES}}
+            for m, acc in (("p2ot", 0.4), ("sela", 0.6)) for s in (0, 1)]
+    table = report.summarise(pd.DataFrame(rows), {"d": {"p2ot": {"acc": 38.2}}})
+    assert list(table["method"]) == ["sela", "p2ot"]  # the study's order
+    provenance = {"seeds": [0, 1], "git_commit": ["abc"], "versions": {}, "params": {}}
+    text = report.to_markdown(table, provenance)
+    assert "| d         | p2ot (published) |" in text and "38.2" in text
+    assert "P²OT does not beat balanced OT (SeLa) on mean ACC (ACC −20.0 pt" in text

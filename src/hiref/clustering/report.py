@@ -71,8 +71,9 @@ def _method_order(methods) -> list[str]:
 
 
 def summarise(runs: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
-    """Per dataset and method: number of seeds, mean and sd of every score and of seconds,
-    and the published values ``paper[dataset][method][score]`` (``paper_<score>``)."""
+    """Per dataset and method: number of seeds, mean and sd of every score (fractions) and of
+    seconds, and the published values ``paper[dataset][method][score]`` (percent, stored as
+    fractions in ``paper_<score>``)."""
     rows = []
     paper = paper or {}
     for (dataset, method), group in runs.groupby(["dataset", "method"], sort=False):
@@ -83,8 +84,8 @@ def summarise(runs: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
             row[f"{col}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
         row["n"], row["k"] = int(group["n"].iloc[0]), int(group["k"].iloc[0])
         published = paper.get(dataset, {}).get(method, {})
-        for score in SCORES:
-            row[f"paper_{score}"] = published.get(score, np.nan)
+        for score in SCORES:  # published in percent; fractions like ours
+            row[f"paper_{score}"] = published.get(score, np.nan) / 100
         rows.append(row)
     table = pd.DataFrame(rows)
     order = _method_order(table["method"].unique())
@@ -132,7 +133,7 @@ def to_markdown(table: pd.DataFrame, provenance: dict) -> str:
         paper = pd.DataFrame({
             "dataset": rows["dataset"], "method": rows["method"] + " (published)",
             "n": rows["n"], "K": rows["k"], "seeds": "",
-            **{TITLES[s]: rows[f"paper_{s}"].map(lambda v: "" if np.isnan(v) else f"{v:.1f}")
+            **{TITLES[s]: rows[f"paper_{s}"].map(lambda v: "" if np.isnan(v) else f"{v * 100:.1f}")
                for s in SCORES},
             "seconds": "",
         })
