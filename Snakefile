@@ -16,6 +16,7 @@ include: "rules/synthetic.smk"
 include: "rules/solve.smk"
 include: "rules/report.smk"
 include: "rules/data.smk"
+include: "rules/warmstart.smk"
 include: "rules/clustering.smk"
 
 

@@ -1,5 +1,6 @@
 # Configuration checks, the dataset registry, input functions and wildcard constraints.
 import os
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -170,7 +171,8 @@ def final_outputs(wildcards):
 
 
 wildcard_constraints:
-    experiment=r"[A-Za-z0-9_]+",
+    # Only configured experiments: a study's results/tables/<study>.* is not gather_tables'.
+    experiment="|".join(map(re.escape, config["experiments"])),
     dataset=r"[A-Za-z0-9_.\-]+",
     method=registry.label_pattern(),
     n=r"\d+",

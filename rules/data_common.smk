@@ -108,8 +108,8 @@ def gene_transfer_runs(experiment):
 
 
 def transfer_experiments():
+    # `run` may also name studies (register_study), which have no datasets.
     experiments = config["experiments"]
-    # `run` may also name studies (register_study), which are not experiments.
     return [e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]]
 
 
