@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from sklearn import datasets as skd
 
 
 def _rotate(points: np.ndarray, theta: float) -> np.ndarray:
@@ -67,6 +66,7 @@ def halfmoon_scurve(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     other setting gives other points.
     """
     import jax
+    from sklearn import datasets as skd  # here: the workflow parses rules without sklearn
 
     with jax.threefry_partitionable(True):
         key_x, key_y, _, _ = jax.random.split(jax.random.key(seed), 4)
