@@ -7,6 +7,8 @@ include: "data_common.smk"
 
 
 rule retrieve:
+    # Runs where Snakemake runs: cluster nodes often have no internet.
+    localrule: True
     output:
         f"{RAW}/{{path}}",
     params:
@@ -148,6 +150,8 @@ rule score_gene_transfer:
 
 
 rule gather_gene_transfer:
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     input:
         lambda wc: gene_transfer_runs(wc.experiment),
     output:
@@ -167,8 +171,3 @@ rule gather_gene_transfer:
     script:
         "../scripts/gather_gene_transfer.py"
 
-
-# Downloads run where Snakemake runs (cluster nodes often have no internet); gathering is light.
-localrules:
-    retrieve,
-    gather_gene_transfer,

@@ -2,6 +2,8 @@
 
 
 rule gather_tables:
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     input:
         records=lambda wc: run_records(wc.experiment),
     output:
@@ -28,6 +30,8 @@ rule gather_tables:
 
 
 rule plot_runtime_scaling:
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     input:
         runs=lambda wc: f"results/tables/{config['figures']['runtime_scaling']}_runs.csv",
     output:
@@ -49,6 +53,8 @@ rule plot_runtime_scaling:
 
 
 rule plot_alignment:
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     input:
         unpack(alignment_inputs),
     output:
@@ -71,9 +77,3 @@ rule plot_alignment:
     script:
         "../scripts/plot_alignment.py"
 
-
-# Light steps: on a cluster they run where Snakemake runs, not as jobs.
-localrules:
-    gather_tables,
-    plot_runtime_scaling,
-    plot_alignment,

@@ -1,4 +1,5 @@
 # One rule runs any method on any prepared dataset and writes one JSON record per run.
+# Its threads, GPUs, memory, wall time and group are functions of the run (rules/common.smk).
 
 
 rule solve_ot:
@@ -14,10 +15,13 @@ rule solve_ot:
         "results/logs/solve_ot/{experiment}/{dataset}/{method}/n{n}_seed{seed}.log",
     benchmark:
         "results/benchmarks/solve_ot/{experiment}/{dataset}/{method}/n{n}_seed{seed}.tsv"
+    threads: solve_threads
     resources:
-        gpu=solver_gpus,
-        mem_mb=config["resources"]["solve_mem_mb"],
-        runtime=config["resources"]["solve_runtime"],
+        gpu=solve_gpu,
+        mem_mb=solve_mem_mb,
+        runtime=solve_runtime,
+    group:
+        solve_group
     conda:
         "../envs/ot.yaml"
     script:

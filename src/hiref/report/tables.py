@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
+
+from hiref.records import read_record
 
 #: Columns of the per-run table, in order.
 RUN_COLUMNS = [
@@ -18,8 +18,7 @@ def load_runs(paths) -> pd.DataFrame:
     """One row per JSON record; the objective (the cost minimised) as column ``objective``."""
     rows = []
     for path in paths:
-        with open(path) as fh:
-            rec = json.load(fh)
+        rec = read_record(path)  # validated: a truncated or emptied record stops the table
         rows.append({key: rec.get(key) for key in RUN_COLUMNS})
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
     runs["objective"] = np.where(runs["cost"] == "euclidean", runs["cost_p1"], runs["cost_p2"])
