@@ -3,11 +3,14 @@ full precision (no TF32 on A100/H100)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import pytest
 import yaml
-from conftest import run_snakemake
+from conftest import ROOT, run_snakemake
 
 from hiref import accelerator
 
@@ -62,3 +65,14 @@ def test_job_granted_a_gpu_stops_when_jax_sees_none(tmp_path):
     output = proc.stdout + proc.stderr  # the script's traceback, as the user sees it
     assert "NoGPUError: this job holds 1 GPU(s)" in output and "--resources gpu=0" in output
     assert not (tmp_path / "results/runs/tiny/halfmoon_scurve/hiref/n32_seed0.json").exists()
+
+
+@pytest.mark.skipif(accelerator.jax_gpus() > 0, reason="this machine has a GPU")
+def test_gpu_check_says_why_it_cannot_run_here(tmp_path):
+    """`make gpu-check` on a CPU-only machine: a clear message, status 2, nothing measured."""
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--out",
+                           str(out)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "JAX sees no GPU" in proc.stderr and "nothing was measured" in proc.stderr
+    assert "pip install -e '.[gpu]'" in proc.stderr and not out.exists()

@@ -78,10 +78,17 @@ def test_imported_workflow_runs_to_its_table(project):
     )
     table = pd.read_csv(project / "results/tables/tiny.csv")
     assert set(table["method"]) == {"hiref", "exact"} and (table["runs"] == 1).all()
+    spans = []
     for method in ("hiref", "exact"):
-        log = (project / f"results/logs/solve_ot/tiny/halfmoon_scurve/{method}/n64_seed0.log")
+        run = f"tiny/halfmoon_scurve/{method}/n64_seed0"
+        first_line = (project / f"results/logs/solve_ot/{run}.log").read_text().splitlines()[0]
         # The jobs imported the workflow's own package, not whatever the caller has installed.
-        assert f"from {ROOT / 'src' / 'hiref'}" in log.read_text()
+        assert f"from {ROOT / 'src' / 'hiref'}," in first_line
+        started = float(first_line.rsplit("started at ", 1)[1])
+        spans.append((started, (project / f"results/runs/{run}.json").stat().st_mtime))
+    # Timed solver jobs take every core: with --cores 2 the two never overlapped.
+    (start_a, end_a), (start_b, end_b) = sorted(spans)
+    assert end_a <= start_b, spans
     hiref = json.loads(
         (project / "results/runs/tiny/halfmoon_scurve/hiref/n64_seed0.json").read_text()
     )

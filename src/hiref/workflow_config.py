@@ -9,6 +9,7 @@ per-experiment setting, each validated against the same schema as ``methods.<nam
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterable, Mapping
 
@@ -108,6 +109,53 @@ def experiment_errors(
     for label in config["figures"]["alignment_methods"]:
         problems += label_errors(label, "figures.alignment_methods", schema)
     return problems
+
+
+#: The "default" of a key the user must give (see :func:`schema_keys`).
+REQUIRED = "(required)"
+
+
+def schema_keys(schema: dict) -> list[tuple[str, str, object]]:
+    """``(key path, description, default)`` of every key the schema documents, in order;
+    ``<name>`` stands for user-chosen keys (experiments, ...), and keys without a default
+    that must be given have :data:`REQUIRED`. config/README.md lists them all."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node):
+        while "$ref" in node:
+            node = {**defs[node["$ref"].rsplit("/", 1)[1]],
+                    **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def walk(node, path, default):
+        node = resolve(node)
+        rows = [(path, " ".join(node.get("description", "").split()), default)] if path else []
+        for name, child in node.get("properties", {}).items():
+            required = name in node.get("required", ())
+            rows += walk(child, f"{path}.{name}" if path else name,
+                         REQUIRED if required else resolve(child).get("default"))
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict) and "properties" in resolve(extra):
+            rows += walk(extra, f"{path}.<name>", None)
+        return rows
+
+    return walk(schema, "", None)
+
+
+def keys_markdown(schema: dict) -> str:
+    """The table of config/README.md: every key path, its default and its description."""
+
+    def cell(text) -> str:
+        return str(text).replace("|", "\\|")
+
+    lines = ["| key | default | description |", "|---|---|---|"]
+    for path, description, default in schema_keys(schema):
+        if path.endswith("<name>") or default == REQUIRED:
+            shown = "—" if default is None else default
+        else:
+            shown = f"`{cell(json.dumps(default))}`"
+        lines.append(f"| `{path}` | {shown} | {cell(description)} |")
+    return "\n".join(lines) + "\n"
 
 
 def check_experiments(config, datasets, studies, schema) -> None:
