@@ -16,6 +16,7 @@ include: "rules/synthetic.smk"
 include: "rules/solve.smk"
 include: "rules/report.smk"
 include: "rules/data.smk"
+include: "rules/warmstart.smk"
 
 
 # After every include: experiments may only name registered datasets and known methods.

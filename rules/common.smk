@@ -1,6 +1,7 @@
 # Configuration checks, the dataset registry, input functions, job resources and wildcard
 # constraints.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -134,10 +135,14 @@ def solver_size(wildcards):
     return name, int(wildcards.n), d
 
 
+def timed_job_threads(cluster_threads):
+    """Threads of a timed job: every local core (so it runs alone), or `cluster_threads`."""
+    return workflow.cores if workflow.local_exec else cluster_threads
+
+
 def solve_threads(wildcards):
-    if workflow.local_exec:
-        return workflow.cores
-    return config["resources"]["solve_threads"] if solver_kind(wildcards) == "jax" else 1
+    kind = solver_kind(wildcards)
+    return timed_job_threads(config["resources"]["solve_threads"] if kind == "jax" else 1)
 
 
 def solve_gpu(wildcards):
@@ -211,7 +216,8 @@ def final_outputs(wildcards):
 
 
 wildcard_constraints:
-    experiment=r"[A-Za-z0-9_]+",
+    # Only configured experiments: a study's results/tables/<study>.* is not gather_tables'.
+    experiment="|".join(map(re.escape, config["experiments"])),
     dataset=r"[A-Za-z0-9_.\-]+",
     method=registry.label_pattern(),
     n=r"\d+",

@@ -104,7 +104,9 @@ def gene_transfer_runs(experiment):
 
 
 def transfer_experiments():
-    return [e for e in config["run"] if "merfish" in config["experiments"][e]["datasets"]]
+    # `run` may also name studies (register_study), which have no datasets.
+    experiments = config["experiments"]
+    return [e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]]
 
 
 def data_outputs(wildcards):
