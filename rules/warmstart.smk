@@ -59,7 +59,7 @@ rule evaluate_warmstart:
     params:
         settings=WARMSTART,
     # Timed Sinkhorn solves: alone on the machine locally, like solve_ot.
-    threads: timed_job_threads(config["resources"]["solve_threads"])
+    threads: lambda wildcards: timed_job_threads(config["resources"]["solve_threads"])
     resources:
         gpu=config["resources"]["gpu"],
     log:

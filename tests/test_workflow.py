@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_readme_shows_the_commands_users_need():
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_works_as_written(command):
-    words = command.split()
+    words = shlex.split(command)
     if words[0] == "make":
         make_dry(*words[1:])
     elif words[:3] == ["python3", "-m", "venv"] or words[0] == "source":
