@@ -89,8 +89,11 @@ def run_records(experiment):
         for dataset in exp["datasets"]
         for record in expand(
             "results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.json",
-            experiment=experiment, dataset=dataset, method=method_labels(experiment),
-            n=dataset_sizes(experiment, dataset), seed=exp["seeds"],
+            experiment=experiment,
+            dataset=dataset,
+            method=method_labels(experiment),
+            n=dataset_sizes(experiment, dataset),
+            seed=exp["seeds"],
         )
     ]
 
@@ -210,7 +213,8 @@ def final_outputs(wildcards):
     if config["figures"]["alignment"] in config["run"]:
         out += expand(
             "results/figures/alignment_{dataset}.{ext}",
-            dataset=alignment_datasets(), ext=["png", "pdf"],
+            dataset=alignment_datasets(),
+            ext=["png", "pdf"],
         )
     return out
 

@@ -19,7 +19,10 @@ def merfish_name(kind, replicate):
 # Every downloadable file: its path under resources/ -> URL and checksum (null: unpinned).
 RAW_FILES = {
     "coco/val2017.zip": {"url": DATA["coco"]["url"], "checksum": DATA["coco"]["checksum"]},
-    f"weights/{WEIGHTS_FILE}": {"url": DATA["weights"]["url"], "checksum": DATA["weights"]["checksum"]},
+    f"weights/{WEIGHTS_FILE}": {
+        "url": DATA["weights"]["url"],
+        "checksum": DATA["weights"]["checksum"],
+    },
     **{
         f"mosta/{stage}_E1S1.MOSTA.h5ad": {
             "url": DATA["mosta"]["url"].format(stage=stage),
@@ -94,11 +97,15 @@ def gene_transfer_runs(experiment):
     """Runs of an experiment on `merfish` by the methods that return matchings."""
     exp = config["experiments"][experiment]
     methods = [
-        m for m in method_labels(experiment) if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
+        m
+        for m in method_labels(experiment)
+        if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
     ]
     return expand(
         "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
-        experiment=experiment, method=methods, n=dataset_sizes(experiment, "merfish"),
+        experiment=experiment,
+        method=methods,
+        n=dataset_sizes(experiment, "merfish"),
         seed=exp["seeds"],
     )
 
@@ -106,9 +113,15 @@ def gene_transfer_runs(experiment):
 def transfer_experiments():
     # `run` may also name studies (register_study), which have no datasets.
     experiments = config["experiments"]
-    return [e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]]
+    return [
+        e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]
+    ]
 
 
 def data_outputs(wildcards):
     """Extra targets of the default target: gene-transfer tables of merfish experiments."""
-    return expand("results/tables/gene_transfer/{experiment}.{ext}", experiment=transfer_experiments(), ext=["csv", "md"])
+    return expand(
+        "results/tables/gene_transfer/{experiment}.{ext}",
+        experiment=transfer_experiments(),
+        ext=["csv", "md"],
+    )

@@ -2,8 +2,6 @@
 
 
 rule gather_tables:
-    # Light step: on a cluster it runs where Snakemake runs, not as a job.
-    localrule: True
     input:
         records=lambda wc: run_records(wc.experiment),
     output:
@@ -15,23 +13,23 @@ rule gather_tables:
         ),
         markdown="results/tables/{experiment}.md",
         runs="results/tables/{experiment}_runs.csv",
-    params:
-        experiment=lambda wc: wc.experiment,
-        cost=lambda wc: config["experiments"][wc.experiment]["cost"],
-        paper=lambda wc: config["experiments"][wc.experiment]["paper"],
     log:
         "results/logs/gather_tables/{experiment}.log",
     benchmark:
         "results/benchmarks/gather_tables/{experiment}.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        experiment=lambda wc: wc.experiment,
+        cost=lambda wc: config["experiments"][wc.experiment]["cost"],
+        paper=lambda wc: config["experiments"][wc.experiment]["paper"],
     script:
         "../scripts/gather_tables.py"
 
 
 rule plot_runtime_scaling:
-    # Light step: on a cluster it runs where Snakemake runs, not as a job.
-    localrule: True
     input:
         runs=lambda wc: f"results/tables/{config['figures']['runtime_scaling']}_runs.csv",
     output:
@@ -46,6 +44,8 @@ rule plot_runtime_scaling:
         "results/logs/plot_runtime_scaling.log",
     benchmark:
         "results/benchmarks/plot_runtime_scaling.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
     script:
@@ -53,8 +53,6 @@ rule plot_runtime_scaling:
 
 
 rule plot_alignment:
-    # Light step: on a cluster it runs where Snakemake runs, not as a job.
-    localrule: True
     input:
         unpack(alignment_inputs),
     output:
@@ -65,15 +63,16 @@ rule plot_alignment:
             labels={"figure": "alignment", "dataset": "{dataset}"},
         ),
         pdf="results/figures/alignment_{dataset}.pdf",
-    params:
-        methods=config["figures"]["alignment_methods"],
-        lines=config["figures"]["alignment_lines"],
     log:
         "results/logs/plot_alignment/{dataset}.log",
     benchmark:
         "results/benchmarks/plot_alignment/{dataset}.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        methods=config["figures"]["alignment_methods"],
+        lines=config["figures"]["alignment_lines"],
     script:
         "../scripts/plot_alignment.py"
-

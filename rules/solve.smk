@@ -8,21 +8,21 @@ rule solve_ot:
     output:
         record="results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.json",
         matching="results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.npz",
-    params:
-        method=lambda wc: wc.method,
-        settings=method_params,
     log:
         "results/logs/solve_ot/{experiment}/{dataset}/{method}/n{n}_seed{seed}.log",
     benchmark:
         "results/benchmarks/solve_ot/{experiment}/{dataset}/{method}/n{n}_seed{seed}.tsv"
+    group:
+        solve_group
+    conda:
+        "../envs/ot.yaml"
     threads: solve_threads
     resources:
         gpu=solve_gpu,
         mem_mb=solve_mem_mb,
         runtime=solve_runtime,
-    group:
-        solve_group
-    conda:
-        "../envs/ot.yaml"
+    params:
+        method=lambda wc: wc.method,
+        settings=method_params,
     script:
         "../scripts/solve_ot.py"

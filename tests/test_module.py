@@ -87,8 +87,8 @@ def test_imported_workflow_runs_to_its_table(project):
         started = float(first_line.rsplit("started at ", 1)[1])
         spans.append((started, (project / f"results/runs/{run}.json").stat().st_mtime))
     # Timed solver jobs take every core: with --cores 2 the two never overlapped.
-    (start_a, end_a), (start_b, end_b) = sorted(spans)
-    assert end_a <= start_b, spans
+    first, second = sorted(spans)
+    assert first[1] <= second[0], spans
     hiref = json.loads(
         (project / "results/runs/tiny/halfmoon_scurve/hiref/n64_seed0.json").read_text()
     )

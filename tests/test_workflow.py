@@ -109,6 +109,15 @@ def test_readme_command_works_as_written(command):
         pytest.fail(f"README command not exercised by any test: {command}")
 
 
+def test_snakemake_files_are_formatted():
+    """snakefmt (line length 100, pyproject.toml) leaves the Snakefile and rules/ unchanged;
+    `snakefmt Snakefile rules` fixes them (`make lint` checks the same)."""
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    proc = subprocess.run([snakefmt, "--check", "Snakefile", "rules"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 BAD_CONFIGS = {
     # A schema violation, an experiment setting and a method label: each stops the run while
     # the workflow is parsed, with one line naming the key path and no schema dump.
