@@ -2,7 +2,7 @@
 
 Every shell command the README shows is exercised here: `snakemake` commands as dry runs
 (`-n`) in a fresh folder shaped like the checkout (its `config/` and `profiles/`, no
-`results/`), `make` targets with `make -n`, the install lines against the Makefile's recipe,
+`results/`), `make` targets with `make --dry-run`, the install lines against the Makefile's recipe,
 and scripts' flags against their `--help`. Nothing reads or writes the checkout's results/.
 """
 
@@ -46,8 +46,9 @@ def readme_commands() -> list[str]:
 
 
 def make_dry(*args: str) -> str:
-    proc = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    """The commands `make args` would run, whether or not .venv is up to date."""
+    proc = subprocess.run(["make", "--dry-run", "--always-make", *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
