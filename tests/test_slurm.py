@@ -116,6 +116,11 @@ def solver(method: str, n: int) -> str:
     return f"rule_solve_ot_wildcards_routing_halfmoon_scurve_{method}_{n}_0"
 
 
+def test_every_submission_asks_for_memory_and_time(submissions):
+    for comment, opts in submissions.items():
+        assert int(opts["--mem"]) > 0 and int(opts["-t"]) > 0, comment
+
+
 def test_a_handful_of_submissions(submissions):
     # 2 large runs, the small JAX group, the small host group (skipped runs included),
     # the simulate group and the embedding job; nothing else (tables are built locally).
