@@ -17,6 +17,7 @@ include: "rules/solve.smk"
 include: "rules/report.smk"
 include: "rules/data.smk"
 include: "rules/warmstart.smk"
+include: "rules/clustering.smk"
 
 
 # After every include: experiments may only name registered datasets and known methods.

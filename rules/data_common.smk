@@ -38,6 +38,11 @@ RAW_FILES = {
         for rep in MERFISH_ROLES.values()
         for kind in ("cell_metadata", "cell_by_gene")
     },
+    # CIFAR-100 for the imbalanced-clustering study (rules/clustering.smk).
+    "cifar100/cifar-100-python.tar.gz": {
+        "url": DATA["cifar100"]["url"],
+        "checksum": DATA["cifar100"]["checksum"],
+    },
 }
 
 register_datasets(IMAGE_SETS + MOSTA_PAIRS + ["merfish"], "results/data/{dataset}.npz")

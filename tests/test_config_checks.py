@@ -18,7 +18,7 @@ from hiref.validation import check_config
 SCHEMA = wc.load_schema(ROOT / "config" / "schema.yaml")
 # Studies the rules files register (register_study("name", ...)).
 STUDIES = {name for smk in (ROOT / "rules").glob("*.smk")
-           for name in re.findall(r'register_study\("(\w+)"', smk.read_text())}
+           for name in re.findall(r'register_study\(\s*"(\w+)"', smk.read_text())}
 # What rules/*.smk register: the synthetic pairs and the real datasets the defaults name.
 DATASETS = {*synthetic.PAIRS, *(
     name for experiment in yaml.safe_load(DEFAULT_CONFIG.read_text())["experiments"].values()
@@ -121,22 +121,26 @@ def test_valid_configs_get_defaults_without_sharing_them():
     checked(paper)
 
 
-HIREF = SCHEMA["properties"]["methods"]["properties"]["hiref"]["properties"]
+#: The settings of both HiRef variants are HiRefConfig fields.
+HIREF_BLOCKS = {name: SCHEMA["properties"]["methods"]["properties"][name]["properties"]
+                for name in ("hiref", "hiref_refined")}
 
 
-@pytest.mark.parametrize(
-    "field", [f for f, s in HIREF.items() if s.get("type") == "integer" and f != "max_n"]
-)
-def test_schema_limits_are_the_solvers(field):
+@pytest.mark.parametrize("method, field", [
+    (method, field) for method, fields in HIREF_BLOCKS.items() for field, spec in fields.items()
+    if spec.get("type") == "integer" and field != "max_n"
+])
+def test_schema_limits_are_the_solvers(method, field):
     """The smallest value the schema accepts is the smallest the solver accepts."""
-    low = HIREF[field]["minimum"]
+    low = HIREF_BLOCKS[method][field]["minimum"]
     check_config(HiRefConfig(**{field: low}))
     with pytest.raises(ValueError):
         check_config(HiRefConfig(**{field: low - 1}))
 
 
-def test_schedule_limits_are_the_solvers():
-    schedule = HIREF["schedule"]
+@pytest.mark.parametrize("method", list(HIREF_BLOCKS))
+def test_schedule_limits_are_the_solvers(method):
+    schedule = HIREF_BLOCKS[method]["schedule"]
     check_config(HiRefConfig(schedule=(schedule["items"]["minimum"],)))
     with pytest.raises(ValueError):
         check_config(HiRefConfig(schedule=(schedule["items"]["minimum"] - 1,)))
@@ -164,7 +168,7 @@ def test_config_readme_lists_every_key():
 
 def test_schema_has_no_stray_keywords():
     """A comma in an unquoted YAML flow mapping splits a description into a stray key."""
-    keywords = {"description", "type", "minimum", "exclusiveMinimum", "exclusiveMaximum",
+    keywords = {"description", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                 "default", "enum", "items", "minItems", "uniqueItems", "additionalProperties",
                 "properties", "required", "$ref", "oneOf", "pattern", "minProperties"}
 

@@ -19,6 +19,7 @@ GOOD = {
     "seed": 0, "cost": "sqeuclidean", "status": "ok", "reason": None, "cost_p1": 0.5,
     "cost_p2": 0.3, "seconds": 0.1, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
     "device": "cpu:cpu", "params": {}, "extra": {}, "versions": {}, "git_commit": None,
+    "compile_seconds": 1.5, "estimator": "our HiRef",
 }
 
 
@@ -30,7 +31,7 @@ def write(path, data):
 def test_good_record_is_read(tmp_path):
     assert read_record(write(tmp_path / "r.json", GOOD)) == GOOD
     skipped = {**GOOD, "status": "skipped", "reason": "n > max_n", "cost_p1": None,
-               "cost_p2": None, "seconds": None}
+               "cost_p2": None, "seconds": None, "compile_seconds": None}
     assert read_record(write(tmp_path / "s.json", skipped))["status"] == "skipped"
 
 

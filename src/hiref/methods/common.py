@@ -19,9 +19,13 @@ class MethodResult:
       reason: why a run was skipped.
       cost_p1, cost_p2: primal cost of the plan under |x - y| and |x - y|^2.
       seconds: solver time only (no data loading, compilation or scoring).
+      compile_seconds: JIT compilation before the timed solve; None for host-only methods.
       params: every setting the method ran with, defaults included.
       perm: ``perm[i]`` matched to ``x[i]`` for methods that return a bijection, else None.
-      extra: method diagnostics (convergence, epsilon, schedule, compile time, ...).
+      arrays: further arrays of the run's ``.npz`` (``map``, the entropic mini-batch's
+        ``batch_perm``, ``batch_size``, ``f``, ``g``, ``batch_epsilon``; see
+        :data:`hiref.records.NPZ_KEYS`).
+      extra: method diagnostics (convergence, epsilon, schedule, ...).
     """
 
     status: str = "ok"
@@ -29,8 +33,10 @@ class MethodResult:
     cost_p1: float | None = None
     cost_p2: float | None = None
     seconds: float | None = None
+    compile_seconds: float | None = None
     params: dict = field(default_factory=dict)
     perm: np.ndarray | None = None
+    arrays: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 

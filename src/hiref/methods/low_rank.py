@@ -1,13 +1,17 @@
-"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and a rank-r co-clustering (frlc)."""
+"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and FRLC (:mod:`hiref.frlc`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 
+from hiref.frlc_config import FRLCConfig
 from hiref.methods.common import MethodResult, compile_and_time, ott_cost
-from hiref.methods.scoring import lowrank_plan_costs, mean_cost
+from hiref.methods.scoring import lowrank_plan_argmax, lowrank_plan_costs, mean_cost
+
+_FRLC_FIELDS = {f.name for f in dataclasses.fields(FRLCConfig)}
 
 
 def run_lot(x, y, params, seed) -> MethodResult:
@@ -38,40 +42,38 @@ def run_lot(x, y, params, seed) -> MethodResult:
     p1, p2, mass = lowrank_plan_costs(x, y, q, r, g)
     return MethodResult(
         cost_p1=p1, cost_p2=p2, seconds=seconds,
-        extra={"converged": bool(converged), "rounded_mass": mass,
-               "compile_seconds": compile_seconds},
+        compile_seconds=compile_seconds,
+        extra={"converged": bool(converged), "rounded_mass": mass},
     )
 
 
 def run_frlc(x, y, params, seed) -> MethodResult:
-    """A rank-``rank`` co-clustering by this package's FRLC-style low-rank solver.
-
-    Neither POT 0.9.7 nor ott-jax 0.6.0 ships FRLC, so this is the low-rank step HiRef uses
-    at each level (``hiref.lowrank.split_block``), applied once to the whole problem. Its
-    co-clusters ``(X_k, Y_k)`` define the rank-``rank`` coupling that spreads each ``x`` in
-    ``X_k`` uniformly over ``Y_k``: ``Q = onehot(label_x)/n``, ``R = onehot(label_y)/n``,
-    ``g = |X_k|/n``.
-    """
+    """FRLC (Halmos, Liu, Gold and Raphael 2024), :mod:`hiref.frlc`, scored as its factored
+    rank-``rank`` plan; the argmax map (each ``x_i`` to the ``y`` of the largest entry of its
+    row of the plan) is saved as the run's ``map``."""
     import jax
-    import jax.numpy as jnp
 
-    from hiref import lowrank
+    from hiref import frlc
 
-    n, rank = len(x), params["rank"]
-    caps = jnp.asarray(np.diff(np.linspace(0, n, rank + 1).round()).astype(np.int32))
-    split = functools.partial(
-        lowrank.split_block, cost=params["cost"], cost_rank=params["cost_rank"],
-        outer_iters=params["outer_iters"], inner_iters=params["inner_iters"],
-        gamma=params["gamma"],
+    config = frlc.FRLCConfig(**{k: v for k, v in params.items() if k in _FRLC_FIELDS})
+    x, y = frlc.check_inputs(x, y, params["cost"], config, seed)
+    solve = functools.partial(frlc.solve_points, cost=params["cost"], config=config)
+
+    def solve_factors(x, y, key):
+        out = solve(x, y, key)
+        return (*out.diagonal_form(), out.n_iters, out.delta, out.objective)
+
+    (left, right, g, n_iters, delta, objective), seconds, compile_seconds = compile_and_time(
+        solve_factors, x, y, jax.random.key(seed)
     )
-    mask = jnp.ones(n, bool)
-    (label_x, label_y), seconds, compile_seconds = compile_and_time(
-        split, x, y, mask, caps, jax.random.key(seed)
-    )
-    q = jax.nn.one_hot(label_x, rank) / n
-    r = jax.nn.one_hot(label_y, rank) / n
-    p1, p2, mass = lowrank_plan_costs(x, y, q, r, caps / n)
+    p1, p2, mass = lowrank_plan_costs(x, y, left, right, g)
+    argmax = lowrank_plan_argmax(left, right, g)
+    n_iters = int(n_iters)
     return MethodResult(
-        cost_p1=p1, cost_p2=p2, seconds=seconds,
-        extra={"rounded_mass": mass, "compile_seconds": compile_seconds},
+        cost_p1=p1, cost_p2=p2, seconds=seconds, compile_seconds=compile_seconds,
+        arrays={"map": argmax},
+        extra={"n_iters": n_iters,
+               "converged": bool(n_iters < config.max_iter or delta <= config.tol),
+               "factored_objective": float(np.asarray(objective)[n_iters - 1]),
+               "rounded_mass": mass, "map_distinct_targets": int(np.unique(argmax).size)},
     )

@@ -64,8 +64,7 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float
         return jnp.where(vb[:, None], plan_rows(*ab), 0.0)
 
     def distances(xb):
-        d2 = (xb * xb).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * xb @ y.T
-        d2 = jnp.maximum(d2, 0.0)
+        d2 = _squared_distances(xb, y)
         return jnp.sqrt(d2), d2
 
     @jax.jit
@@ -126,11 +125,54 @@ def entropic_plan_costs(x, y, x_plan, f, g, epsilon, cost: str):
     g = jnp.asarray(g)
 
     def rows(xp, fb):
-        c = jnp.maximum((xp * xp).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * xp @ y.T, 0)
-        c = jnp.sqrt(c) if cost == "euclidean" else c
-        return jnp.exp((fb[:, None] + g[None, :] - c) / epsilon)
+        return _entropic_plan(xp, y, fb, g, epsilon, cost)
 
     return plan_costs(x, y, rows, (x_plan, f))
+
+
+def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str):
+    """Scores the entropic plans of ``k`` batches of ``b`` points each: batch ``k`` pairs
+    ``x[batches[k]]`` with ``y[batches[k]]`` by ``P_ij = exp((f_i + g_j - c(x_i, y_j)) /
+    epsilon_k)`` (ott's convention), rounded onto its uniform marginals as :func:`plan_costs`
+    does.
+
+    Args:
+      x, y: (n, d); batches: (k, b) int indices; f, g: (k, b); epsilon: (k,).
+    Returns:
+      ``(p1, p2, moved)``, each (k,): the batches' costs under p = 1 and p = 2, and the mass
+      each rounding moved.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def score(x, y, batches, f, g, epsilon):
+        def one(batch):
+            idx, fb, gb, eb = batch
+            d2 = _squared_distances(x[idx], y[idx])
+            rounded, moved = _round_onto_uniform(_entropic_plan(x[idx], y[idx], fb, gb, eb, cost))
+            return (rounded * jnp.sqrt(d2)).sum(), (rounded * d2).sum(), moved
+
+        chunk = max(1, min(batches.shape[0], PLAN_BLOCK // batches.shape[1] ** 2))
+        return jax.lax.map(one, (batches, f, g, epsilon), batch_size=chunk)
+
+    return tuple(np.asarray(v, np.float64)
+                 for v in jax.jit(score)(x, y, batches, f, g, epsilon))
+
+
+def lowrank_plan_argmax(q, r, g) -> np.ndarray:
+    """The argmax map of ``P = Q diag(1/g) R^T``: for each row ``i`` the column of its largest
+    entry, (n,) int64; ``PLAN_BLOCK // m`` rows at a time."""
+    import jax
+    import jax.numpy as jnp
+
+    block = max(1, min(q.shape[0], PLAN_BLOCK // r.shape[0]))
+
+    @jax.jit
+    def argmax(q, r_over_g):
+        return jax.lax.map(lambda row: jnp.argmax(r_over_g @ row), q, batch_size=block)
+
+    return np.asarray(argmax(jnp.asarray(q), jnp.asarray(r) / jnp.asarray(g)[None, :]),
+                      np.int64)
 
 
 def lowrank_plan_costs(x, y, q, r, g):
@@ -151,3 +193,32 @@ def mean_cost(x, y, cost: str) -> float:
     n, m = len(x), len(y)
     ones_x, ones_y = np.full((n, 1), 1.0 / n, np.float32), np.full((m, 1), 1.0 / m, np.float32)
     return lowrank_plan_costs(x, y, ones_x, ones_y, np.ones(1, np.float32))[0]
+
+
+def _squared_distances(x, y):
+    """|x_i - y_j|^2 (s, t) for ``x`` (s, d), ``y`` (t, d), clipped at zero."""
+    import jax.numpy as jnp
+
+    return jnp.maximum((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
+
+
+def _entropic_plan(x, y, f, g, epsilon, cost: str):
+    """``exp((f_i + g_j - c(x_i, y_j)) / epsilon)`` (s, t), ott's convention."""
+    import jax.numpy as jnp
+
+    c = _squared_distances(x, y)
+    c = jnp.sqrt(c) if cost == "euclidean" else c
+    return jnp.exp((f[:, None] + g[None, :] - c) / epsilon)
+
+
+def _round_onto_uniform(p):
+    """Altschuler et al.'s rounding of a dense plan (s, t) onto uniform marginals (see
+    :func:`plan_costs`); returns the rounded plan and the mass it moved."""
+    import jax.numpy as jnp
+
+    a, b = 1.0 / p.shape[0], 1.0 / p.shape[1]
+    p = p * jnp.minimum(a / jnp.maximum(p.sum(1), 1e-30), 1.0)[:, None]
+    p = p * jnp.minimum(b / jnp.maximum(p.sum(0), 1e-30), 1.0)[None, :]
+    err_r, err_c = a - p.sum(1), b - p.sum(0)
+    moved = err_r.sum()
+    return p + jnp.where(moved > 0, jnp.outer(err_r, err_c) / jnp.maximum(moved, 1e-30), 0.0), moved
