@@ -134,3 +134,13 @@ def test_light_rules_stay_local_under_their_new_names(project):
     assert {"hw_retrieve", "hw_gather_tables", "hw_plot_runtime_scaling", "hw_plot_alignment",
             "hw_gather_gene_transfer"} <= local
     assert "hw_solve_ot" not in local and "hw_embed_images" not in local
+
+
+def test_public_names_resolve_lazily():
+    import hiref
+
+    assert set(hiref.__all__) == set(hiref._EXPORTS)
+    for name in hiref.__all__:
+        assert getattr(hiref, name) is not None and name in dir(hiref)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hiref.nope  # noqa: B018
