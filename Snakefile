@@ -25,7 +25,7 @@ check_experiments()
 
 
 rule all:
+    default_target: True
     input:
         final_outputs,
         data_outputs,
-    default_target: True

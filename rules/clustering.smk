@@ -12,16 +12,16 @@ rule prepare_clustering_data:
         unpack(clustering_data_inputs),
     output:
         "results/clustering/data/{dataset}.npz",
-    params:
-        settings=lambda wc: CLUSTERING["data"][wc.dataset],
-    wildcard_constraints:
-        dataset="|".join(clustering_datasets.DATASETS),
     log:
         "results/logs/prepare_clustering_data/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_clustering_data/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(clustering_datasets.DATASETS),
     conda:
         "../envs/clustering.yaml"
+    params:
+        settings=lambda wc: CLUSTERING["data"][wc.dataset],
     script:
         "../scripts/prepare_clustering_data.py"
 
@@ -34,20 +34,20 @@ rule cluster:
             "results/clustering/runs/{{dataset}}/{{method}}/seed{seed}.json",
             seed=CLUSTERING["seeds"],
         ),
-    params:
-        seeds=CLUSTERING["seeds"],
-        settings={key: CLUSTERING[key] for key in ("head", "training", "kmeans", "sela", "p2ot")},
-    wildcard_constraints:
-        dataset="|".join(clustering_datasets.DATASETS),
-        method="|".join(clustering_methods.METHODS),
-    resources:
-        gpu=cluster_gpus,
     log:
         "results/logs/cluster/{dataset}/{method}.log",
     benchmark:
         "results/benchmarks/cluster/{dataset}/{method}.tsv"
+    wildcard_constraints:
+        dataset="|".join(clustering_datasets.DATASETS),
+        method="|".join(clustering_methods.METHODS),
     conda:
         "../envs/clustering.yaml"
+    resources:
+        gpu=cluster_gpus,
+    params:
+        seeds=CLUSTERING["seeds"],
+        settings={key: CLUSTERING[key] for key in ("head", "training", "kmeans", "sela", "p2ot")},
     script:
         "../scripts/cluster.py"
 
@@ -65,14 +65,16 @@ rule gather_clustering_table:
         markdown=f"{CLUSTERING_TABLE}.md",
         runs=f"{CLUSTERING_TABLE}_seeds.csv",
         classes=f"{CLUSTERING_TABLE}_classes.csv",
-    params:
-        paper=CLUSTERING["paper"],
     log:
         "results/logs/gather_clustering_table.log",
     benchmark:
         "results/benchmarks/gather_clustering_table.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
-        "../envs/report.yaml"
+        "../envs/clustering.yaml"
+    params:
+        paper=CLUSTERING["paper"],
     script:
         "../scripts/gather_clustering_table.py"
 
@@ -92,8 +94,10 @@ rule plot_class_accuracy:
         "results/logs/plot_class_accuracy.log",
     benchmark:
         "results/benchmarks/plot_class_accuracy.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
-        "../envs/report.yaml"
+        "../envs/clustering.yaml"
     script:
         "../scripts/plot_class_accuracy.py"
 
@@ -106,15 +110,15 @@ rule extract_cifar100_lt:
     output:
         images=temp("results/clustering/cifar100_lt/images.zip"),
         labels="results/clustering/cifar100_lt/labels.npz",
-    params:
-        imbalance_ratio=CLUSTERING["data"]["cifar100_lt"]["imbalance_ratio"],
-        seed=CLUSTERING["data"]["cifar100_lt"]["seed"],
     log:
         "results/logs/extract_cifar100_lt.log",
     benchmark:
         "results/benchmarks/extract_cifar100_lt.tsv"
     conda:
         "../envs/clustering.yaml"
+    params:
+        imbalance_ratio=CLUSTERING["data"]["cifar100_lt"]["imbalance_ratio"],
+        seed=CLUSTERING["data"]["cifar100_lt"]["seed"],
     script:
         "../scripts/extract_cifar100_lt.py"
 
@@ -124,28 +128,22 @@ rule embed_cifar100_lt:
         unpack(cifar100_embed_inputs),
     output:
         "results/embeddings/cifar100_lt.npz",
-    params:
-        size=DATA["embedding"]["size"],
-        normalize=DATA["embedding"]["normalize"],
-        batch_size=DATA["embedding"]["batch_size"],
-        random_init_seed=DATA["embedding"]["random_init_seed"],
-        min_images=1,
-    threads: DATA["embedding"]["threads"]
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=DATA["embedding"]["mem_mb"],
-        runtime=DATA["embedding"]["runtime"],
     log:
         "results/logs/embed_cifar100_lt.log",
     benchmark:
         "results/benchmarks/embed_cifar100_lt.tsv"
     conda:
         "../envs/vision.yaml"
+    threads: DATA["embedding"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=DATA["embedding"]["mem_mb"],
+        runtime=DATA["embedding"]["runtime"],
+    params:
+        size=DATA["embedding"]["size"],
+        normalize=DATA["embedding"]["normalize"],
+        batch_size=DATA["embedding"]["batch_size"],
+        random_init_seed=DATA["embedding"]["random_init_seed"],
+        min_images=1,
     script:
         "../scripts/embed_images.py"
-
-
-# Light steps: on a cluster they run where Snakemake runs, not as jobs.
-localrules:
-    gather_clustering_table,
-    plot_class_accuracy,

@@ -10,22 +10,30 @@ CIFAR_ARCHIVE = "cifar100/cifar-100-python.tar.gz"
 
 register_study(
     "imbalanced_clustering",
-    [f"{CLUSTERING_TABLE}.csv", f"{CLUSTERING_TABLE}.md", f"{CLUSTERING_FIGURE}.png",
-     f"{CLUSTERING_FIGURE}.pdf"],
+    [
+        f"{CLUSTERING_TABLE}.csv",
+        f"{CLUSTERING_TABLE}.md",
+        f"{CLUSTERING_FIGURE}.png",
+        f"{CLUSTERING_FIGURE}.pdf",
+    ],
 )
 
 
 def clustering_records(wildcards=None):
     return expand(
         "results/clustering/runs/{dataset}/{method}/seed{seed}.json",
-        dataset=CLUSTERING["datasets"], method=CLUSTERING["methods"], seed=CLUSTERING["seeds"],
+        dataset=CLUSTERING["datasets"],
+        method=CLUSTERING["methods"],
+        seed=CLUSTERING["seeds"],
     )
 
 
 def clustering_data_inputs(wildcards):
     if wildcards.dataset == "cifar100_lt":
-        return {"embeddings": "results/embeddings/cifar100_lt.npz",
-                "labels": "results/clustering/cifar100_lt/labels.npz"}
+        return {
+            "embeddings": "results/embeddings/cifar100_lt.npz",
+            "labels": "results/clustering/cifar100_lt/labels.npz",
+        }
     return {}
 
 

@@ -19,7 +19,10 @@ def merfish_name(kind, replicate):
 # Every downloadable file: its path under resources/ -> URL and checksum (null: unpinned).
 RAW_FILES = {
     "coco/val2017.zip": {"url": DATA["coco"]["url"], "checksum": DATA["coco"]["checksum"]},
-    f"weights/{WEIGHTS_FILE}": {"url": DATA["weights"]["url"], "checksum": DATA["weights"]["checksum"]},
+    f"weights/{WEIGHTS_FILE}": {
+        "url": DATA["weights"]["url"],
+        "checksum": DATA["weights"]["checksum"],
+    },
     **{
         f"mosta/{stage}_E1S1.MOSTA.h5ad": {
             "url": DATA["mosta"]["url"].format(stage=stage),
@@ -37,7 +40,8 @@ RAW_FILES = {
     },
     # CIFAR-100 for the imbalanced-clustering study (rules/clustering.smk).
     "cifar100/cifar-100-python.tar.gz": {
-        "url": DATA["cifar100"]["url"], "checksum": DATA["cifar100"]["checksum"],
+        "url": DATA["cifar100"]["url"],
+        "checksum": DATA["cifar100"]["checksum"],
     },
 }
 
@@ -88,7 +92,9 @@ def merfish_local_names(kind, replicate):
         "cell_by_gene": f"S2R{replicate}_X_BrainReceptorShowcase-Slice2-Replicate{replicate}"
         f"-cell_by_gene_S2R{replicate}.csv",
     }
-    return [name + gz for name in (merfish_name(kind, replicate), authors[kind]) for gz in ("", ".gz")]
+    return [
+        name + gz for name in (merfish_name(kind, replicate), authors[kind]) for gz in ("", ".gz")
+    ]
 
 
 def merfish_local(kind, replicate):
@@ -102,7 +108,9 @@ def merfish_local(kind, replicate):
 def merfish_inputs(wildcards):
     local = MERFISH["local_dir"]
     return {
-        f"{role}_{key}": merfish_local(kind, rep) if local else raw(f"merfish/{merfish_name(kind, rep)}")
+        f"{role}_{key}": (
+            merfish_local(kind, rep) if local else raw(f"merfish/{merfish_name(kind, rep)}")
+        )
         for role, rep in MERFISH_ROLES.items()
         for key, kind in (("metadata", "cell_metadata"), ("counts", "cell_by_gene"))
     }
@@ -112,11 +120,15 @@ def gene_transfer_runs(experiment):
     """Runs of an experiment on `merfish` by the methods that return matchings."""
     exp = config["experiments"][experiment]
     methods = [
-        m for m in method_labels(experiment) if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
+        m
+        for m in method_labels(experiment)
+        if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
     ]
     return expand(
         "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
-        experiment=experiment, method=methods, n=dataset_sizes(experiment, "merfish"),
+        experiment=experiment,
+        method=methods,
+        n=dataset_sizes(experiment, "merfish"),
         seed=exp["seeds"],
     )
 
@@ -124,9 +136,15 @@ def gene_transfer_runs(experiment):
 def transfer_experiments():
     # `run` may also name studies (register_study), which have no datasets.
     experiments = config["experiments"]
-    return [e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]]
+    return [
+        e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]
+    ]
 
 
 def data_outputs(wildcards):
     """Extra targets of the default target: gene-transfer tables of merfish experiments."""
-    return expand("results/tables/gene_transfer/{experiment}.{ext}", experiment=transfer_experiments(), ext=["csv", "md"])
+    return expand(
+        "results/tables/gene_transfer/{experiment}.{ext}",
+        experiment=transfer_experiments(),
+        ext=["csv", "md"],
+    )

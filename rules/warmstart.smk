@@ -18,14 +18,14 @@ rule extract_palettes:
         **WARMSTART_IMAGES,
     output:
         f"{WARMSTART_DIR}/palettes.npz",
-    params:
-        settings=WARMSTART,
     log:
         "results/logs/warmstart/extract_palettes.log",
     benchmark:
         "results/benchmarks/warmstart/extract_palettes.tsv"
     conda:
         "../envs/warmstart.yaml"
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/extract_palettes.py"
 
@@ -36,14 +36,14 @@ rule train_warmstart:
     output:
         model=f"{WARMSTART_DIR}/model.npz",
         split=f"{WARMSTART_DIR}/split.json",
-    params:
-        settings=WARMSTART,
     log:
         "results/logs/warmstart/train_warmstart.log",
     benchmark:
         "results/benchmarks/warmstart/train_warmstart.tsv"
     conda:
         "../envs/warmstart.yaml"
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/train_warmstart.py"
 
@@ -56,16 +56,18 @@ rule evaluate_warmstart:
     output:
         evaluation=f"{WARMSTART_DIR}/evaluation.json",
         potentials=f"{WARMSTART_DIR}/potentials.npz",
-    params:
-        settings=WARMSTART,
-    resources:
-        gpu=config["resources"]["gpu"],
     log:
         "results/logs/warmstart/evaluate_warmstart.log",
     benchmark:
         "results/benchmarks/warmstart/evaluate_warmstart.tsv"
     conda:
         "../envs/warmstart.yaml"
+    # Timed Sinkhorn solves: alone on the machine locally, like solve_ot.
+    threads: lambda wildcards: timed_job_threads(config["resources"]["solve_threads"])
+    resources:
+        gpu=config["resources"]["gpu"],
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/evaluate_warmstart.py"
 
@@ -81,14 +83,16 @@ rule gather_warmstart:
             labels={"table": "warm starts", "format": "csv"},
         ),
         markdown=WARMSTART_TABLE[1],
-    params:
-        settings=WARMSTART,
     log:
         "results/logs/warmstart/gather_warmstart.log",
     benchmark:
         "results/benchmarks/warmstart/gather_warmstart.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/warmstart.yaml"
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/gather_warmstart.py"
 
@@ -104,14 +108,16 @@ rule plot_warmstart_iterations:
             labels={"figure": "iterations"},
         ),
         pdf=WARMSTART_ITERATIONS[1],
-    params:
-        settings=WARMSTART,
     log:
         "results/logs/warmstart/plot_warmstart_iterations.log",
     benchmark:
         "results/benchmarks/warmstart/plot_warmstart_iterations.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/warmstart.yaml"
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/plot_warmstart_iterations.py"
 
@@ -129,18 +135,13 @@ rule plot_warmstart_transfer:
             category="Warm starts",
             labels={"figure": "colour transfer"},
         ),
-    params:
-        settings=WARMSTART,
     log:
         "results/logs/warmstart/plot_warmstart_transfer.log",
     benchmark:
         "results/benchmarks/warmstart/plot_warmstart_transfer.tsv"
     conda:
         "../envs/warmstart.yaml"
+    params:
+        settings=WARMSTART,
     script:
         "../scripts/plot_warmstart_transfer.py"
-
-
-localrules:
-    gather_warmstart,
-    plot_warmstart_iterations,

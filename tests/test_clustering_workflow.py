@@ -30,9 +30,9 @@ RECORD_FIELDS = {
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("clustering")
     (work / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    # No --resources gpu=...: on a CPU the JAX jobs may then share the two cores.
+    # CPU-only here: JAX jobs run on the CPU knowingly (README, "Usage").
     result = run_snakemake("--configfile", DEFAULTS, "small.yaml", "--cores", "2",
-                           workdir=work, timeout=600)
+                           "--resources", "gpu=0", workdir=work, timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
     return work
 

@@ -175,7 +175,8 @@ def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
     overlay = write_fixtures(tmp_path)
     (work / "fixtures.yaml").write_text(yaml.safe_dump(overlay))
     config = [str(ROOT / "config/config.yaml"), "fixtures.yaml"]
-    proc = run_snakemake("--cores", "2", "--configfile", *config, workdir=work, timeout=900)
+    proc = run_snakemake("--cores", "2", "--resources", "gpu=0", "--configfile", *config,
+                         workdir=work, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
 
     # Retrieval through file:// kept the bytes; embeddings record the random weights.

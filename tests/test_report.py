@@ -62,6 +62,7 @@ def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=No
         "seconds": seconds, "compile_seconds": None if seconds is None else 2.0,
         "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu",
         "estimator": f"{method} estimator", "params": params or {}, "git_commit": "abc",
+        "extra": {}, "versions": {"hiref": "test"},
     }
     path = tmp_path / f"{method}_{n}_{seed}_{cost}.json"
     path.write_text(json.dumps(rec))

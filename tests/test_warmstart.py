@@ -293,7 +293,7 @@ TINY = {
 def test_study_runs_end_to_end(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     configs = ("--configfile", str(ROOT / "config" / "config.yaml"), "tiny.yaml")
-    result = run_snakemake(*configs, "--cores", "2", workdir=tmp_path)
+    result = run_snakemake(*configs, "--cores", "2", "--resources", "gpu=0", workdir=tmp_path)
     assert result.returncode == 0, result.stderr[-5000:]
     report = run_snakemake(*configs, "--report", "report.html", workdir=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]

@@ -43,8 +43,9 @@ def workdir(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("workflow")
     (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    result = run_snakemake("--configfile", "tiny.yaml", "--cores", "2", workdir=work,
-                           timeout=900)
+    # CPU-only here: JAX jobs run on the CPU knowingly (README, "Usage").
+    result = run_snakemake("--configfile", "tiny.yaml", "--cores", "2", "--resources", "gpu=0",
+                           workdir=work, timeout=900)
     assert result.returncode == 0, result.stderr[-5000:]
     report = run_snakemake("--configfile", "tiny.yaml", "--report", "results/report.html",
                            workdir=work)

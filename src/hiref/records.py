@@ -1,7 +1,11 @@
-"""One workflow run end to end: load the prepared pair, run a method, write its record."""
+"""One workflow run end to end: load the prepared pair, run a method, write its record; and
+reading a record back, validated."""
 
 from __future__ import annotations
 
+import json
+import numbers
+import os
 import time
 
 import numpy as np
@@ -66,3 +70,54 @@ def run_arrays(result: MethodResult, cost: str) -> dict[str, np.ndarray]:
     if result.perm is not None:
         arrays["perm"] = np.asarray(result.perm, np.int64)
     return {**arrays, **result.arrays, "cost": np.asarray(cost)}
+
+
+_TEXT, _COUNT, _NUMBER, _MAPPING = (str,), (numbers.Integral,), (numbers.Real,), (dict,)
+#: Fields every record holds -> accepted types (None where listed). Costs and seconds are
+#: numbers whenever ``status`` is ``"ok"``.
+RECORD_FIELDS = {
+    "experiment": _TEXT, "dataset": _TEXT, "method": _TEXT, "n": _COUNT, "d": _COUNT,
+    "seed": _COUNT, "cost": _TEXT, "status": _TEXT, "reason": (*_TEXT, type(None)),
+    "cost_p1": (*_NUMBER, type(None)), "cost_p2": (*_NUMBER, type(None)),
+    "seconds": (*_NUMBER, type(None)), "wall_seconds": _NUMBER, "peak_rss_mb": _NUMBER,
+    "device": _TEXT, "params": _MAPPING, "extra": _MAPPING, "versions": _MAPPING,
+    "git_commit": (*_TEXT, type(None)), "compile_seconds": (*_NUMBER, type(None)),
+    "estimator": _TEXT,
+}
+STATUSES = ("ok", "skipped")
+
+
+def record_problems(record) -> list[str]:
+    """What makes ``record`` (a parsed JSON value) not a complete run record."""
+    if not isinstance(record, dict):
+        return [f"a record is a JSON object, got {type(record).__name__}"]
+    problems = [f"missing field {name!r}" for name in RECORD_FIELDS if name not in record]
+    for name, types in RECORD_FIELDS.items():
+        value = record.get(name)
+        # JSON true/false are not counts or numbers.
+        if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+            problems.append(f"{name} = {value!r} is not {' or '.join(t.__name__ for t in types)}")
+    if "status" in record and record["status"] not in STATUSES:
+        problems.append(f"status = {record['status']!r} is not one of {STATUSES}")
+    if record.get("status") == "ok":
+        problems += [f"{name} is null in a run with status 'ok'"
+                     for name in ("cost_p1", "cost_p2", "seconds") if record.get(name) is None]
+    return problems
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A run record, validated; raises ``ValueError`` naming the file, what is wrong and the
+    command that rebuilds it (an unreadable, truncated or incomplete record is never used)."""
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        problems = [f"not readable as JSON ({err})"]
+    else:
+        problems = record_problems(record)
+    if problems:
+        raise ValueError(
+            f"{path}: not a complete run record: {'; '.join(problems)}. Rerun its job: "
+            f"snakemake {path} --force --cores all (add --resources gpu=0 without a GPU)"
+        )
+    return record

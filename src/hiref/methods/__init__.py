@@ -38,7 +38,7 @@ from hiref.methods.scoring import (
 __all__ = [
     "METHODS", "Method", "MethodResult", "expand_labels", "label_pattern", "labels_help",
     "lowrank_plan_argmax", "lowrank_plan_costs", "matching_costs", "mean_cost", "parse_label",
-    "resolve_params", "run",
+    "resolve_params", "run", "skip_reason",
 ]
 
 
@@ -185,27 +185,28 @@ def resolve_params(label: str, settings: dict | None = None, cost: str = "sqeucl
     return params
 
 
-def run(label: str, x: np.ndarray, y: np.ndarray, params: dict, seed: int) -> MethodResult:
-    """Runs method ``label`` with complete ``params`` (see :func:`resolve_params`), or
-    returns a ``skipped`` result when ``n`` exceeds its ``max_n``."""
+def skip_reason(label: str, params: dict, n_x: int, n_y: int) -> str | None:
+    """Why method ``label`` with complete ``params`` does not run on ``n_x`` x ``n_y`` points
+    (``None``: it runs). Known before any data is read, so the workflow also uses it to give
+    skipped runs no GPU and the smallest cluster request."""
     name, _ = parse_label(label)
     method = METHODS[name]
-    n = max(len(x), len(y))
-    if len(x) != len(y):
-        return MethodResult(
-            status="skipped", params=params,
-            reason=f"|x| = {len(x)} != |y| = {len(y)}: the workflow compares bijections",
-        )
+    if n_x != n_y:
+        return f"|x| = {n_x} != |y| = {n_y}: the workflow compares bijections"
     if params["cost"] not in method.costs:
-        return MethodResult(
-            status="skipped", params=params,
-            reason=f"{name} supports cost {' or '.join(method.costs)} only, not {params['cost']}",
-        )
-    if params.get("max_n") is not None and n > params["max_n"]:
-        return MethodResult(
-            status="skipped", params=params,
-            reason=f"n = {n} > methods.{name}.max_n = {params['max_n']} ({method.limit})",
-        )
+        return f"{name} supports cost {' or '.join(method.costs)} only, not {params['cost']}"
+    if params.get("max_n") is not None and n_x > params["max_n"]:
+        return f"n = {n_x} > methods.{name}.max_n = {params['max_n']} ({method.limit})"
+    return None
+
+
+def run(label: str, x: np.ndarray, y: np.ndarray, params: dict, seed: int) -> MethodResult:
+    """Runs method ``label`` with complete ``params`` (see :func:`resolve_params`), or
+    returns a ``skipped`` result (see :func:`skip_reason`)."""
+    reason = skip_reason(label, params, len(x), len(y))
+    if reason is not None:
+        return MethodResult(status="skipped", params=params, reason=reason)
+    method, n = METHODS[parse_label(label)[0]], len(x)
     log(f"{label}: n = {n}, d = {x.shape[1]}, seed = {seed}, params = {params}")
     result = method.run(x, y, params, seed)
     result.params = params

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from hiref.records import read_record
 from hiref.report import published as pub
 
 #: Columns of the per-run table, in order.
@@ -26,8 +27,7 @@ def load_runs(paths) -> pd.DataFrame:
     objective (the cost each run minimised) as column ``objective``."""
     rows = []
     for path in paths:
-        with open(path) as fh:
-            rec = json.load(fh)
+        rec = read_record(path)  # validated: a truncated or emptied record stops the table
         row = {key: rec.get(key) for key in RUN_COLUMNS}
         row["params"] = json.dumps(rec.get("params") or {}, sort_keys=True)
         rows.append(row)
