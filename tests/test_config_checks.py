@@ -77,6 +77,18 @@ BAD = {
                                  ["experiments.synthetic.settings.hiref.depth"]),
     "settings of unknown method": (synthetic_settings({"simplex": {}}),
                                    ["experiments.synthetic.settings", "'simplex'"]),
+    # Settings by n: each entry's settings under the same schema; a bound is required.
+    "setting by n of wrong type": (
+        {"experiments": {"scaling": {"settings_by_n": {
+            "hiref": [{"up_to_n": 100, "settings": {"max_rank": "big"}}]}}}},
+        ["experiments.scaling.settings_by_n.hiref[0].settings.max_rank", "'big'"]),
+    "setting by n without its bound": (
+        {"experiments": {"scaling": {"settings_by_n": {"hiref": [{"settings": {}}]}}}},
+        ["experiments.scaling.settings_by_n.hiref.0", "'up_to_n' is a required property"]),
+    "settings by n of unknown method": (
+        {"experiments": {"scaling": {"settings_by_n": {
+            "simplex": [{"up_to_n": None, "settings": {}}]}}}},
+        ["experiments.scaling.settings_by_n", "'simplex'"]),
     "unknown method": ({"experiments": {"synthetic": {"methods": ["hiref", "simplex"]}}},
                        ["experiments.synthetic.methods", "'simplex'", "bspot"]),
     "label value refused": ({"experiments": {"synthetic": {"methods": ["minibatch-0"]}}},
