@@ -16,6 +16,8 @@ include: "rules/synthetic.smk"
 include: "rules/solve.smk"
 include: "rules/report.smk"
 include: "rules/data.smk"
+include: "rules/warmstart.smk"
+include: "rules/clustering.smk"
 
 
 # After every include: experiments may only name registered datasets and known methods.
@@ -23,7 +25,7 @@ check_experiments()
 
 
 rule all:
+    default_target: True
     input:
         final_outputs,
         data_outputs,
-    default_target: True

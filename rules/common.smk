@@ -1,36 +1,49 @@
-# Configuration checks, the dataset registry, input functions and wildcard constraints.
+# Configuration checks, the dataset registry, input functions, job resources and wildcard
+# constraints.
 import os
+import re
+import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
-from hiref import methods as registry
-
-# Schema first: unknown keys, wrong types or empty lists fail here, naming the key,
-# before any job runs; validate() also fills in every default the schema declares.
-validate(config, "../config/schema.yaml")
-
-# Scripts import the workflow's own `hiref` (src/) even inside `--use-conda` environments,
-# where the package is not installed; jobs inherit this environment variable.
-# (Set, not read: nothing is required from the caller's environment.)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+# This workflow's own folder, also when another Snakefile imports it as a module (there
+# workflow.basedir is the importing project's folder).
+WORKFLOW_DIR = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parent
+# The workflow's own `hiref` (src/) comes first: in Snakemake's process (the checks and the
+# method registry below) and in every job, which inherits PYTHONPATH locally, through
+# `sbatch --export=ALL` on SLURM and inside `--sdm conda` environments (where `hiref` is
+# not installed). Nothing is required from the caller's environment.
+SRC_DIR = WORKFLOW_DIR / "src"
+if SRC_DIR.is_dir():
+    sys.path.insert(0, str(SRC_DIR))
+    inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(dict.fromkeys(filter(None, [str(SRC_DIR), *inherited])))
     )
-)
-# One compilation cache for all JAX jobs: repeated shapes (seeds, datasets) skip XLA.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(".snakemake/jax-cache").resolve()))
+
+# Light modules: neither imports JAX, scikit-learn or torch into Snakemake's process.
+from hiref import methods as registry
+from hiref import resources as requests
+from hiref import workflow_config
+from hiref.report.published import settings_at
+
+# Schema first: unknown keys, wrong types or empty lists fail here with one line naming the
+# key, before any job runs; the defaults the schema declares are filled in.
+SCHEMA = workflow_config.load_schema(WORKFLOW_DIR / "config" / "schema.yaml")
+workflow_config.validate(config, SCHEMA)
 
 
 # Every dataset an experiment may name -> the prepared file `solve_ot` reads, as a template
-# that may use {n} and {seed}. rules/synthetic.smk registers the synthetic pairs; a rules
+# that may use {n} and {seed}, and its dimension d (None: unknown, sized as
+# requests.UNKNOWN_DIMENSION). rules/synthetic.smk registers the synthetic pairs; a rules
 # file for other data adds its names the same way, beside the step that writes the file.
 DATASETS = {}
+DIMENSIONS = {}
 
 
-def register_datasets(names, template):
+def register_datasets(names, template, dimensions=None):
     for name in names:
         DATASETS[name] = template.replace("{dataset}", name)
+        DIMENSIONS[name] = (dimensions or {}).get(name)
 
 
 # Studies that are not OT-method experiments (their own rules, config section and outputs):
@@ -44,39 +57,12 @@ def register_study(name, targets):
 
 
 def check_experiments():
-    """Experiment names, datasets and methods exist; raises one clear message otherwise.
+    """Experiment names, datasets, method labels and per-experiment settings are valid
+    (hiref.workflow_config); raises one message listing every problem otherwise.
 
     Called from the Snakefile after every rules file is included (all datasets registered).
     """
-    experiments = config["experiments"]
-    problems = []
-
-    def unknown(key, values, allowed):
-        for value in values:
-            if value not in allowed:
-                problems.append(
-                    f"{key}: unknown name {value!r}; allowed: {', '.join(sorted(allowed))}"
-                )
-
-    unknown("run", config["run"], {**experiments, **STUDIES})
-    for fig in ("runtime_scaling", "alignment"):
-        if config["figures"][fig] is not None:
-            unknown(f"figures.{fig}", [config["figures"][fig]], experiments)
-    for name, exp in experiments.items():
-        unknown(f"experiments.{name}.datasets", exp["datasets"], DATASETS)
-        for label in exp["methods"]:
-            try:
-                registry.parse_label(label)
-            except ValueError:
-                problems.append(
-                    f"experiments.{name}.methods: unknown method {label!r}; allowed: "
-                    + ", ".join(registry.labels_help())
-                )
-        unknown(f"experiments.{name}.settings", exp["settings"], registry.METHODS)
-    for label in config["figures"]["alignment_methods"]:
-        unknown("figures.alignment_methods", [label.split("-")[0]], registry.METHODS)
-    if problems:
-        raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+    workflow_config.check_experiments(config, DATASETS, STUDIES, SCHEMA)
 
 
 def method_labels(experiment):
@@ -104,17 +90,29 @@ def run_records(experiment):
         for dataset in exp["datasets"]
         for record in expand(
             "results/runs/{experiment}/{dataset}/{method}/n{n}_seed{seed}.json",
-            experiment=experiment, dataset=dataset, method=method_labels(experiment),
-            n=dataset_sizes(experiment, dataset), seed=exp["seeds"],
+            experiment=experiment,
+            dataset=dataset,
+            method=method_labels(experiment),
+            n=dataset_sizes(experiment, dataset),
+            seed=exp["seeds"],
         )
     ]
 
 
 def method_params(wildcards):
-    """Complete settings of one run: defaults < methods.<name> < experiment settings."""
+    """Complete settings of one run: defaults < methods.<name> < experiment settings < the
+    experiment's settings_by_n entry for this n < the label's sweep value (checked against
+    the schema: `minibatch-0` is refused)."""
     exp = config["experiments"][wildcards.experiment]
     name, _ = registry.parse_label(wildcards.method)
-    settings = {**config["methods"][name], **exp["settings"].get(name, {})}
+    problems = workflow_config.label_errors(wildcards.method, "method", SCHEMA)
+    if problems:
+        raise ValueError("; ".join(problems))
+    settings = settings_at(
+        {**config["methods"][name], **exp["settings"].get(name, {})},
+        exp["settings_by_n"].get(name),
+        int(wildcards.n),
+    )
     return registry.resolve_params(wildcards.method, settings, exp["cost"])
 
 
@@ -122,10 +120,67 @@ def prepared_data(wildcards):
     return DATASETS[wildcards.dataset].format(n=wildcards.n, seed=wildcards.seed)
 
 
-def solver_gpus(wildcards):
-    # CPU-only methods (SciPy, POT) never hold a GPU slot, so they run beside JAX jobs.
+# Resources of solver jobs, all known when the DAG is built.
+# - Locally every solver job takes all cores (`threads`), so a timed solve never shares the
+#   CPU, or a GPU, with another job, whatever --resources grants.
+# - On a cluster: JAX methods get `resources.solve_threads` CPUs and `resources.gpu` GPUs
+#   (which routes them to a GPU partition), host methods (SciPy, POT) and skipped runs one
+#   CPU and no GPU; memory and wall time grow with n, d, method and attempt
+#   (hiref.resources), so a retry asks for more. Small runs and skipped runs form two
+#   groups, so a cluster receives a few submissions, not one per run (profiles/default).
+def solver_kind(wildcards):
+    """'skipped' (known from the settings and n), 'jax' or 'host'."""
+    n = int(wildcards.n)
+    if registry.skip_reason(wildcards.method, method_params(wildcards), n, n) is not None:
+        return "skipped"
     name, _ = registry.parse_label(wildcards.method)
-    return config["resources"]["gpu"] if registry.METHODS[name].uses_jax else 0
+    return "jax" if registry.METHODS[name].uses_jax else "host"
+
+
+def solver_size(wildcards):
+    """(method name, n, d) of a run; d of an unregistered dimension is sized generously."""
+    name, _ = registry.parse_label(wildcards.method)
+    d = DIMENSIONS.get(wildcards.dataset) or requests.UNKNOWN_DIMENSION
+    return name, int(wildcards.n), d
+
+
+def timed_job_threads(cluster_threads):
+    """Threads of a timed job: every local core (so it runs alone), or `cluster_threads`."""
+    return workflow.cores if workflow.local_exec else cluster_threads
+
+
+def solve_threads(wildcards):
+    kind = solver_kind(wildcards)
+    return timed_job_threads(config["resources"]["solve_threads"] if kind == "jax" else 1)
+
+
+def solve_gpu(wildcards):
+    return config["resources"]["gpu"] if solver_kind(wildcards) == "jax" else 0
+
+
+def solve_mem_mb(wildcards, attempt):
+    if solver_kind(wildcards) == "skipped":
+        return requests.SKIPPED_MEM_MB
+    return requests.solver_mem_mb(
+        *solver_size(wildcards), attempt, config["resources"]["solve_mem_mb"]
+    )
+
+
+def solve_runtime(wildcards, attempt):
+    if solver_kind(wildcards) == "skipped":
+        return requests.SKIPPED_RUNTIME
+    return requests.solver_runtime(
+        *solver_size(wildcards), attempt, config["resources"]["solve_runtime"]
+    )
+
+
+def solve_group(wildcards):
+    """`small_jax` / `small_host` for skipped runs and runs up to resources.group_max_n
+    (grouped on a cluster); None (a job of its own) for larger runs."""
+    kind = solver_kind(wildcards)
+    if kind != "skipped" and int(wildcards.n) > config["resources"]["group_max_n"]:
+        return None
+    return "small_jax" if kind == "jax" else "small_host"
 
 
 def alignment_datasets():
@@ -164,13 +219,15 @@ def final_outputs(wildcards):
     if config["figures"]["alignment"] in config["run"]:
         out += expand(
             "results/figures/alignment_{dataset}.{ext}",
-            dataset=alignment_datasets(), ext=["png", "pdf"],
+            dataset=alignment_datasets(),
+            ext=["png", "pdf"],
         )
     return out
 
 
 wildcard_constraints:
-    experiment=r"[A-Za-z0-9_]+",
+    # Only configured experiments: a study's results/tables/<study>.* is not gather_tables'.
+    experiment="|".join(map(re.escape, config["experiments"])),
     dataset=r"[A-Za-z0-9_.\-]+",
     method=registry.label_pattern(),
     n=r"\d+",

@@ -9,17 +9,19 @@ include: "data_common.smk"
 rule retrieve:
     output:
         f"{RAW}/{{path}}",
-    params:
-        url=lambda wc: RAW_FILES[wc.path]["url"],
-        checksum=lambda wc: RAW_FILES[wc.path]["checksum"],
-    wildcard_constraints:
-        path="|".join(map(re.escape, RAW_FILES)),
     log:
         "results/logs/retrieve/{path}.log",
     benchmark:
         "results/benchmarks/retrieve/{path}.tsv"
+    wildcard_constraints:
+        path="|".join(map(re.escape, RAW_FILES)),
+    # Runs where Snakemake runs: cluster nodes often have no internet.
+    localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        url=lambda wc: RAW_FILES[wc.path]["url"],
+        checksum=lambda wc: RAW_FILES[wc.path]["checksum"],
     script:
         "../scripts/retrieve.py"
 
@@ -29,25 +31,25 @@ rule embed_images:
         unpack(embed_inputs),
     output:
         "results/embeddings/{image_set}.npz",
+    log:
+        "results/logs/embed_images/{image_set}.log",
+    benchmark:
+        "results/benchmarks/embed_images/{image_set}.tsv"
+    wildcard_constraints:
+        image_set="|".join(IMAGE_SETS),
+    conda:
+        "../envs/vision.yaml"
+    threads: DATA["embedding"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=DATA["embedding"]["mem_mb"],
+        runtime=DATA["embedding"]["runtime"],
     params:
         size=DATA["embedding"]["size"],
         normalize=DATA["embedding"]["normalize"],
         batch_size=DATA["embedding"]["batch_size"],
         random_init_seed=DATA["embedding"]["random_init_seed"],
         min_images=lambda wc: 2 * DATA[wc.image_set]["n_per_side"],
-    wildcard_constraints:
-        image_set="|".join(IMAGE_SETS),
-    threads: DATA["embedding"]["threads"]
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=DATA["embedding"]["mem_mb"],
-        runtime=DATA["embedding"]["runtime"],
-    log:
-        "results/logs/embed_images/{image_set}.log",
-    benchmark:
-        "results/benchmarks/embed_images/{image_set}.tsv"
-    conda:
-        "../envs/vision.yaml"
     script:
         "../scripts/embed_images.py"
 
@@ -57,19 +59,19 @@ rule split_embeddings:
         "results/embeddings/{image_set}.npz",
     output:
         "results/data/{image_set}.npz",
-    params:
-        n_per_side=lambda wc: DATA[wc.image_set]["n_per_side"],
-        seed=lambda wc: DATA[wc.image_set]["seed"],
-    wildcard_constraints:
-        image_set="|".join(IMAGE_SETS),
-    resources:
-        mem_mb=DATA["embedding"]["mem_mb"],
     log:
         "results/logs/split_embeddings/{image_set}.log",
     benchmark:
         "results/benchmarks/split_embeddings/{image_set}.tsv"
+    wildcard_constraints:
+        image_set="|".join(IMAGE_SETS),
     conda:
         "../envs/vision.yaml"
+    resources:
+        mem_mb=DATA["embedding"]["mem_mb"],
+    params:
+        n_per_side=lambda wc: DATA[wc.image_set]["n_per_side"],
+        seed=lambda wc: DATA[wc.image_set]["seed"],
     script:
         "../scripts/split_embeddings.py"
 
@@ -81,21 +83,21 @@ rule preprocess_mosta:
     output:
         npz="results/data/mosta_{stage1}_{stage2}.npz",
         h5ad="results/data/mosta_{stage1}_{stage2}.h5ad",
-    params:
-        stages=lambda wc: [wc.stage1, wc.stage2],
-        n_comps=DATA["mosta"]["n_comps"],
-        seed=DATA["mosta"]["seed"],
-    wildcard_constraints:
-        stage1="|".join(map(re.escape, STAGES)),
-        stage2="|".join(map(re.escape, STAGES)),
-    resources:
-        mem_mb=DATA["mosta"]["mem_mb"],
     log:
         "results/logs/preprocess_mosta/{stage1}_{stage2}.log",
     benchmark:
         "results/benchmarks/preprocess_mosta/{stage1}_{stage2}.tsv"
+    wildcard_constraints:
+        stage1="|".join(map(re.escape, STAGES)),
+        stage2="|".join(map(re.escape, STAGES)),
     conda:
         "../envs/bio.yaml"
+    resources:
+        mem_mb=DATA["mosta"]["mem_mb"],
+    params:
+        stages=lambda wc: [wc.stage1, wc.stage2],
+        n_comps=DATA["mosta"]["n_comps"],
+        seed=DATA["mosta"]["seed"],
     script:
         "../scripts/preprocess_mosta.py"
 
@@ -106,16 +108,16 @@ rule preprocess_merfish:
     output:
         npz="results/data/merfish.npz",
         h5ad="results/data/merfish.h5ad",
-    params:
-        names=[f"S2R{MERFISH_ROLES['source']}", f"S2R{MERFISH_ROLES['target']}"],
-        rotate_target_deg=MERFISH["rotate_target_deg"],
-        seed=MERFISH["seed"],
     log:
         "results/logs/preprocess_merfish.log",
     benchmark:
         "results/benchmarks/preprocess_merfish.tsv"
     conda:
         "../envs/bio.yaml"
+    params:
+        names=[f"S2R{MERFISH_ROLES['source']}", f"S2R{MERFISH_ROLES['target']}"],
+        rotate_target_deg=MERFISH["rotate_target_deg"],
+        seed=MERFISH["seed"],
     script:
         "../scripts/preprocess_merfish.py"
 
@@ -124,6 +126,7 @@ rule score_gene_transfer:
     input:
         h5ad="results/data/merfish.h5ad",
         matching="results/runs/{experiment}/merfish/{method}/n{n}_seed{seed}.npz",
+        record="results/runs/{experiment}/merfish/{method}/n{n}_seed{seed}.json",
     output:
         csv="results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
         png=report(
@@ -133,16 +136,21 @@ rule score_gene_transfer:
             labels={"figure": "gene transfer", "method": "{method}", "seed": "{seed}"},
         ),
         pdf="results/figures/gene_transfer/{experiment}_{method}_n{n}_seed{seed}.pdf",
-    params:
-        genes=MERFISH["genes"],
-        bins=MERFISH["bins"],
-        labels=lambda wc: {"experiment": wc.experiment, "method": wc.method, "n": int(wc.n), "seed": int(wc.seed)},
     log:
         "results/logs/score_gene_transfer/{experiment}/{method}/n{n}_seed{seed}.log",
     benchmark:
         "results/benchmarks/score_gene_transfer/{experiment}/{method}/n{n}_seed{seed}.tsv"
     conda:
         "../envs/bio.yaml"
+    params:
+        genes=MERFISH["genes"],
+        bins=MERFISH["bins"],
+        labels=lambda wc: {
+            "experiment": wc.experiment,
+            "method": wc.method,
+            "n": int(wc.n),
+            "seed": int(wc.seed),
+        },
     script:
         "../scripts/score_gene_transfer.py"
 
@@ -162,13 +170,9 @@ rule gather_gene_transfer:
         "results/logs/gather_gene_transfer/{experiment}.log",
     benchmark:
         "results/benchmarks/gather_gene_transfer/{experiment}.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/bio.yaml"
     script:
         "../scripts/gather_gene_transfer.py"
-
-
-# Downloads run where Snakemake runs (cluster nodes often have no internet); gathering is light.
-localrules:
-    retrieve,
-    gather_gene_transfer,

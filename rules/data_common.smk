@@ -19,7 +19,10 @@ def merfish_name(kind, replicate):
 # Every downloadable file: its path under resources/ -> URL and checksum (null: unpinned).
 RAW_FILES = {
     "coco/val2017.zip": {"url": DATA["coco"]["url"], "checksum": DATA["coco"]["checksum"]},
-    f"weights/{WEIGHTS_FILE}": {"url": DATA["weights"]["url"], "checksum": DATA["weights"]["checksum"]},
+    f"weights/{WEIGHTS_FILE}": {
+        "url": DATA["weights"]["url"],
+        "checksum": DATA["weights"]["checksum"],
+    },
     **{
         f"mosta/{stage}_E1S1.MOSTA.h5ad": {
             "url": DATA["mosta"]["url"].format(stage=stage),
@@ -34,6 +37,11 @@ RAW_FILES = {
         }
         for rep in MERFISH_ROLES.values()
         for kind in ("cell_metadata", "cell_by_gene")
+    },
+    # CIFAR-100 for the imbalanced-clustering study (rules/clustering.smk).
+    "cifar100/cifar-100-python.tar.gz": {
+        "url": DATA["cifar100"]["url"],
+        "checksum": DATA["cifar100"]["checksum"],
     },
 }
 
@@ -73,20 +81,38 @@ def mosta_stage_file(stage):
     return str(Path(local, name)) if local else raw(f"mosta/{name}")
 
 
-def merfish_local(name):
-    """A CSV in data.merfish.local_dir, gzipped or not (the authors kept .csv.gz copies)."""
-    plain = Path(MERFISH["local_dir"], name)
-    gzipped = plain.with_name(f"{name}.gz")
-    return str(gzipped if gzipped.exists() and not plain.exists() else plain)
+def merfish_local_names(kind, replicate):
+    """Names a replicate's CSV may have in data.merfish.local_dir, preferred first: Vizgen's
+    (cell_metadata_S2R3.csv), then the authors' local copies
+    (datasets_mouse_brain_map_BrainReceptorShowcase_Slice2_Replicate3_cell_metadata_S2R3.csv,
+    S2R3_X_BrainReceptorShowcase-Slice2-Replicate3-cell_by_gene_S2R3.csv), each also .gz."""
+    authors = {
+        "cell_metadata": "datasets_mouse_brain_map_BrainReceptorShowcase_Slice2_"
+        f"Replicate{replicate}_cell_metadata_S2R{replicate}.csv",
+        "cell_by_gene": f"S2R{replicate}_X_BrainReceptorShowcase-Slice2-Replicate{replicate}"
+        f"-cell_by_gene_S2R{replicate}.csv",
+    }
+    return [
+        name + gz for name in (merfish_name(kind, replicate), authors[kind]) for gz in ("", ".gz")
+    ]
+
+
+def merfish_local(kind, replicate):
+    """The first of merfish_local_names present in data.merfish.local_dir (else Vizgen's
+    name, which Snakemake then reports as a missing input)."""
+    names = merfish_local_names(kind, replicate)
+    found = [Path(MERFISH["local_dir"], n) for n in names if Path(MERFISH["local_dir"], n).exists()]
+    return str(found[0] if found else Path(MERFISH["local_dir"], names[0]))
 
 
 def merfish_inputs(wildcards):
     local = MERFISH["local_dir"]
     return {
-        f"{role}_{key}": merfish_local(name) if local else raw(f"merfish/{name}")
+        f"{role}_{key}": (
+            merfish_local(kind, rep) if local else raw(f"merfish/{merfish_name(kind, rep)}")
+        )
         for role, rep in MERFISH_ROLES.items()
         for key, kind in (("metadata", "cell_metadata"), ("counts", "cell_by_gene"))
-        for name in [merfish_name(kind, rep)]
     }
 
 
@@ -94,19 +120,31 @@ def gene_transfer_runs(experiment):
     """Runs of an experiment on `merfish` by the methods that return matchings."""
     exp = config["experiments"][experiment]
     methods = [
-        m for m in method_labels(experiment) if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
+        m
+        for m in method_labels(experiment)
+        if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
     ]
     return expand(
         "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
-        experiment=experiment, method=methods, n=dataset_sizes(experiment, "merfish"),
+        experiment=experiment,
+        method=methods,
+        n=dataset_sizes(experiment, "merfish"),
         seed=exp["seeds"],
     )
 
 
 def transfer_experiments():
-    return [e for e in config["run"] if "merfish" in config["experiments"][e]["datasets"]]
+    # `run` may also name studies (register_study), which have no datasets.
+    experiments = config["experiments"]
+    return [
+        e for e in config["run"] if e in experiments and "merfish" in experiments[e]["datasets"]
+    ]
 
 
 def data_outputs(wildcards):
     """Extra targets of the default target: gene-transfer tables of merfish experiments."""
-    return expand("results/tables/gene_transfer/{experiment}.{ext}", experiment=transfer_experiments(), ext=["csv", "md"])
+    return expand(
+        "results/tables/gene_transfer/{experiment}.{ext}",
+        experiment=transfer_experiments(),
+        ext=["csv", "md"],
+    )

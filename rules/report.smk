@@ -13,16 +13,17 @@ rule gather_tables:
         ),
         markdown="results/tables/{experiment}.md",
         runs="results/tables/{experiment}_runs.csv",
-    params:
-        experiment=lambda wc: wc.experiment,
-        cost=lambda wc: config["experiments"][wc.experiment]["cost"],
-        paper=lambda wc: config["experiments"][wc.experiment]["paper"],
     log:
         "results/logs/gather_tables/{experiment}.log",
     benchmark:
         "results/benchmarks/gather_tables/{experiment}.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        experiment=lambda wc: wc.experiment,
+        cost=lambda wc: config["experiments"][wc.experiment]["cost"],
     script:
         "../scripts/gather_tables.py"
 
@@ -42,6 +43,8 @@ rule plot_runtime_scaling:
         "results/logs/plot_runtime_scaling.log",
     benchmark:
         "results/benchmarks/plot_runtime_scaling.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
     script:
@@ -59,21 +62,16 @@ rule plot_alignment:
             labels={"figure": "alignment", "dataset": "{dataset}"},
         ),
         pdf="results/figures/alignment_{dataset}.pdf",
-    params:
-        methods=config["figures"]["alignment_methods"],
-        lines=config["figures"]["alignment_lines"],
     log:
         "results/logs/plot_alignment/{dataset}.log",
     benchmark:
         "results/benchmarks/plot_alignment/{dataset}.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/report.yaml"
+    params:
+        methods=config["figures"]["alignment_methods"],
+        lines=config["figures"]["alignment_lines"],
     script:
         "../scripts/plot_alignment.py"
-
-
-# Light steps: on a cluster they run where Snakemake runs, not as jobs.
-localrules:
-    gather_tables,
-    plot_runtime_scaling,
-    plot_alignment,

@@ -2,7 +2,11 @@
 # clusters in 30-D.
 from hiref.datasets import synthetic
 
-register_datasets(synthetic.PAIRS, "results/data/synthetic/{dataset}/n{n}_seed{seed}.npz")
+register_datasets(
+    synthetic.PAIRS,
+    "results/data/synthetic/{dataset}/n{n}_seed{seed}.npz",
+    synthetic.DIMENSION,
+)
 
 
 rule simulate_points:
@@ -14,6 +18,8 @@ rule simulate_points:
         "results/benchmarks/simulate_points/{dataset}/n{n}_seed{seed}.tsv"
     wildcard_constraints:
         dataset="|".join(synthetic.PAIRS),
+    group:
+        "simulate"
     conda:
         "../envs/ot.yaml"
     script:

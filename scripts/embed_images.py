@@ -10,11 +10,13 @@ from contextlib import redirect_stderr, redirect_stdout
 import pooch
 import torch
 
+from hiref.accelerator import require_gpu
 from hiref.datasets.images import build_resnet50, default_device, embed_images, save_embeddings
 from hiref.provenance import versions
 
 
 def main(sm) -> None:
+    require_gpu(sm.resources.get("gpu", 0), torch.cuda.device_count(), "torch")  # or stop
     seed = sm.params.random_init_seed
     weights = sm.input.get("weights")
     model = build_resnet50(weights, random_init_seed=seed)

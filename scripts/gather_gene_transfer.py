@@ -1,4 +1,5 @@
-"""Snakemake script: per-run gene-transfer scores -> one summary table (CSV and Markdown).
+"""Snakemake script: per-run gene-transfer scores -> one summary table (CSV and Markdown),
+with the paper's published cosines beside ours where the formula and estimator match.
 
 input: the score CSVs of score_gene_transfer. output: csv, markdown.
 """
@@ -7,12 +8,13 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
 
-from hiref.datasets.merfish import summarise_transfer, transfer_markdown
 from hiref.provenance import atomic_path
+from hiref.report.gene_transfer import summarise_transfer, transfer_markdown
 
 
 def main(sm) -> None:
-    summary = summarise_transfer(pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True))
+    scores = pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True)
+    summary = summarise_transfer(scores)
     with atomic_path(sm.output.csv) as tmp:
         summary.to_csv(tmp, index=False)
     with atomic_path(sm.output.markdown) as tmp:

@@ -1,16 +1,20 @@
-"""Run records of one experiment -> per-run CSV, summary CSV and Markdown (gather_tables)."""
+"""Run records of one experiment -> per-run CSV, summary CSV and Markdown with the paper's
+published values beside ours (gather_tables)."""
 
 from contextlib import redirect_stderr
 
 from hiref.provenance import atomic_path
-from hiref.report import tables
+from hiref.report import published, tables
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w") as log, redirect_stderr(log):
+    values = published.load()
     runs = tables.load_runs(sm.input.records)
-    summary = tables.summarise(runs, sm.params.paper)
-    for frame, path in ((runs, sm.output.runs), (summary, sm.output.csv)):
+    summary = tables.summarise(runs, values)
+    for frame, path in ((runs, sm.output.runs), (tables.summary_csv(summary), sm.output.csv)):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
     with atomic_path(sm.output.markdown) as tmp:
-        tmp.write_text(tables.to_markdown(summary, sm.params.cost))
+        tmp.write_text(
+            tables.to_markdown(summary, sm.params.cost, values, experiment=sm.params.experiment)
+        )

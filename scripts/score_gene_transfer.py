@@ -1,31 +1,40 @@
-"""Snakemake script: gene-expression transfer through one MERFISH run's matching.
+"""Snakemake script: gene-expression transfer through one MERFISH run's transport.
 
-input: h5ad (prepared MERFISH pair), matching (the run's .npz). params: genes, bins, label.
-output: csv (gene, cosine_similarity, bins, run labels), png and pdf (slices and expression).
+input: h5ad (prepared MERFISH pair), matching (the run's .npz), record (the run's JSON).
+params: genes, bins, labels. output: csv (gene, definition, cosine_similarity, bins,
+targets_reached, the run's labels, cost and params), png and pdf (slices and expression).
 """
 
+import json
 from contextlib import redirect_stderr, redirect_stdout
 
 import anndata as ad
 
-from hiref.datasets.merfish import gene_transfer_scores, matching_coupling, plot_transfer
+from hiref.provenance import atomic_path
+from hiref.report.gene_transfer import gene_transfer_scores, plot_transfer, read_transport
 
 
 def main(sm) -> None:
     adata = ad.read_h5ad(sm.input.h5ad)
     n_target = int((adata.obs["slice"] == "target").sum())
-    coupling = matching_coupling(sm.input.matching, n_target)
+    transport = read_transport(sm.input.matching, adata.n_obs - n_target, n_target)
     scores, smoothed = gene_transfer_scores(
-        adata, coupling, list(sm.params.genes), bins=sm.params.bins
+        adata, transport, list(sm.params.genes), bins=sm.params.bins
     )
+    with open(sm.input.record) as fh:
+        record = json.load(fh)
     for key, value in sm.params.labels.items():
         scores[key] = value
-    scores.to_csv(sm.output.csv, index=False)
+    scores["cost"] = record["cost"]
+    scores["params"] = json.dumps(record["params"], sort_keys=True)
+    with atomic_path(sm.output.csv) as tmp:
+        scores.to_csv(tmp, index=False)
     label = ", ".join(f"{k} {v}" for k, v in sm.params.labels.items())
     fig = plot_transfer(adata, smoothed, scores, title=f"MERFISH gene transfer: {label}")
-    fig.savefig(sm.output.png, dpi=150)
-    fig.savefig(sm.output.pdf)
-    print(scores.to_string(index=False))
+    with atomic_path(sm.output.png) as png, atomic_path(sm.output.pdf) as pdf:
+        fig.savefig(png, dpi=150)
+        fig.savefig(pdf)
+    print(scores.drop(columns="params").to_string(index=False))
 
 
 with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821

@@ -1,22 +1,24 @@
 """Runs one method on one prepared dataset and writes its record (rule solve_ot)."""
 
-import os
+import time
 from contextlib import redirect_stderr
 from pathlib import Path
 
-import jax
-
-from hiref import methods
-
-# Every job of one level shape (each seed, each dataset of one n) then compiles once per
-# workflow instead of once per job; a user's own JAX_COMPILATION_CACHE_DIR wins.
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    jax.config.update("jax_compilation_cache_dir", str(Path(".snakemake/jax-cache").resolve()))
+import hiref
+from hiref import accelerator, records
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 # Line-buffered: progress lines reach the log while a long solve runs.
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log):
-    methods.solve_and_record(
+    # Which hiref ran (the workflow's own src/: rules/common.smk puts it first on the path)
+    # and when the job started (epoch seconds: solver jobs never overlap locally).
+    print(f"hiref {hiref.__version__} from {Path(hiref.__file__).parent}, job started at "
+          f"{time.time():.3f}", file=log)
+    # The rule grants a GPU only to JAX methods that run (not to skipped runs).
+    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
+    precision = accelerator.configure_jax()
+    print(f"JAX float32 matmul precision: {precision}", file=log)
+    records.solve_and_record(
         data=sm.input.data,
         record=sm.output.record,
         matching=sm.output.matching,

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 from PIL import Image
 
-from hiref.datasets.merfish import PAPER_GENES
+from hiref.datasets.merfish import PAPER_GENES, read_replicate, rotate
 
 
 def make_images(folder, n=6, seed=0):
@@ -115,3 +115,15 @@ def write_replicate(folder, name, xy, counts, ids, *, drop_column=None):
         cbg_path
     )  # other row order
     return meta_path, cbg_path
+
+
+def toy_replicates(folder):
+    """Replicate 3 (source, 130 cells) and Replicate 2 (target, 110 of the same cells) read
+    from Vizgen-like CSVs, the target rotated by -45 degrees and shifted, as the real
+    Replicate 2 sits (the authors' +45 degree rotation brings it back)."""
+    xy, counts = tissue(130, 0)
+    src = write_replicate(folder, "S2R3", xy + [2000, 3000], counts, 10**12 + np.arange(130))
+    keep = np.random.default_rng(1).choice(130, 110, replace=False)
+    tgt_xy = rotate(xy[keep], -45) + [7000, -500]
+    tgt = write_replicate(folder, "S2R2", tgt_xy, counts[keep], 5 * 10**11 + np.arange(110))
+    return read_replicate(*src, "S2R3"), read_replicate(*tgt, "S2R2"), keep

@@ -56,7 +56,8 @@ def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
 
 
 def test_local_copies_replace_downloads(tmp_path):
-    """Local COCO folder, weights file, MOSTA folder and gzipped MERFISH CSVs: no retrieval."""
+    """Local COCO folder, weights file, MOSTA folder and MERFISH CSVs (gzipped, and Replicate
+    3's under the authors' own file names): no retrieval."""
     images = make_images(tmp_path / "val2017", n=2)
     weights = tmp_path / "resnet50-0676ba61.pth"
     weights.write_bytes(b"weights")
@@ -66,12 +67,12 @@ def test_local_copies_replace_downloads(tmp_path):
         (mosta / f"{stage}_E1S1.MOSTA.h5ad").write_bytes(b"h5")
     merfish = tmp_path / "merfish"
     merfish.mkdir()
-    for name in (
-        "cell_metadata_S2R3.csv.gz",
-        "cell_by_gene_S2R3.csv",
-        "cell_metadata_S2R2.csv.gz",
-        "cell_by_gene_S2R2.csv",
-    ):
+    authors_metadata = (
+        "datasets_mouse_brain_map_BrainReceptorShowcase_Slice2_Replicate3_cell_metadata_S2R3.csv.gz"
+    )
+    authors_counts = "S2R3_X_BrainReceptorShowcase-Slice2-Replicate3-cell_by_gene_S2R3.csv"
+    for name in (authors_metadata, authors_counts, "cell_metadata_S2R2.csv.gz",
+                 "cell_by_gene_S2R2.csv"):
         (merfish / name).write_bytes(b"csv")
     overlay = tmp_path / "local.yaml"
     overlay.write_text(
@@ -96,7 +97,9 @@ def test_local_copies_replace_downloads(tmp_path):
         images,
         weights,
         mosta / "E9.5_E1S1.MOSTA.h5ad",
-        merfish / "cell_metadata_S2R3.csv.gz",
+        merfish / authors_metadata,
+        merfish / authors_counts,
+        merfish / "cell_metadata_S2R2.csv.gz",
         merfish / "cell_by_gene_S2R2.csv",
     ):
         assert str(path) in proc.stdout, path
@@ -117,7 +120,7 @@ def write_fixtures(root: Path) -> dict:
     write_replicate(
         root / "mirror" / "Replicate2",
         "S2R2",
-        rotate(xy[keep], 45),
+        rotate(xy[keep], -45),  # as the real Replicate 2 sits; preparation rotates it back
         counts[keep],
         10**6 + np.arange(110),
     )
@@ -172,7 +175,8 @@ def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
     overlay = write_fixtures(tmp_path)
     (work / "fixtures.yaml").write_text(yaml.safe_dump(overlay))
     config = [str(ROOT / "config/config.yaml"), "fixtures.yaml"]
-    proc = run_snakemake("--cores", "2", "--configfile", *config, workdir=work, timeout=900)
+    proc = run_snakemake("--cores", "2", "--resources", "gpu=0", "--configfile", *config,
+                         workdir=work, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
 
     # Retrieval through file:// kept the bytes; embeddings record the random weights.
@@ -203,7 +207,9 @@ def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
 
     # Gene transfer: the exact matching of the aligned slices carries expression along.
     scores = pd.read_csv(work / "results/tables/gene_transfer/merfish.csv")
-    assert len(scores) == 2 * len(PAPER_GENES) and set(scores["method"]) == {"hiref", "exact"}
+    # Two methods, five genes, both cosine formulas for a bijection.
+    assert len(scores) == 2 * len(PAPER_GENES) * 2 and set(scores["method"]) == {"hiref", "exact"}
+    assert set(scores["definition"]) == {"binned_transfer", "plan_inner_product"}
     assert scores.loc[scores["method"] == "exact", "mean"].mean() > 0.8
     assert scores["mean"].between(-1, 1).all()
     for ext in ("png", "pdf"):

@@ -120,6 +120,17 @@ def test_no_checksum_logs_digest_to_pin(source, tmp_path, caplog):
     assert sha256(PAYLOAD) in caplog.text
 
 
+def test_no_checksum_restarts_a_stale_part_file(source, tmp_path, caplog):
+    """Without a checksum nothing can vouch for an old `.part` (another file, another
+    version): the transfer starts over, and the digest offered "to pin" is the fresh file's."""
+    dest = tmp_path / "a.zip"
+    dest.with_name("a.zip.part").write_bytes(b"an unrelated, stale partial file" * 1000)
+    with caplog.at_level(logging.INFO, logger="hiref.datasets.download"):
+        fetch(source.as_uri(), dest, None, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert sha256(PAYLOAD) in caplog.text and "resuming" not in caplog.text
+
+
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files with HTTP byte ranges (``Range: bytes=N-``), as CDNs do."""
 

@@ -1,12 +1,39 @@
-"""Hierarchical Refinement optimal transport in JAX (Halmos et al., ICML 2025)."""
+"""Hierarchical Refinement optimal transport in JAX (Halmos et al., ICML 2025).
 
-from hiref.config import COSTS, Alignment, HiRefConfig
-from hiref.costs import coupling_cost
-from hiref.schedule import plan_levels, rank_schedule
-from hiref.solver import solve, subsample_to_match
+The public names below are imported on first use (PEP 562), so ``import hiref`` and the
+light submodules (``hiref.methods`` registry, ``hiref.provenance``, ...) do not load JAX:
+the workflow parses its rules without importing JAX, scikit-learn or torch into
+Snakemake's own process.
+"""
 
-__all__ = [
+import importlib
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "COSTS": "hiref.config",
+    "Alignment": "hiref.config",
+    "HiRefConfig": "hiref.config",
+    "coupling_cost": "hiref.costs",
+    "plan_levels": "hiref.schedule",
+    "rank_schedule": "hiref.schedule",
+    "solve": "hiref.solver",
+    "subsample_to_match": "hiref.solver",
+}
+
+__all__ = [  # the keys of _EXPORTS
     "COSTS", "Alignment", "HiRefConfig", "coupling_cost", "plan_levels", "rank_schedule",
     "solve", "subsample_to_match",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hiref' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

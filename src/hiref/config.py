@@ -66,9 +66,9 @@ class HiRefConfig:
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
 
-    max_rank: int = 8
+    max_rank: int = 16
     max_leaf: int = 128
-    depth: int = 8
+    depth: int = 6
     schedule: tuple[int, ...] | None = None
     outer_iters: int = 30
     inner_iters: int = 12

@@ -63,20 +63,28 @@ def sample_rows(noise: jax.Array, mask: jax.Array, size: int) -> jax.Array:
 
 
 def sampled_factors(
-    x: jax.Array, y: jax.Array, mask: jax.Array, rank: int, noise: jax.Array
+    x: jax.Array, y: jax.Array, mask: jax.Array, rank: int, key: jax.Array | None = None,
+    landmarks: int | None = None, *, noise: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Sampled low-rank factors of the Euclidean cost, ``A (s, rank) @ B(s, rank).T ~ C``.
 
-    A CUR (skeleton) approximation: ``C ~ C[:, J] C[I, J]^+ C[I, :]`` with ``rank`` landmark
-    rows ``I`` and columns ``J`` drawn uniformly among the block's valid points. It reads
-    ``O(s * rank)`` entries of the cost, never the whole matrix. Requires at least ``rank``
-    valid points; ``noise`` (2, s) uniforms choose the landmarks (:func:`sample_rows`).
+    A CUR (skeleton) approximation: ``C ~ C[:, J] C[I, J]^+_rank C[I, :]`` with ``landmarks``
+    (default ``rank``) landmark rows ``I`` and columns ``J`` drawn uniformly among the block's
+    valid points, and the pseudo-inverse of the core truncated to its ``rank`` largest singular
+    values (relative cut-off 1e-4). It reads ``O(s * landmarks)`` entries of the cost, never the
+    whole matrix. Requires at least ``landmarks >= rank`` valid points. The landmarks are the
+    rows of largest ``noise`` (2, s) uniforms (:func:`sample_rows`), drawn from ``key`` when
+    ``noise`` is None.
     """
-    rows_i, cols_j = sample_rows(noise, mask, rank)
+    if noise is None:
+        noise = jax.random.uniform(key, (2, x.shape[0]), x.dtype)
+    rows_i, cols_j = sample_rows(noise, mask, rank if landmarks is None else landmarks)
     c_xj = pairwise(x, y[cols_j], "euclidean")
     c_iy = pairwise(x[rows_i], y, "euclidean")
-    core = jnp.linalg.pinv(c_xj[rows_i], rtol=1e-4, hermitian=False)
-    return (c_xj @ core) * mask[:, None], c_iy.T * mask[:, None]
+    u, sing, vt = jnp.linalg.svd(c_xj[rows_i])
+    inv = jnp.where(sing[:rank] > 1e-4 * sing[0], 1.0 / sing[:rank], 0.0)
+    return ((c_xj @ (vt[:rank].T * inv[None, :])) * mask[:, None],
+            (c_iy.T @ u[:, :rank]) * mask[:, None])
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,7 @@ class _Problem:
         elif not needs_noise(cost, s, cost_rank):
             fa, fb = costs.pairwise(x, y, cost), jnp.eye(s, dtype=x.dtype)
         else:
-            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, noise)
+            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, noise=noise)
         return cls(jnp.stack([x, y]), jnp.stack([fa, fb]) * mask[None, :, None], mask, log_g)
 
     def _project(self, log_k, inner_iters):

@@ -67,7 +67,9 @@ def atomic_path(path: str | os.PathLike):
     """Yields a temporary path beside ``path``; renames it onto ``path`` only on success.
 
     ``os.replace`` within one directory is atomic, so readers (and Snakemake) see either no
-    file or the complete file, never a partial one.
+    file or the complete file, never a partial one. The file gets the permissions any new
+    file of the user gets (``0666`` less the umask), not ``mkstemp``'s private ``0600``, so a
+    group sharing results can read it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +77,18 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, data) -> None:

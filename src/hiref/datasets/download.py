@@ -12,7 +12,10 @@ would still need this code, plus a second plugin for local mirrors.
 The protocol of :func:`fetch`:
 
 1. bytes are appended to ``<dest>.part``; an existing ``.part`` from an interrupted run
-   is resumed (HTTP ``Range`` when the server accepts it, a seek for local files);
+   is resumed (HTTP ``Range`` when the server accepts it, a seek for local files) only when
+   a checksum is configured: without one nothing could tell a stale or unrelated ``.part``
+   from the start of the right file, so the transfer restarts from byte 0 and the SHA-256
+   logged "to pin" is always that of one complete, fresh transfer;
 2. the finished ``.part`` is hashed and compared with the expected checksum; on a
    mismatch it is deleted and :class:`ChecksumError` names the file, the expected and
    the actual digest (a truncated transfer shows up here too);
@@ -163,14 +166,15 @@ def fetch(
 
     ``checksum`` is ``"sha256:<hex>"``, ``"md5:<hex>"``, a bare SHA-256 hex, or a prefix of
     one (see :func:`parse_checksum`). ``None`` skips verification and logs the SHA-256 to
-    pin in the configuration; use it only for files whose publisher gives no digest.
+    pin in the configuration (use it only for files whose publisher gives no digest); an
+    interrupted transfer is then restarted, never resumed.
     """
     dest = Path(dest)
     if checksum is not None:
         parse_checksum(checksum)  # reject a malformed checksum before transferring anything
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
+    offset = part.stat().st_size if part.exists() and checksum is not None else 0
     src = local_source(url)
     if src is None:
         offset = _resume_offset(url, offset)

@@ -18,42 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from hiref.datasets.image_files import decode_image, list_images
 from hiref.datasets.tv_compat import import_torchvision
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 EMBED_DIM = 2048
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES) and not Path(name).name.startswith(".")
-
-
-def list_images(source: str | os.PathLike) -> list[str]:
-    """Sorted image ids of a folder (paths relative to it, searched recursively) or a zip
-    (member names). Raises ``FileNotFoundError``/``ValueError`` naming ``source``."""
-    source = Path(source)
-    if not source.exists():
-        raise FileNotFoundError(f"{source}: image source does not exist")
-    if source.is_dir():
-        ids = [
-            str(Path(root, f).relative_to(source))
-            for root, _, files in os.walk(source, followlinks=True)
-            for f in files
-            if _is_image(f)
-        ]
-    elif zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as zf:
-            ids = [m.filename for m in zf.infolist() if not m.is_dir() and _is_image(m.filename)]
-    else:
-        raise ValueError(f"{source}: not a folder or a zip archive of images")
-    if not ids:
-        raise ValueError(f"{source}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return sorted(ids)
 
 
 def image_transform(size: int = 224, normalize: bool = False):
@@ -86,11 +58,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         image_id = self.ids[index]
-        try:
-            with self._open(image_id) as fh, Image.open(fh) as img:
-                rgb = img.convert("RGB")
-        except (OSError, UnidentifiedImageError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{self.source}: cannot decode image {image_id!r}: {err}") from err
+        with self._open(image_id) as fh:
+            rgb = decode_image(fh, self.source, image_id).convert("RGB")
         return self.transform(rgb)
 
 

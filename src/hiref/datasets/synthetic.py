@@ -2,7 +2,8 @@
 
 Each generator is ``pair(n, seed) -> (x, y)`` with float32 arrays of shape (n, d). The 2-D
 pairs follow the authors' notebooks (parameters in ``shared/paper.md``); the checkerboard
-uses ott-jax's own Gaussian-mixture sampler. Every random step is seeded by ``seed``.
+uses ott-jax's own Gaussian-mixture sampler, and half-moon -> S-curve the authors' sampler
+itself, so that seed 0 is their draw. Every random step is seeded by ``seed``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from sklearn import datasets as skd
 
 
 def _rotate(points: np.ndarray, theta: float) -> np.ndarray:
@@ -44,15 +44,42 @@ def moons_rings(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y.astype(np.float32)
 
 
+def _authors_sklearn_sample(key, n: int, make, theta: float, mean, scale: float):
+    """One batch of the authors' ``SklearnDistribution``: one more split of ``key`` gives a
+    scikit-learn ``random_state`` below 1e5; the sample is rotated by ``theta`` in float32,
+    scaled and shifted."""
+    import jax
+
+    key, _ = jax.random.split(key)
+    random_state = int(jax.random.randint(key, [], minval=0, maxval=100_000))
+    points = make(random_state).astype(np.float32)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]], np.float32)
+    return np.asarray(mean, np.float32) + np.float32(scale) * (points @ rot.T)
+
+
 def halfmoon_scurve(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Half-moon (rotated pi/6, mean (0, -0.5), noise 0.05) -> S-curve (scale 0.6,
-    mean (0.5, -2), rotated -pi/6, noise 0.05)."""
-    rng = np.random.default_rng(seed)
-    moon, _ = skd.make_moons(n_samples=(n, 0), noise=0.05, random_state=rng.integers(2**31))
-    curve, _ = skd.make_s_curve(n_samples=n, noise=0.05, random_state=rng.integers(2**31))
-    x = _rotate(moon, np.pi / 6) + np.array([0.0, -0.5])
-    y = 0.6 * _rotate(curve[:, [2, 0]], -np.pi / 6) + np.array([0.5, -2.0])
-    return x.astype(np.float32), y.astype(np.float32)
+    mean (0.5, -2), rotated -pi/6, noise 0.05), drawn as the authors' notebooks draw it:
+    ``jax.random.key(seed)`` split in four, the first key seeds the moon and the second the
+    S-curve. Seed 0 is the authors' own draw at every n (the data of their sweep and of
+    their half-moon W1 at n = 1024), with JAX's partitionable threefry, pinned here: the
+    other setting gives other points.
+    """
+    import jax
+    from sklearn import datasets as skd  # here: the workflow parses rules without sklearn
+
+    with jax.threefry_partitionable(True):
+        key_x, key_y, _, _ = jax.random.split(jax.random.key(seed), 4)
+        x = _authors_sklearn_sample(
+            key_x, n, lambda rs: skd.make_moons(n_samples=(n, 0), noise=0.05, random_state=rs)[0],
+            np.pi / 6, [0.0, -0.5], 1.0,
+        )
+        y = _authors_sklearn_sample(
+            key_y, n,
+            lambda rs: skd.make_s_curve(n_samples=n, noise=0.05, random_state=rs)[0][:, [2, 0]],
+            -np.pi / 6, [0.5, -2.0], 0.6,
+        )
+    return x, y
 
 
 def gaussian_mixtures(n: int, seed: int, *, dim: int, components: int = 8) -> tuple[

@@ -1,4 +1,5 @@
-"""Run records -> tables: one row per run, and a summary per dataset, n and method."""
+"""Run records -> tables: one row per run, and a summary per dataset, n and method with the
+paper's published values beside ours where both measure the same thing."""
 
 from __future__ import annotations
 
@@ -7,90 +8,209 @@ import json
 import numpy as np
 import pandas as pd
 
+from hiref.records import read_record
+from hiref.report import published as pub
+
 #: Columns of the per-run table, in order.
 RUN_COLUMNS = [
     "experiment", "dataset", "method", "n", "d", "seed", "cost", "status", "reason",
-    "cost_p1", "cost_p2", "seconds", "wall_seconds", "peak_rss_mb", "device", "git_commit",
+    "cost_p1", "cost_p2", "seconds", "compile_seconds", "wall_seconds", "peak_rss_mb",
+    "device", "estimator", "git_commit",
 ]
+#: Metrics of the summary that may have a published value, and their names in tables.
+METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
+_STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
 
 
 def load_runs(paths) -> pd.DataFrame:
-    """One row per JSON record; the objective (the cost minimised) as column ``objective``."""
+    """One row per JSON record (:data:`RUN_COLUMNS`, ``params`` as a JSON string), and the
+    objective (the cost each run minimised) as column ``objective``."""
     rows = []
     for path in paths:
-        with open(path) as fh:
-            rec = json.load(fh)
-        rows.append({key: rec.get(key) for key in RUN_COLUMNS})
-    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        rec = read_record(path)  # validated: a truncated or emptied record stops the table
+        row = {key: rec.get(key) for key in RUN_COLUMNS}
+        row["params"] = json.dumps(rec.get("params") or {}, sort_keys=True)
+        rows.append(row)
+    runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "params"])
+    for col in ("cost_p1", "cost_p2", "seconds", "compile_seconds", "wall_seconds",
+                "peak_rss_mb"):
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)
     runs["objective"] = np.where(runs["cost"] == "euclidean", runs["cost_p1"], runs["cost_p2"])
-    runs["objective"] = runs["objective"].astype(float)
     return runs
 
 
-def summarise(runs: pd.DataFrame, paper: dict | None = None) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of W1, W2 and seconds per dataset, n, method.
+def summarise(runs: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of W1, W2, seconds and compile seconds per
+    experiment, dataset, n and method, with the published values that match (see
+    :func:`attach_published`).
 
     ``ratio_to_exact`` is the mean over seeds of the objective divided by exact OT's on the
-    same data (when exact ran); ``paper`` is ``{dataset: {method: value}}`` of published
-    objectives. A method skipped on every seed keeps its row, with the reason and no numbers.
+    same data (when exact ran). A method skipped on every seed keeps its row, with the reason
+    and no numbers.
     """
     runs = runs.copy()
     exact = runs[(runs["method"] == "exact") & (runs["status"] == "ok")]
-    ref = exact.set_index(["dataset", "n", "seed"])["objective"]
-    keys = pd.MultiIndex.from_frame(runs[["dataset", "n", "seed"]])
+    ref = exact.set_index(["experiment", "dataset", "n", "seed"])["objective"]
+    keys = pd.MultiIndex.from_frame(runs[["experiment", "dataset", "n", "seed"]])
     runs["ratio_to_exact"] = runs["objective"].to_numpy() / ref.reindex(keys).to_numpy()
 
     def one(group: pd.DataFrame) -> pd.Series:
         ok = group[group["status"] == "ok"]
         stats = {"runs": len(ok), "skipped": len(group) - len(ok)}
-        for col in ("cost_p1", "cost_p2", "ratio_to_exact", "seconds"):
-            values = ok[col].astype(float)
-            stats[f"{col}_mean"] = values.mean()
+        for col in _STATS:
+            values = ok[col].astype(float).dropna()
+            stats[f"{col}_mean"] = values.mean() if len(values) else np.nan
             stats[f"{col}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
         stats["peak_rss_mb"] = ok["peak_rss_mb"].astype(float).max()
+        stats["cost"] = group["cost"].iloc[0]
+        stats["device"] = ", ".join(sorted(set(ok["device"].dropna())))
+        stats["estimator"] = "; ".join(sorted(set(group["estimator"].dropna())))
         stats["reason"] = "; ".join(sorted(set(group["reason"].dropna())))
+        # The settings of every seed: a published value needs all of them to match.
+        stats["params"] = sorted(set(group["params"]))
         return pd.Series(stats)
 
     table = (
-        runs.groupby(["dataset", "n", "method"], sort=False)
+        runs.groupby(["experiment", "dataset", "n", "method"], sort=False)
         .apply(one, include_groups=False)
         .reset_index()
     )
-    paper = paper or {}
-    table["paper"] = [
-        paper.get(row.dataset, {}).get(row.method, np.nan) for row in table.itertuples()
-    ]
-    return table.sort_values(["dataset", "n", "method"], kind="stable", ignore_index=True)
+    table = table.sort_values(["dataset", "n", "method"], kind="stable", ignore_index=True)
+    return attach_published(table, published)
 
 
-def _mean_sd(mean: float, sd: float) -> str:
+def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.DataFrame:
+    """Adds ``paper_<metric>`` for every metric of :data:`METRIC_NAMES` and ``notes`` (a
+    list of sentences per row: how the paper measured each value shown, why a value is
+    withheld, why the run was skipped).
+
+    A published value is matched on experiment, dataset, method, n and metric, and shown only
+    when :func:`hiref.report.published.compare` accepts every seed's settings and cost (also
+    beside a skipped row: the paper ran what our limits skipped).
+    """
+    table = table.copy()
+    published = pub.load() if published is None else published
+    costs = published[published["gene"].isna()].set_index(
+        ["experiment", "dataset", "method", "n", "metric"]
+    )
+    values = {metric: [] for metric in METRIC_NAMES}
+    notes = []
+    for row in table.itertuples():
+        row_notes = [row.reason] if row.reason else []
+        for metric, name in METRIC_NAMES.items():
+            key = (row.experiment, row.dataset, row.method, row.n, metric)
+            if key not in costs.index:
+                values[metric].append(np.nan)
+                continue
+            entry = costs.loc[key]
+            reasons = {pub.compare(entry, row.cost, json.loads(p)) for p in row.params} - {None}
+            if reasons:
+                values[metric].append(np.nan)
+                row_notes.append(f"Paper {name} withheld: {'; '.join(sorted(reasons))}.")
+                continue
+            values[metric].append(entry["value"])
+            row_notes.append(describe(entry, name))
+        notes.append(row_notes)
+    for metric in METRIC_NAMES:
+        table[f"paper_{metric}"] = values[metric]
+    table["notes"] = notes
+    return table
+
+
+def describe(entry: pd.Series, name: str) -> str:
+    """How the paper measured a published value: the note beside it."""
+    parts = [f"Paper {name}: {entry['how']}".rstrip(), entry["note"]]
+    if entry["device"]:
+        parts.append(f"measured on {entry['device']}")
+    parts.append(f"source: {entry['source']}")
+    return ". ".join(p[0].upper() + p[1:].rstrip(".") for p in parts if p) + "."
+
+
+def unmatched_published(table: pd.DataFrame, published: pd.DataFrame | None,
+                        experiment: str) -> pd.DataFrame:
+    """Published costs and seconds of ``experiment`` that no row of ``table`` has (methods or
+    sizes not run here, such as MOP or the sweep beyond the default sizes)."""
+    published = pub.load() if published is None else published
+    mine = published[(published["experiment"] == experiment) & published["gene"].isna()]
+    keys = ["dataset", "method", "n"]
+    have = set(map(tuple, table[keys].to_numpy())) if len(table) else set()
+    return mine[[tuple(k) not in have for k in mine[keys].to_numpy()]]
+
+
+def summary_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary as written to ``<experiment>.csv``: notes joined by ``" | "``."""
+    out = table.drop(columns=["params"]).copy()
+    out["notes"] = [" | ".join(n) for n in out["notes"]]
+    return out
+
+
+def _mean_sd(mean: float, sd: float, digits: int = 4) -> str:
     if np.isnan(mean):
         return "—"
-    return f"{mean:.4g}" if np.isnan(sd) else f"{mean:.4g} ± {sd:.2g}"
+    return f"{mean:.{digits}g}" if np.isnan(sd) else f"{mean:.{digits}g} ± {sd:.2g}"
 
 
-def to_markdown(table: pd.DataFrame, cost: str) -> str:
-    """The summary as a Markdown table; skipped runs print "—" and their reason."""
+def _value(v: float) -> str:
+    return "" if np.isnan(v) else f"{v:.5g}"
+
+
+def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None = None,
+                experiment: str | None = None) -> str:
+    """The summary as Markdown: published values beside ours in their own columns, notes as
+    numbered footnotes below the table, then each method's estimator and the published
+    values of this experiment that no run here matches."""
+    footnotes: dict[str, int] = {}
+
+    def refs(notes: list[str]) -> str:
+        return " ".join(f"[{footnotes.setdefault(n, len(footnotes) + 1)}]" for n in notes)
+
     shown = pd.DataFrame({
         "dataset": table["dataset"],
         "n": table["n"],
         "method": table["method"],
         "runs": table["runs"].astype(int),
-        "W1": [_mean_sd(m, s) for m, s in zip(table["cost_p1_mean"], table["cost_p1_sd"])],
-        "W2": [_mean_sd(m, s) for m, s in zip(table["cost_p2_mean"], table["cost_p2_sd"])],
+        # Costs with five digits: the paper's differences between methods are 0.1-1 %.
+        "W1": [_mean_sd(m, s, 5) for m, s in zip(table["cost_p1_mean"], table["cost_p1_sd"])],
+        "paper W1": table["paper_cost_p1"].map(_value),
+        "W2": [_mean_sd(m, s, 5) for m, s in zip(table["cost_p2_mean"], table["cost_p2_sd"])],
+        "paper W2": table["paper_cost_p2"].map(_value),
         "x exact": [_mean_sd(m, s) for m, s in
                     zip(table["ratio_to_exact_mean"], table["ratio_to_exact_sd"])],
         "seconds": [_mean_sd(m, s) for m, s in zip(table["seconds_mean"], table["seconds_sd"])],
+        "compile s": [_mean_sd(m, s) for m, s in
+                      zip(table["compile_seconds_mean"], table["compile_seconds_sd"])],
+        "paper seconds": table["paper_seconds"].map(_value),
         "peak MiB": table["peak_rss_mb"].map(lambda v: "—" if np.isnan(v) else f"{v:.0f}"),
-        "paper": table["paper"].map(lambda v: "" if np.isnan(v) else f"{v:.4g}"),
-        "note": table["reason"],
+        "notes": table["notes"].map(refs),
     })
-    if shown["paper"].eq("").all():
-        shown = shown.drop(columns="paper")
-    objective = "W1 (Euclidean)" if cost == "euclidean" else "W2 (squared Euclidean)"
-    header = (
-        f"Methods minimise the {objective} cost; W1 and W2 are primal costs of each plan, "
-        "mean ± sd over seeds; 'x exact' is the minimised cost relative to exact OT on the "
-        "same data; seconds are solver time only.\n\n"
-    )
-    return header + shown.to_markdown(index=False) + "\n"
+    shown = shown.drop(columns=[c for c in ("paper W1", "paper W2", "paper seconds")
+                                if shown[c].eq("").all()])
+    objective = "W1 (Euclidean, p = 1)" if cost == "euclidean" else "W2 (squared Euclidean, p = 2)"
+    devices = ", ".join(sorted({d for ds in table["device"] for d in ds.split(", ") if d}))
+    lines = [
+        (f"Methods minimise the {objective} cost. W1 and W2 are primal costs of each plan, mean "
+        "± sd over seeds; 'x exact' is the minimised cost relative to exact OT on the same "
+        "data. 'seconds' is solver time after compilation; 'compile s' is the JIT compilation "
+        "(or first call on the same shapes) before it, recorded apart; host-only methods "
+        f"have none. Ours ran on: {devices or '—'}. 'paper' columns hold the published "
+        "value where the run used the authors' estimator at the same n and cost; the notes "
+        "say how the paper measured it."),
+        "",
+        shown.to_markdown(index=False),
+    ]
+    if footnotes:
+        lines += ["", "Notes:", ""] + [f"[{k}] {text}" for text, k in footnotes.items()]
+    estimators = table.drop_duplicates("method")[["method", "estimator"]]
+    estimators = estimators[estimators["estimator"] != ""]
+    if len(estimators):
+        lines += ["", "Estimators:", ""]
+        lines += [f"- `{m}`: {e}" for m, e in zip(estimators["method"], estimators["estimator"])]
+    if experiment is not None:
+        missing = unmatched_published(table, published, experiment)
+        if len(missing):
+            lines += ["", "Published, not run here (no run at this method and n):", ""]
+            for (dataset, method, metric), group in missing.groupby(
+                    ["dataset", "method", "metric"], sort=False):
+                pairs = ", ".join(f"{v:.5g} (n = {n})" for n, v in zip(group["n"], group["value"]))
+                lines.append(f"- {dataset}, `{method}`, paper {METRIC_NAMES[metric]}: {pairs}")
+    return "\n".join(lines) + "\n"

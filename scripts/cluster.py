@@ -1,0 +1,17 @@
+"""Runs one method of the imbalanced-clustering study on one dataset, every seed
+(rule cluster); one JSON record per seed."""
+
+from contextlib import redirect_stderr, redirect_stdout
+
+from hiref import accelerator
+from hiref.clustering import methods
+
+sm = snakemake  # noqa: F821 (the object Snakemake injects)
+with open(sm.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
+    # The heads are JAX: a granted GPU is used, or the job stops; full-precision matmuls.
+    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
+    accelerator.configure_jax()
+    methods.cluster_and_record(
+        data=sm.input.data, records=list(sm.output.records), dataset=sm.wildcards.dataset,
+        method=sm.wildcards.method, seeds=sm.params.seeds, config=sm.params.settings,
+    )

@@ -1,0 +1,314 @@
+"""FRLC: low-rank optimal transport through factor relaxation with latent coupling (Halmos,
+Liu, Gold and Raphael, NeurIPS 2024), written for this package in JAX after the authors'
+PyTorch reference (``raphael-group/FRLC``; ``src/FRLC.py`` of ``raphael-group/HiRef``).
+
+A rank-``r`` coupling of ``a`` (n,) and ``b`` (m,) is held as
+``P = Q diag(1/g_Q) T diag(1/g_R) R^T``: ``Q`` (n, r) couples ``a`` with its inner marginal
+``g_Q = Q^T 1``, ``R`` (m, r) couples ``b`` with ``g_R = R^T 1``, and the latent coupling
+``T`` (r, r) couples ``g_Q`` with ``g_R``. Each iteration of coordinate mirror descent
+
+1. takes the gradients of ``<C, P>`` in ``Q`` and ``R`` (with the authors' rank-one
+   correction for the moving inner marginal), normalises the step as the authors do,
+   ``gamma_k = gamma / max(|grad_Q|_inf, |grad_R|_inf)``, and projects ``Q * exp(-gamma_k
+   grad_Q)`` (likewise ``R``) semi-relaxed: the outer marginal ``a`` exactly, the inner
+   marginal penalised by ``tau_in KL(. | g_Q)`` (``inner_iters_relaxed`` log-domain updates);
+2. recomputes ``g_Q, g_R``, takes the gradient in ``T`` (``diag(1/g_Q) Q^T C R diag(1/g_R)``),
+   normalises it the same way and projects ``T * exp(-gamma_T grad_T)`` onto ``(g_Q, g_R)``
+   (``inner_iters_balanced`` updates).
+
+It stops after ``max_iter`` iterations, or after at least ``min_iter`` once the authors'
+criterion ``gamma_k^-2 (|dQ|_F + |dR|_F + |dT|_F) <= tol`` holds. Every projection ends, as
+the authors' does, with the update of the second marginal, so an unconverged projection
+leaves its error on the outer marginals; :func:`hiref.methods.scoring.lowrank_plan_costs`
+rounds the plan onto the exact marginals before scoring it.
+
+The cost is a :class:`CostOperator`: the dense matrix for small problems, or factors
+``C ~ A B^T`` — exact for the squared Euclidean cost, a sampled rank-``cost_rank`` skeleton
+(CUR) factorisation of the Euclidean cost from ``ceil(cost_rank / cost_eps)`` landmark rows and
+columns (the authors' ``low_rank_distance_factorization(r, eps)`` samples ``r / eps`` rows and
+columns as well, with a different sampling scheme). The cost is divided by ``D^p`` with
+``D = max_i |x_i - c| + max_j |y_j - c|`` (``c`` the joint centre, ``p`` = 1 or 2), a bound of
+its largest entry, so normalised entries lie in ``[0, 1]``: the authors normalise to order one
+too (the dense cost by its maximum; the Euclidean factors by ``C1.max()**1/2 *
+C2.max()**1/2``, which Python reads as ``C1.max() / 2 * C2.max() / 2``, a half and not the
+square root they meant, leaving the scale arbitrary). Mirror descent itself is invariant to
+the cost's scale (``gamma_k`` normalises it); the scale enters through ``tau_in`` and ``tol``.
+
+Deviations from the reference code, each a correction: the initial latent coupling enters the
+first gradient as ``diag(1/g_Q) T diag(1/g_R)`` like every later one (the reference of the
+paper's time used ``inv(T)`` there), and points are centred before any cost is built (costs
+are translation invariant; float32 keeps its precision).
+
+Everything except :func:`solve` is a pure function of arrays and a hashable
+:class:`FRLCConfig`, with fixed shapes: :func:`solve_operator` accepts marginals with zero
+entries for padded rows, so a padded block version can be ``jax.vmap``-ed over blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hiref import costs
+from hiref.config import COSTS
+from hiref.frlc_config import COST_MATRICES, DENSE_AUTO_ENTRIES, FRLCConfig
+
+__all__ = [
+    "COST_MATRICES", "DENSE_AUTO_ENTRIES", "CostOperator", "FRLCConfig", "FRLCResult",
+    "check_inputs", "cost_operator", "solve", "solve_operator", "solve_points",
+]
+
+
+class CostOperator(NamedTuple):
+    """A cost matrix ``C`` (n, m), divided by ``scale``: dense (``right`` is None, ``left`` is
+    ``C``) or factored, ``C ~ left @ right.T`` with ``left`` (n, k) and ``right`` (m, k)."""
+
+    left: jax.Array
+    right: jax.Array | None
+    scale: jax.Array
+
+    def times(self, mat: jax.Array) -> jax.Array:
+        """``C @ mat`` for ``mat`` (m, r) -> (n, r)."""
+        return self.left @ mat if self.right is None else self.left @ (self.right.T @ mat)
+
+    def times_transposed(self, mat: jax.Array) -> jax.Array:
+        """``C^T @ mat`` for ``mat`` (n, r) -> (m, r)."""
+        return self.left.T @ mat if self.right is None else self.right @ (self.left.T @ mat)
+
+
+class FRLCResult(NamedTuple):
+    """Output of FRLC; ``P = q diag(1/g_Q) t diag(1/g_R) r^T`` with ``g_Q = q^T 1``,
+    ``g_R = r^T 1``.
+
+    Attributes:
+      q: (n, r); r: (m, r); t: (r, r) latent coupling.
+      n_iters: () outer iterations run.
+      delta: () the convergence criterion at the last iteration.
+      objective: (max_iter,) ``<C, P>`` after each iteration in the cost's units, computed from
+        the cost operator (the authors' ``W_cost``); NaN after the last iteration.
+      cost_scale: () the factor the cost was divided by.
+    """
+
+    q: jax.Array
+    r: jax.Array
+    t: jax.Array
+    n_iters: jax.Array
+    delta: jax.Array
+    objective: jax.Array
+    cost_scale: jax.Array
+
+    def diagonal_form(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(left (n, r), right (m, r), g (r,))`` with ``P = left diag(1/g) right^T``
+        (Scetbon et al.'s form, the authors' ``diagonalize_return``)."""
+        g_q = self.q.sum(0)
+        return self.q @ (self.t / g_q[:, None]), self.r, self.r.sum(0)
+
+
+def _project(log_k, log_a, log_b, relax, iters):
+    """Log-domain (semi-relaxed) Sinkhorn as the authors': ``iters`` rounds of an exact row
+    update and a column update relaxed by ``relax = tau / (tau + eps)`` (1: balanced).
+
+    Args:
+      log_k: (s, t) log-kernel; log_a: (s,) with ``-inf`` on padded rows; log_b: (t,).
+    Returns:
+      (s, t) log of the projected plan (``-inf`` on padded rows).
+    """
+    valid = jnp.isfinite(log_a)
+
+    def step(_, uv):
+        u, v = uv
+        u = jnp.where(valid, log_a - jax.nn.logsumexp(log_k + v[None, :], axis=1), -jnp.inf)
+        v = relax * (v + log_b - jax.nn.logsumexp(log_k + u[:, None] + v[None, :], axis=0))
+        return u, v
+
+    zeros = (jnp.zeros(log_k.shape[0], log_k.dtype), jnp.zeros(log_k.shape[1], log_k.dtype))
+    u, v = jax.lax.fori_loop(0, iters, step, zeros)
+    return log_k + u[:, None] + v[None, :]
+
+
+def _corrected_gradient(grad: jax.Array, sub: jax.Array, valid: jax.Array) -> jax.Array:
+    """The authors' rank-one correction ``grad - 1 w^T``, ``w_k = sum_i grad_ik sub_ik / g_k``
+    (the inner marginal ``g = sub^T 1`` moves with ``sub``); zero on padded rows."""
+    w = (grad * sub).sum(0) / sub.sum(0)
+    return jnp.where(valid[:, None], grad - w[None, :], 0.0)
+
+
+def _latent(t: jax.Array, g_q: jax.Array, g_r: jax.Array) -> jax.Array:
+    """``Lambda = diag(1/g_Q) T diag(1/g_R)`` (r, r), so that ``P = Q Lambda R^T``."""
+    return t / g_q[:, None] / g_r[None, :]
+
+
+def solve_operator(
+    op: CostOperator, a: jax.Array, b: jax.Array, key: jax.Array, config: FRLCConfig
+) -> FRLCResult:
+    """FRLC on a cost operator (pure, jittable, vmappable over padded blocks).
+
+    Args:
+      op: the cost, (n, m), normalised (see module docstring).
+      a: (n,), b: (m,) marginals summing to one; zero entries mark padded rows.
+      key: PRNG key of the random initial couplings.
+      config: the settings (static under ``jax.jit``).
+    Returns:
+      the :class:`FRLCResult`; ``objective`` is multiplied back by ``op.scale``.
+    """
+    rank, gamma = config.rank, config.gamma
+    dtype = op.left.dtype
+    valid_a, valid_b = a > 0, b > 0
+    log_a = jnp.where(valid_a, jnp.log(jnp.where(valid_a, a, 1)), -jnp.inf).astype(dtype)
+    log_b = jnp.where(valid_b, jnp.log(jnp.where(valid_b, b, 1)), -jnp.inf).astype(dtype)
+    balanced = config.inner_iters_balanced
+
+    # The authors' "Full" initialisation: projections of random kernels exp(-gamma U).
+    key_q, key_r, key_t = jax.random.split(key, 3)
+    log_g = jnp.full(rank, -math.log(rank), dtype)
+    log_q = _project(-gamma * jax.random.uniform(key_q, (a.shape[0], rank), dtype),
+                     log_a, log_g, 1.0, balanced)
+    log_r = _project(-gamma * jax.random.uniform(key_r, (b.shape[0], rank), dtype),
+                     log_b, log_g, 1.0, balanced)
+    log_t = _project(-gamma * jax.random.uniform(key_t, (rank, rank), dtype),
+                     jnp.log(jnp.exp(log_q).sum(0)), jnp.log(jnp.exp(log_r).sum(0)), 1.0,
+                     balanced)
+
+    def iterate(carry):
+        k, log_q, log_r, log_t, objective, _ = carry
+        q, r, t = jnp.exp(log_q), jnp.exp(log_r), jnp.exp(log_t)
+        g_q, g_r = q.sum(0), r.sum(0)
+        latent = _latent(t, g_q, g_r)
+        grad_q = _corrected_gradient(op.times(r) @ latent.T, q, valid_a)
+        grad_r = _corrected_gradient(op.times_transposed(q) @ latent, r, valid_b)
+        gamma_k = gamma / jnp.maximum(jnp.maximum(jnp.abs(grad_q).max(), jnp.abs(grad_r).max()),
+                                      jnp.finfo(dtype).tiny)
+        relax = config.tau_in / (config.tau_in + 1.0 / gamma_k)
+        relaxed = config.inner_iters_relaxed
+        new_log_q = _project(log_q - gamma_k * grad_q, log_a, jnp.log(g_q), relax, relaxed)
+        new_log_r = _project(log_r - gamma_k * grad_r, log_b, jnp.log(g_r), relax, relaxed)
+        new_q, new_r = jnp.exp(new_log_q), jnp.exp(new_log_r)
+        new_g_q, new_g_r = new_q.sum(0), new_r.sum(0)
+        qcr = new_q.T @ op.times(new_r)
+        grad_t = _latent(qcr, new_g_q, new_g_r)
+        gamma_t = gamma / jnp.maximum(jnp.abs(grad_t).max(), jnp.finfo(dtype).tiny)
+        new_log_t = _project(log_t - gamma_t * grad_t, jnp.log(new_g_q), jnp.log(new_g_r),
+                             1.0, balanced)
+        new_t = jnp.exp(new_log_t)
+        cost = (qcr * _latent(new_t, new_g_q, new_g_r)).sum() * op.scale
+        delta = (jnp.linalg.norm(new_q - q) + jnp.linalg.norm(new_r - r)
+                 + jnp.linalg.norm(new_t - t)) / gamma_k**2
+        return k + 1, new_log_q, new_log_r, new_log_t, objective.at[k].set(cost), delta
+
+    def running(carry):
+        k, delta = carry[0], carry[-1]
+        return (k < config.max_iter) & ((k < config.min_iter) | (delta > config.tol))
+
+    objective = jnp.full(config.max_iter, jnp.nan, dtype)
+    start = (jnp.int32(0), log_q, log_r, log_t, objective, jnp.asarray(jnp.inf, dtype))
+    k, log_q, log_r, log_t, objective, delta = jax.lax.while_loop(running, iterate, start)
+    return FRLCResult(jnp.exp(log_q), jnp.exp(log_r), jnp.exp(log_t), k, delta, objective,
+                      op.scale)
+
+
+def cost_operator(
+    x: jax.Array, y: jax.Array, a: jax.Array, b: jax.Array, cost: str, config: FRLCConfig,
+    key: jax.Array,
+) -> CostOperator:
+    """The normalised cost between ``x`` (n, d) and ``y`` (m, d) with marginals ``a``, ``b``
+    (zero on padded rows, whose cost rows are zeroed). Sampled Euclidean factors need
+    ``n == m`` and at least ``config.cost_rank`` points."""
+    centre = 0.5 * (a @ x + b @ y)
+    x, y = x - centre, y - centre
+    radius = (jnp.where(a > 0, jnp.linalg.norm(x, axis=1), 0).max()
+              + jnp.where(b > 0, jnp.linalg.norm(y, axis=1), 0).max())
+    radius = jnp.where(radius > 0, radius, 1.0)
+    scale = radius if cost == "euclidean" else radius**2
+    x, y = x / radius, y / radius
+    rows, cols = (a > 0)[:, None], (b > 0)[:, None]
+    if _dense(x.shape[0], y.shape[0], config):
+        return CostOperator(jnp.where(rows & cols.T, costs.pairwise(x, y, cost), 0), None, scale)
+    if cost == "sqeuclidean":
+        left, right = costs.sqeuclidean_factors(x, y)
+    else:
+        landmarks = min(x.shape[0], math.ceil(config.cost_rank / config.cost_eps))
+        left, right = costs.sampled_factors(x, y, a > 0, config.cost_rank, key,
+                                            landmarks=landmarks)
+    return CostOperator(jnp.where(rows, left, 0), jnp.where(cols, right, 0), scale)
+
+
+def _dense(n: int, m: int, config: FRLCConfig) -> bool:
+    return config.cost_matrix == "dense" or (
+        config.cost_matrix == "auto" and n * m <= DENSE_AUTO_ENTRIES
+    )
+
+
+def solve_points(x: jax.Array, y: jax.Array, key: jax.Array, *, cost: str,
+                 config: FRLCConfig) -> FRLCResult:
+    """FRLC between uniform point clouds ``x`` (n, d) and ``y`` (m, d), cost factorisation
+    included (pure and jittable with ``cost`` and ``config`` static; no input checks: see
+    :func:`solve`)."""
+    a = jnp.full(x.shape[0], 1.0 / x.shape[0], x.dtype)
+    b = jnp.full(y.shape[0], 1.0 / y.shape[0], y.dtype)
+    key_cost, key_init = jax.random.split(key)
+    op = cost_operator(x, y, a, b, cost, config, key_cost)
+    return solve_operator(op, a, b, key_init, config)
+
+
+def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Validates a problem for :func:`solve_points`; returns ``x``, ``y`` as float arrays.
+
+    Raises:
+      ValueError: naming the fix, for any input FRLC cannot solve.
+    """
+    if not isinstance(config, FRLCConfig):
+        raise ValueError(  # noqa: TRY004 (hostile input is a ValueError throughout)
+            f"config must be an FRLCConfig, got {type(config).__name__}.")
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}.")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
+    arrays = []
+    for name, arr in (("x", x), ("y", y)):
+        arr = np.asarray(arr)
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"{name} must be a non-empty (points, dimensions) array, got shape "
+                             f"{arr.shape}.")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}.")
+        arr = arr.astype(np.float64 if arr.dtype == np.float64 else np.float32)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds NaN or infinite coordinates; remove those points.")
+        arrays.append(arr)
+    x, y = arrays
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and "
+                         f"{y.shape[1]}.")
+    n, m = len(x), len(y)
+    if config.rank > min(n, m):
+        raise ValueError(f"rank {config.rank} exceeds the number of points ({n}, {m}); lower "
+                         "FRLCConfig.rank.")
+    if not _dense(n, m, config) and cost == "euclidean":
+        if n != m:
+            raise ValueError(f"the sampled Euclidean factorisation needs |x| = |y| (got {n} and "
+                             f"{m}); use FRLCConfig(cost_matrix='dense').")
+        if config.cost_rank > n:
+            raise ValueError(f"cost_rank {config.cost_rank} exceeds n = {n}; lower "
+                             "FRLCConfig.cost_rank or use cost_matrix='dense'.")
+    return x, y
+
+
+def solve(x, y, cost: str = "sqeuclidean", config: FRLCConfig | None = None,
+          seed: int = 0) -> FRLCResult:
+    """FRLC between uniform point clouds ``x`` (n, d) and ``y`` (m, d) under ``cost``
+    (``"sqeuclidean"`` or ``"euclidean"``); deterministic for a given ``seed``.
+
+    Raises:
+      ValueError: for invalid inputs (see :func:`check_inputs`).
+    """
+    config = FRLCConfig() if config is None else config
+    x, y = check_inputs(x, y, cost, config, seed)
+    return _solve_jit(x, y, jax.random.key(seed), cost=cost, config=config)
+
+
+_solve_jit = jax.jit(solve_points, static_argnames=("cost", "config"))

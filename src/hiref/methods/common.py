@@ -1,0 +1,71 @@
+"""Helpers shared by the method adapters: ahead-of-time compilation and timing, ott-jax
+cost functions, dense SciPy costs, progress logging, and the result of one run."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MethodResult:
+    """Outcome of one run.
+
+    Attributes:
+      status: ``"ok"`` or ``"skipped"`` (the method cannot run at this size; the paper's "—").
+      reason: why a run was skipped.
+      cost_p1, cost_p2: primal cost of the plan under |x - y| and |x - y|^2.
+      seconds: solver time only (no data loading, compilation or scoring).
+      compile_seconds: JIT compilation before the timed solve; None for host-only methods.
+      params: every setting the method ran with, defaults included.
+      perm: ``perm[i]`` matched to ``x[i]`` for methods that return a bijection, else None.
+      arrays: further arrays of the run's ``.npz`` (``map``, the entropic mini-batch's
+        ``batch_perm``, ``batch_size``, ``f``, ``g``, ``batch_epsilon``; see
+        :data:`hiref.records.NPZ_KEYS`).
+      extra: method diagnostics (convergence, epsilon, schedule, ...).
+    """
+
+    status: str = "ok"
+    reason: str | None = None
+    cost_p1: float | None = None
+    cost_p2: float | None = None
+    seconds: float | None = None
+    compile_seconds: float | None = None
+    params: dict = field(default_factory=dict)
+    perm: np.ndarray | None = None
+    arrays: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def compile_and_time(fn, *args):
+    """Compiles ``jax.jit(fn)`` for ``args`` ahead of time, then times one call.
+
+    Returns ``(outputs, seconds, compile_seconds)``.
+    """
+    import jax
+
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    return out, time.perf_counter() - t1, t1 - t0
+
+
+def ott_cost(cost: str):
+    from ott.geometry import costs
+
+    return costs.Euclidean() if cost == "euclidean" else costs.SqEuclidean()
+
+
+def dense_cost(x, y, cost: str) -> np.ndarray:
+    from scipy.spatial.distance import cdist
+
+    return cdist(x, y, metric=cost)
+
+
+def log(message: str) -> None:
+    # Jobs redirect stderr to their log file; flush so progress shows while they run.
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

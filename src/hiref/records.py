@@ -1,0 +1,123 @@
+"""One workflow run end to end: load the prepared pair, run a method, write its record; and
+reading a record back, validated."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import time
+
+import numpy as np
+
+from hiref.methods import METHODS, MethodResult, parse_label, run
+
+#: Keys of the ``.npz`` beside each record, always all present (empty arrays when they do not
+#: apply): ``perm`` the bijection ``x_i -> y_perm[i]``; ``map`` an argmax map of a plan (FRLC);
+#: the entropic mini-batch's ``batch_perm`` (the shared permutation), ``batch_size``, ``f``,
+#: ``g`` (each batch's potentials in batch order: position ``t`` belongs to
+#: ``x[batch_perm[t]]`` / ``y[batch_perm[t]]``) and ``batch_epsilon`` (one per batch), so that
+#: batch ``k``'s plan is ``exp((f_i + g_j - C_ij) / batch_epsilon[k])``; ``cost`` the cost name.
+NPZ_KEYS = ("perm", "map", "batch_perm", "batch_size", "f", "g", "batch_epsilon", "cost")
+
+
+def solve_and_record(*, data, record, matching, experiment, dataset, method, params, n, seed):
+    """One workflow run: loads the prepared pair, runs ``method``, writes the JSON record
+    (fields in README, "Results") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
+
+    A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
+    """
+    from hiref import provenance
+    from hiref.datasets import load_pair
+
+    t0 = time.perf_counter()
+    x, y = load_pair(data)
+    if min(len(x), len(y)) < n:
+        raise ValueError(f"{data} holds {len(x)} x {len(y)} points, fewer than n = {n}")
+    rng = np.random.default_rng(seed)
+    if len(x) > n:
+        x = x[np.sort(rng.choice(len(x), n, replace=False))]
+    if len(y) > n:
+        y = y[np.sort(rng.choice(len(y), n, replace=False))]
+    result = run(method, x, y, params, seed)
+    name, _ = parse_label(method)
+    uses_jax = METHODS[name].uses_jax and result.status == "ok"
+    out = {
+        "experiment": experiment, "dataset": dataset, "method": method, "n": n,
+        "d": int(x.shape[1]), "seed": seed, "cost": params["cost"],
+        "status": result.status, "reason": result.reason,
+        "cost_p1": result.cost_p1, "cost_p2": result.cost_p2,
+        "seconds": result.seconds, "compile_seconds": result.compile_seconds,
+        "wall_seconds": time.perf_counter() - t0, "estimator": METHODS[name].estimator,
+        "peak_rss_mb": provenance.peak_rss_mb(), "device": provenance.device(uses_jax),
+        "params": result.params, "extra": result.extra,
+        "versions": provenance.versions(), "git_commit": provenance.git_commit(),
+    }
+    with provenance.atomic_path(matching) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **run_arrays(result, params["cost"]))
+    provenance.write_json(record, out)
+
+
+def run_arrays(result: MethodResult, cost: str) -> dict[str, np.ndarray]:
+    """The arrays of a run's ``.npz``: every key of :data:`NPZ_KEYS`."""
+    unknown = set(result.arrays) - set(NPZ_KEYS)
+    if unknown:
+        raise ValueError(f"method arrays {sorted(unknown)} are not .npz keys {NPZ_KEYS}")
+    no_index, no_value = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    arrays = {"perm": no_index, "map": no_index, "batch_perm": no_index,
+              "batch_size": no_index, "f": no_value, "g": no_value,
+              "batch_epsilon": np.zeros(0, np.float64)}
+    if result.perm is not None:
+        arrays["perm"] = np.asarray(result.perm, np.int64)
+    return {**arrays, **result.arrays, "cost": np.asarray(cost)}
+
+
+_TEXT, _COUNT, _NUMBER, _MAPPING = (str,), (numbers.Integral,), (numbers.Real,), (dict,)
+#: Fields every record holds -> accepted types (None where listed). Costs and seconds are
+#: numbers whenever ``status`` is ``"ok"``.
+RECORD_FIELDS = {
+    "experiment": _TEXT, "dataset": _TEXT, "method": _TEXT, "n": _COUNT, "d": _COUNT,
+    "seed": _COUNT, "cost": _TEXT, "status": _TEXT, "reason": (*_TEXT, type(None)),
+    "cost_p1": (*_NUMBER, type(None)), "cost_p2": (*_NUMBER, type(None)),
+    "seconds": (*_NUMBER, type(None)), "wall_seconds": _NUMBER, "peak_rss_mb": _NUMBER,
+    "device": _TEXT, "params": _MAPPING, "extra": _MAPPING, "versions": _MAPPING,
+    "git_commit": (*_TEXT, type(None)), "compile_seconds": (*_NUMBER, type(None)),
+    "estimator": _TEXT,
+}
+STATUSES = ("ok", "skipped")
+
+
+def record_problems(record) -> list[str]:
+    """What makes ``record`` (a parsed JSON value) not a complete run record."""
+    if not isinstance(record, dict):
+        return [f"a record is a JSON object, got {type(record).__name__}"]
+    problems = [f"missing field {name!r}" for name in RECORD_FIELDS if name not in record]
+    for name, types in RECORD_FIELDS.items():
+        value = record.get(name)
+        # JSON true/false are not counts or numbers.
+        if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+            problems.append(f"{name} = {value!r} is not {' or '.join(t.__name__ for t in types)}")
+    if "status" in record and record["status"] not in STATUSES:
+        problems.append(f"status = {record['status']!r} is not one of {STATUSES}")
+    if record.get("status") == "ok":
+        problems += [f"{name} is null in a run with status 'ok'"
+                     for name in ("cost_p1", "cost_p2", "seconds") if record.get(name) is None]
+    return problems
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A run record, validated; raises ``ValueError`` naming the file, what is wrong and the
+    command that rebuilds it (an unreadable, truncated or incomplete record is never used)."""
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        problems = [f"not readable as JSON ({err})"]
+    else:
+        problems = record_problems(record)
+    if problems:
+        raise ValueError(
+            f"{path}: not a complete run record: {'; '.join(problems)}. Rerun its job: "
+            f"snakemake {path} --force --cores all (add --resources gpu=0 without a GPU)"
+        )
+    return record

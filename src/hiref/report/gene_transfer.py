@@ -1,0 +1,342 @@
+"""Gene-expression transfer on MERFISH: how well a method's transport carries the source
+slice's expression onto the target slice (the paper's Fig. 4 and Table S-MERFISH).
+
+The paper scores methods with two different cosine formulas, and a score is only comparable
+with another computed by the same one. Each score row names its formula (:data:`COSINES`):
+
+- ``binned_transfer`` (the authors' ``transfer_and_visualize_gene``, used for HiRef, FRLC and
+  MOP): each source cell's count is moved to the target cell the method maps it to; the
+  target's expression and the moved expression are averaged over ``bins x bins`` equal-width
+  bins of the target coordinates (each cell takes its bin's mean) and compared by cosine
+  similarity. For a map that is not a bijection (FRLC's argmax map) the authors' array
+  assignment is kept: a target reached by several sources takes the last of them in row
+  order, a target reached by none gets 0.
+- ``plan_inner_product`` (the authors' ``minibatch_sinkhorn``, used for mini-batch OT): the
+  source expression averaged over bins of the *source* coordinates and the target's over
+  bins of the *target* coordinates, each vector L2-normalised over the cells, give
+  ``B * sum_batches sum_ij P_ij x_i y_j`` with ``P`` each batch's entropic plan. A map is one
+  batch of size n with ``P_i,map(i) = 1/n``, so the formula applies to every method.
+
+A run's transport comes from the ``.npz`` beside its record: ``perm`` (a bijection), ``map``
+(an argmax map) or the mini-batch keys ``batch_perm``, ``batch_size``, ``f``, ``g``,
+``batch_epsilon``, ``cost`` (batch ``k`` pairs ``x[batch_perm[kB:(k+1)B]]`` with the same rows
+of ``y``; its plan is ``exp((f_i + g_j - C_ij) / eps_k)``, ott's convention).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from hiref.datasets.merfish import SPATIAL_KEY
+from hiref.report import published as pub
+
+#: Cosine formulas by name: what each score row's ``definition`` means.
+COSINES = {
+    "binned_transfer": (
+        "cosine of the target's expression and the expression moved onto the target cells "
+        "through the method's map (a target reached by several sources takes the last, one "
+        "reached by none 0), both averaged over equal-width bins of the target coordinates "
+        "(authors' transfer_and_visualize_gene)"
+    ),
+    "plan_inner_product": (
+        "B * sum over batches of sum_ij P_ij x_i y_j, x = source expression averaged over bins "
+        "of the source coordinates, y = target expression over bins of the target coordinates, "
+        "each L2-normalised over the cells; a map counts as one batch of n with P = 1/n "
+        "(authors' minibatch_sinkhorn)"
+    ),
+}
+_TRANSPORT_KEYS = ("perm", "map", "batch_perm", "batch_size", "f", "g", "batch_epsilon", "cost")
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A run's transport from source cells (rows of ``x``) to target cells (rows of ``y``).
+
+    Attributes:
+      kind: ``"bijection"`` (``targets`` a permutation), ``"map"`` (``targets`` any map) or
+        ``"minibatch"`` (the entropic mini-batch plan).
+      targets: (n,) int64 target of each source cell, for bijections and maps.
+      batch_perm: (n,) int64 shared permutation of the mini-batches; ``batch_size`` B.
+      f, g: (n,) potentials in batch order; ``epsilon``: (n_batches,) each batch's epsilon.
+      cost: ``"euclidean"`` or ``"sqeuclidean"``, the batches' cost.
+    """
+
+    kind: str
+    targets: np.ndarray | None = None
+    batch_perm: np.ndarray | None = None
+    batch_size: int = 0
+    f: np.ndarray | None = None
+    g: np.ndarray | None = None
+    epsilon: np.ndarray | None = None
+    cost: str = ""
+
+    def batches(self):
+        """``(rows, start)`` of each mini-batch: its source/target row indices and the
+        position of its potentials in ``f`` and ``g``."""
+        for start in range(0, len(self.batch_perm), self.batch_size):
+            yield self.batch_perm[start:start + self.batch_size], start
+
+    def plan(self, k: int, rows: np.ndarray, start: int, x: np.ndarray,
+             y: np.ndarray) -> np.ndarray:
+        """(b, b) entropic plan of batch ``k`` between ``x[rows]`` and ``y[rows]``."""
+        diff = x[rows][:, None, :].astype(np.float64) - y[rows][None, :, :].astype(np.float64)
+        cost = np.sum(diff**2, axis=-1)
+        if self.cost == "euclidean":
+            cost = np.sqrt(cost)
+        stop = start + len(rows)
+        f = self.f[start:stop].astype(np.float64)
+        g = self.g[start:stop].astype(np.float64)
+        return np.exp((f[:, None] + g[None, :] - cost) / self.epsilon[k])
+
+
+def read_transport(path: str | os.PathLike, n_source: int, n_target: int) -> Transport:
+    """The transport of a run's ``.npz``; ``ValueError`` naming the file when it holds none or
+    does not fit the prepared slices (a run on a subsample cannot be mapped back to cells)."""
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in _TRANSPORT_KEYS if key in data.files}
+    empty = np.zeros(0)
+    perm, fmap, batch_perm = (arrays.get(k, empty) for k in ("perm", "map", "batch_perm"))
+    size_hint = "gene transfer needs the run at the full size (n = prepared size)"
+    if perm.size or fmap.size:
+        targets = (perm if perm.size else fmap).astype(np.int64)
+        kind = "bijection" if perm.size else "map"
+        if len(targets) != n_source or targets.min() < 0 or targets.max() >= n_target:
+            raise ValueError(
+                f"{path}: {kind} of {len(targets)} points into [0, {int(targets.max()) + 1}) does "
+                f"not fit the {n_source} x {n_target} prepared cells; {size_hint}"
+            )
+        if kind == "bijection" and np.unique(targets).size != n_target:
+            raise ValueError(f"{path}: 'perm' is not a bijection of the {n_target} target cells")
+        return Transport(kind, targets=targets)
+    if batch_perm.size:
+        batch_size = int(arrays["batch_size"])
+        n_batches = -(-len(batch_perm) // max(batch_size, 1))
+        transport = Transport(
+            "minibatch", batch_perm=batch_perm.astype(np.int64), batch_size=batch_size,
+            f=arrays["f"], g=arrays["g"], epsilon=np.asarray(arrays["batch_epsilon"], float),
+            cost=str(arrays["cost"]),
+        )
+        if not (len(batch_perm) == n_source == n_target
+                and np.unique(batch_perm).size == n_source
+                and len(transport.f) == len(transport.g) == n_source
+                and len(transport.epsilon) == n_batches and (transport.epsilon > 0).all()
+                and transport.cost in ("euclidean", "sqeuclidean")):
+            raise ValueError(
+                f"{path}: mini-batch plan (batch_perm, f, g of length {len(batch_perm)}, "
+                f"{len(transport.epsilon)} epsilons for B = {batch_size}, cost "
+                f"{transport.cost!r}) does not fit the {n_source} prepared cells; {size_hint}"
+            )
+        return transport
+    raise ValueError(f"{path}: holds no matching, map or mini-batch plan to transfer through")
+
+
+def moved_expression(values: np.ndarray, transport: Transport, n_target: int,
+                     x: np.ndarray | None = None, y: np.ndarray | None = None) -> np.ndarray:
+    """(n_target,) source ``values`` moved onto the target cells.
+
+    Maps use the authors' assignment (last source wins, unreached targets 0); the mini-batch
+    plan moves ``B * P^T values`` within each batch (a barycentric transfer, for pictures:
+    the plan's cosine is :func:`plan_inner_product`)."""
+    out = np.zeros(n_target)
+    if transport.kind != "minibatch":
+        last = np.full(n_target, -1)
+        np.maximum.at(last, transport.targets, np.arange(len(transport.targets)))
+        out[last >= 0] = values[last[last >= 0]]
+        return out
+    for k, (rows, start) in enumerate(transport.batches()):
+        out[rows] = transport.batch_size * (transport.plan(k, rows, start, x, y).T @ values[rows])
+    return out
+
+
+def bin_average(values: np.ndarray, coords: np.ndarray, bins: int = 75) -> np.ndarray:
+    """Each cell's value replaced by the mean over its cell of a ``bins x bins`` grid of
+    equal-width bins spanning ``coords`` (``pandas.cut``, as the authors' ``spatial_avg``)."""
+    bx = pd.cut(coords[:, 0], bins=bins, labels=False)
+    by = pd.cut(coords[:, 1], bins=bins, labels=False)
+    cell = np.asarray(bx, dtype=np.int64) * bins + np.asarray(by, dtype=np.int64)
+    sums = np.bincount(cell, weights=values, minlength=bins * bins)
+    counts = np.bincount(cell, minlength=bins * bins)
+    return (sums / np.maximum(counts, 1))[cell]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / norm) if norm > 0 else float("nan")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v)
+    return v / norm if norm > 0 else v
+
+
+def plan_inner_product(x_hat: np.ndarray, y_hat: np.ndarray, transport: Transport,
+                       x: np.ndarray, y: np.ndarray) -> float:
+    """``B * sum_batches sum_ij P_ij x_hat_i y_hat_j`` (the authors' mini-batch score); a
+    map is one batch of size n with ``P_i,map(i) = 1/n``."""
+    if transport.kind != "minibatch":
+        return float(x_hat @ y_hat[transport.targets])
+    total = 0.0
+    for k, (rows, start) in enumerate(transport.batches()):
+        total += x_hat[rows] @ transport.plan(k, rows, start, x, y) @ y_hat[rows]
+    return float(transport.batch_size * total)
+
+
+def _gene_values(adata: ad.AnnData, gene: str) -> np.ndarray:
+    col = adata[:, gene].X
+    return np.asarray(col.todense() if sp.issparse(col) else col, dtype=np.float64).ravel()
+
+
+def gene_transfer_scores(
+    adata: ad.AnnData, transport: Transport, genes: list[str], *, bins: int = 75
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Cosine scores per gene and formula (rows: gene, definition, cosine_similarity, bins,
+    targets_reached), and per gene the binned target and moved expression for plotting.
+
+    ``adata``: the prepared MERFISH pair (source rows, then target rows). Bijections and maps
+    are scored by both formulas of :data:`COSINES`, the mini-batch plan by
+    ``plan_inner_product`` only (the authors' formula for it).
+    """
+    missing = [g for g in genes if g not in adata.var_names]
+    if missing:
+        raise ValueError(f"gene(s) {missing} are not in the MERFISH cell-by-gene matrix")
+    is_x = (adata.obs["slice"] == "source").to_numpy()
+    src, tgt = adata[is_x], adata[~is_x]
+    x, y = np.asarray(src.obsm[SPATIAL_KEY]), np.asarray(tgt.obsm[SPATIAL_KEY])
+    reached = (len(np.unique(transport.targets)) if transport.kind != "minibatch"
+               else tgt.n_obs)
+    rows, smoothed = [], {}
+    for gene in genes:
+        source_values, target_values = _gene_values(src, gene), _gene_values(tgt, gene)
+        target_binned = bin_average(target_values, y, bins)
+        moved = bin_average(moved_expression(source_values, transport, tgt.n_obs, x, y), y, bins)
+        smoothed[gene] = (target_binned, moved)
+        scores = {"plan_inner_product": plan_inner_product(
+            _unit(bin_average(source_values, x, bins)), _unit(target_binned), transport, x, y)}
+        if transport.kind != "minibatch":
+            scores["binned_transfer"] = cosine(target_binned, moved)
+        rows += [{"gene": gene, "definition": name, "cosine_similarity": value, "bins": bins,
+                  "targets_reached": reached} for name, value in sorted(scores.items())]
+    return pd.DataFrame(rows), smoothed
+
+
+def plot_transfer(
+    adata: ad.AnnData,
+    smoothed: dict[str, tuple[np.ndarray, np.ndarray]],
+    scores: pd.DataFrame,
+    title: str = "",
+):
+    """Figure: both slices after centring/rotation, then per gene the binned target
+    expression (top) above the binned moved expression (bottom), with the run's cosines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    is_x = (adata.obs["slice"] == "source").to_numpy()
+    xy = np.asarray(adata.obsm[SPATIAL_KEY])
+    genes = list(smoothed)
+    fig, axes = plt.subplots(
+        2, len(genes) + 1, figsize=(3.2 * (len(genes) + 1), 6.6), squeeze=False
+    )
+    # Marker size and opacity shrink with the number of cells (a few hundred in tests, 168k real).
+    size = max(0.05, min(4.0, 2e4 / max(len(xy), 1)))
+    alpha = max(0.1, min(0.8, 2e4 / max(len(xy), 1)))
+    axes[0, 0].scatter(*xy[is_x].T, s=size, c="tab:red", alpha=alpha, lw=0, label="source")
+    axes[0, 0].scatter(*xy[~is_x].T, s=size, c="tab:blue", alpha=alpha, lw=0, label="target")
+    axes[0, 0].legend(markerscale=4, loc="lower right", fontsize=7)
+    axes[0, 0].set_title("slices (centred, target rotated)", fontsize=9)
+    axes[1, 0].axis("off")
+    short = {"binned_transfer": "cos", "plan_inner_product": "plan cos"}
+    for k, gene in enumerate(genes, start=1):
+        target_binned, moved = smoothed[gene]
+        vmax = max(target_binned.max(), moved.max()) or 1.0
+        mine = scores[scores["gene"] == gene]
+        label = ", ".join(f"{short[d]} = {v:.3f}"
+                          for d, v in zip(mine["definition"], mine["cosine_similarity"]))
+        for row, (vals, what) in enumerate(((target_binned, "target"), (moved, "moved"))):
+            axes[row, k].scatter(
+                *xy[~is_x].T, s=size, c=vals, cmap="viridis", vmin=0, vmax=vmax, lw=0
+            )
+            axes[row, k].set_title(f"{gene} {what}" + (f"\n{label}" if row else ""), fontsize=9)
+    for ax in axes.flat:
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def summarise_transfer(scores: pd.DataFrame, published: pd.DataFrame | None = None,
+                       dataset: str = "merfish") -> pd.DataFrame:
+    """Mean, standard deviation and count over seeds of the cosine per experiment, n, method,
+    formula and gene (``scores``: rows of the per-run score files, with the run's ``cost`` and
+    ``params`` as JSON), and ``paper``: the published cosine where the run used the authors'
+    estimator and the same formula (:func:`hiref.report.published.compare`), else NaN with
+    the reason in ``paper_note``."""
+    published = pub.load() if published is None else published
+    keys = ["experiment", "n", "method", "bins", "definition", "gene"]
+    summary = (
+        scores.groupby(keys, sort=False)
+        .agg(mean=("cosine_similarity", "mean"), sd=("cosine_similarity", "std"),
+             runs=("cosine_similarity", "count"), targets_reached=("targets_reached", "min"),
+             cost=("cost", "first"), params=("params", lambda p: sorted(set(p))))
+        .reset_index()
+    )
+    cosines = published[published["metric"] == "cosine"].set_index(
+        ["experiment", "dataset", "method", "n", "gene", "definition"])
+    paper, notes = [], []
+    for row in summary.itertuples():
+        key = (row.experiment, dataset, row.method, row.n, row.gene, row.definition)
+        if key not in cosines.index:
+            paper.append(np.nan)
+            notes.append("")
+            continue
+        entry = cosines.loc[key]
+        reasons = {pub.compare(entry, row.cost, json.loads(p)) for p in row.params} - {None}
+        paper.append(np.nan if reasons else entry["value"])
+        notes.append(f"value for {row.method} withheld: " + "; ".join(sorted(reasons))
+                     if reasons else f"{entry['how']} Source: {entry['source']}.")
+    summary["paper"], summary["paper_note"] = paper, notes
+    return summary.drop(columns="params")
+
+
+def transfer_markdown(summary: pd.DataFrame) -> str:
+    """One table per cosine formula: a row per method (mean ± sd over seeds), the paper's row
+    under it where a published value matches, genes as columns; then what each formula is."""
+    genes = list(dict.fromkeys(summary["gene"]))
+    bins = ", ".join(f"{b} x {b}" for b in summary["bins"].unique())
+    lines = [
+        ("Gene-expression transfer on MERFISH: cosine scores of each method's transport, "
+        f"expression averaged over a {bins} grid of bins. The paper used two formulas; a "
+        "score compares only with scores of the same formula (one table each). Paper rows "
+        "appear where the run used the authors' estimator at the same n."),
+    ]
+    for definition, group in summary.groupby("definition", sort=True):
+        rows = []
+        for (method, n), cells in group.groupby(["method", "n"], sort=False):
+            cells = cells.set_index("gene").reindex(genes)
+            reached = cells["targets_reached"].min()
+            ours = {"method": method, "n": n, "source": "ours",
+                    "targets reached": f"{reached:.0f}"}
+            for gene, m, s in zip(genes, cells["mean"], cells["sd"]):
+                ours[gene] = "—" if np.isnan(m) else (
+                    f"{m:.3f}" if np.isnan(s) else f"{m:.3f} ± {s:.2g}")
+            rows.append(ours)
+            if cells["paper"].notna().any():
+                rows.append({"method": method, "n": n, "source": "paper", "targets reached": "",
+                             **{g: "" if np.isnan(v) else f"{v:.3f}"
+                                for g, v in zip(genes, cells["paper"])}})
+        notes = sorted(set(group["paper_note"]) - {""})
+        lines += ["", f"### {definition}", "", COSINES.get(definition, definition) + ".", "",
+                  pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
+        lines += [f"\nPaper: {note}" for note in notes]
+    return "\n".join(lines) + "\n"

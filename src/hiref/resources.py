@@ -1,0 +1,51 @@
+"""What one workflow job asks a cluster scheduler for: memory and wall time of a solver run
+as functions of its size n, dimension d, method and attempt.
+
+Estimates, not measurements: each is a base plus the growth of the method's dominant
+arrays and work, sized from the runs measured on the 2-core development machine (README,
+"Performance") with head-room. A retry (``attempt`` 2, 3, ...) asks for proportionally more,
+so a job killed for memory or time is resubmitted with a larger request rather than the
+same one. Pure Python: the workflow evaluates them while building its DAG.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: How memory grows with n per method; unlisted methods are linear in n (hierarchical,
+#: low-rank, mini-batch and BSP methods keep O(n d) arrays).
+QUADRATIC_MEMORY = frozenset({"sinkhorn", "progot", "exact"})
+#: How work grows with n for the methods that are not about linear: dense Sinkhorn-type
+#: solvers iterate over n^2 entries; the exact assignment is cubic.
+WORK_GROWTH = {"sinkhorn": 2, "progot": 2, "exact": 3}
+
+MIB = 2**20
+#: A run skipped for its size or cost does no work: the smallest request.
+SKIPPED_MEM_MB, SKIPPED_RUNTIME = 1000, 5
+#: d assumed for datasets whose dimension is not registered (the image embeddings' 2048).
+UNKNOWN_DIMENSION = 2048
+#: Bytes per dense cost entry held at once (float64 cost, kernel or plan and a scoring pass).
+DENSE_BYTES = 24
+#: Bytes per point and coordinate (plus a fixed per-point overhead for labels, potentials
+#: and factors) held by the linear-memory methods.
+LINEAR_BYTES, LINEAR_OVERHEAD = 16, 128
+#: Sizes at which the growth terms add one base runtime: n^2 entries, n^3 operations and
+#: n (d + overhead) for linear methods. Measured: n = 4096 exact 30 s, n = 16384 Sinkhorn
+#: 80 s and HiRef at 2^20 (2-D) 4 min on two CPU cores.
+RUNTIME_UNIT = {2: 2**28, 3: 2**39, 1: 2**27}
+
+
+def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> int:
+    """Memory (MiB) of a solver job: ``attempt * (base_mb + arrays)``."""
+    if method in QUADRATIC_MEMORY:
+        arrays = DENSE_BYTES * n * n
+    else:
+        arrays = LINEAR_BYTES * n * (d + LINEAR_OVERHEAD)
+    return attempt * (base_mb + math.ceil(arrays / MIB))
+
+
+def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int) -> int:
+    """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit)``."""
+    power = WORK_GROWTH.get(method, 1)
+    work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD)
+    return attempt * math.ceil(base_minutes * (1 + work / RUNTIME_UNIT[power]))

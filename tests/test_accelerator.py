@@ -1,0 +1,78 @@
+"""Jobs that hold a GPU use it or stop; JAX jobs of the workflow multiply float32 matrices at
+full precision (no TF32 on A100/H100)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+import yaml
+from conftest import ROOT, run_snakemake
+
+from hiref import accelerator
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_message_names_every_fix(framework):
+    message = accelerator.gpu_problem(1, 0, framework)
+    assert f"{framework} sees none" in message
+    assert "--resources gpu=0" in message and "resources: {gpu: 0}" in message
+    assert accelerator.INSTALL_HINT[framework] in message
+    assert accelerator.gpu_problem(0, 0, framework) is None  # CPU-only, knowingly
+    assert accelerator.gpu_problem(1, 1, framework) is None  # the GPU is there
+
+
+def test_require_gpu_on_this_machine():
+    visible = accelerator.jax_gpus()
+    accelerator.require_gpu(0, visible, "jax")  # nothing granted: nothing to check
+    if visible:
+        accelerator.require_gpu(1, visible, "jax")
+    else:
+        with pytest.raises(accelerator.NoGPUError, match="--resources gpu=0"):
+            accelerator.require_gpu(1, visible, "jax")
+
+
+def test_workflow_matmuls_run_at_highest_precision(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saved = {name: getattr(jax.config, name)
+             for name in ("jax_default_matmul_precision", "jax_compilation_cache_dir")}
+    try:
+        assert accelerator.configure_jax() == "highest"
+        a = jnp.ones((8, 8), jnp.float32)
+        program = jax.jit(lambda u, v: u @ v).lower(a, a).as_text()
+        assert "precision = [HIGHEST, HIGHEST]" in program
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
+
+
+@pytest.mark.skipif(accelerator.jax_gpus() > 0, reason="this machine has a GPU")
+def test_job_granted_a_gpu_stops_when_jax_sees_none(tmp_path):
+    """`--resources gpu=1` on a machine whose JAX has no GPU: the JAX job stops at once with
+    the fix, before loading data or compiling."""
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({
+        "run": ["tiny"],
+        "experiments": {"tiny": {"datasets": ["halfmoon_scurve"], "n": [32],
+                                 "methods": ["hiref"]}},
+        "figures": {"runtime_scaling": None, "alignment": None},
+    }))
+    proc = run_snakemake("--configfile", "tiny.yaml", "--cores", "2", "--resources", "gpu=1",
+                         workdir=tmp_path)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr  # the script's traceback, as the user sees it
+    assert "NoGPUError: this job holds 1 GPU(s)" in output and "--resources gpu=0" in output
+    assert not (tmp_path / "results/runs/tiny/halfmoon_scurve/hiref/n32_seed0.json").exists()
+
+
+@pytest.mark.skipif(accelerator.jax_gpus() > 0, reason="this machine has a GPU")
+def test_gpu_check_says_why_it_cannot_run_here(tmp_path):
+    """`make gpu-check` on a CPU-only machine: a clear message, status 2, nothing measured."""
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--out",
+                           str(out)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "JAX sees no GPU" in proc.stderr and "nothing was measured" in proc.stderr
+    assert "pip install -e '.[gpu]'" in proc.stderr and not out.exists()

@@ -1,0 +1,78 @@
+"""Run records are validated when read: an emptied, truncated or mistyped record stops the
+table with the file named and the command that rebuilds it; written files are readable as
+the user's umask allows."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from hiref import provenance
+from hiref.records import read_record
+from hiref.report.tables import load_runs
+
+GOOD = {
+    "experiment": "synthetic", "dataset": "halfmoon_scurve", "method": "hiref", "n": 64, "d": 2,
+    "seed": 0, "cost": "sqeuclidean", "status": "ok", "reason": None, "cost_p1": 0.5,
+    "cost_p2": 0.3, "seconds": 0.1, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
+    "device": "cpu:cpu", "params": {}, "extra": {}, "versions": {}, "git_commit": None,
+    "compile_seconds": 1.5, "estimator": "our HiRef",
+}
+
+
+def write(path, data):
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_good_record_is_read(tmp_path):
+    assert read_record(write(tmp_path / "r.json", GOOD)) == GOOD
+    skipped = {**GOOD, "status": "skipped", "reason": "n > max_n", "cost_p1": None,
+               "cost_p2": None, "seconds": None, "compile_seconds": None}
+    assert read_record(write(tmp_path / "s.json", skipped))["status"] == "skipped"
+
+
+BROKEN = {
+    "emptied": ({}, "missing field 'n'"),
+    "truncated": (json.dumps(GOOD)[:40], "not readable as JSON"),
+    "not an object": ([], "a record is a JSON object"),
+    "float n": ({**GOOD, "n": 64.0}, "n = 64.0 is not Integral"),
+    "text seed": ({**GOOD, "seed": "0"}, "seed = '0' is not Integral"),
+    "ok without cost": ({**GOOD, "cost_p2": None}, "cost_p2 is null in a run with status 'ok'"),
+    "unknown status": ({**GOOD, "status": "done"}, "status = 'done'"),
+    "boolean seconds": ({**GOOD, "seconds": True}, "seconds = True"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_record_names_file_and_rerun(tmp_path, case):
+    data, fragment = BROKEN[case]
+    path = write(tmp_path / "n64_seed0.json", data)
+    with pytest.raises(ValueError) as err:
+        read_record(path)
+    message = str(err.value)
+    assert str(path) in message and fragment in message
+    assert f"snakemake {path} --force" in message
+
+
+def test_table_refuses_an_emptied_record(tmp_path):
+    good = write(tmp_path / "a.json", GOOD)
+    emptied = write(tmp_path / "b.json", {})
+    with pytest.raises(ValueError, match="b.json: not a complete run record"):
+        load_runs([good, emptied])
+    runs = load_runs([good])
+    assert runs["n"].dtype.kind == "i" and runs["seed"].dtype.kind == "i"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        provenance.write_json(tmp_path / "record.json", {"a": 1})
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "record.json").stat().st_mode)
+    assert mode == 0o666 & ~umask

@@ -1,0 +1,164 @@
+"""Published numbers, tables that set them beside ours only for the same estimator, and the
+runtime-scaling figure, on hand-made run records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hiref.report import figures, published, tables
+
+PAPER_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 6, "max_rank": 16,
+               "max_leaf": 1023}
+
+
+def test_published_file_holds_the_papers_numbers():
+    values = published.load()
+    key = ["experiment", "dataset", "method", "n", "metric"]
+    one = values[values["gene"].isna()].set_index(key)["value"]
+    assert one[("scaling", "halfmoon_scurve", "hiref", 1048576, "cost_p1")] == 2.2555
+    assert one[("scaling", "halfmoon_scurve", "sinkhorn", 16384, "seconds")] == 89.9
+    assert one[("synthetic", "halfmoon_scurve", "progot", 1024, "cost_p1")] == 2.2134
+    assert one[("mosta", "mosta_E15.5_E16.5", "frlc", 113350, "cost_p1")] == 14.00
+    assert one[("merfish", "merfish", "frlc", 84172, "cost_p1")] == 415.07
+    assert one[("merfish", "merfish", "mop", 84172, "cost_p1")] == 2479.61
+    assert one[("imagenet", "imagenet", "minibatch-1024", 640500, "seconds")] == 1100
+    cosines = values[values["metric"] == "cosine"]
+    assert len(cosines) == 30 and set(cosines["definition"]) == {"plan_inner_product"}
+    # Every value says where it comes from; the authors' settings follow n.
+    assert values["source"].str.len().gt(10).all()
+    sweep = values[(values["method"] == "hiref") & (values["experiment"] == "scaling")]
+    by_n = {n: (s["max_rank"], s["max_leaf"]) for n, s in zip(sweep["n"], sweep["settings"])}
+    assert by_n[131072] == (16, 1023) and by_n[262144] == (64, 1023)
+    assert by_n[1048576] == (64, 2047)
+    seconds = sweep[sweep["metric"] == "seconds"].set_index("n")["cost"]
+    assert seconds[65536] == "sqeuclidean" and seconds[16384] == "euclidean"
+
+
+def test_bad_published_file_is_named(tmp_path):
+    bad = tmp_path / "published.yaml"
+    bad.write_text("groups:\n  - {experiment: x, dataset: y, metric: wall, cost: euclidean}\n")
+    with pytest.raises(ValueError, match="published.yaml: not a valid published-numbers file"):
+        published.load(bad)
+
+
+def test_settings_by_n_takes_the_first_bound_at_or_above_n():
+    by_n = [{"up_to_n": 100, "settings": {"r": 1}}, {"up_to_n": None, "settings": {"r": 2}}]
+    assert published.settings_at({"r": 0, "d": 6}, by_n, 100) == {"r": 1, "d": 6}
+    assert published.settings_at({"r": 0}, by_n, 101) == {"r": 2}
+    assert published.settings_at({"r": 0}, by_n[:1], 101) == {"r": 0}
+
+
+def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=None, seed=0,
+           status="ok", experiment="scaling"):
+    rec = {
+        "experiment": experiment, "dataset": "halfmoon_scurve", "method": method, "n": n,
+        "d": 2, "seed": seed, "cost": cost, "status": status,
+        "reason": None if status == "ok" else f"n = {n} > methods.{method}.max_n = 4096",
+        "cost_p1": cost_p1, "cost_p2": None if cost_p1 is None else cost_p1**2,
+        "seconds": seconds, "compile_seconds": None if seconds is None else 2.0,
+        "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu",
+        "estimator": f"{method} estimator", "params": params or {}, "git_commit": "abc",
+        "extra": {}, "versions": {"hiref": "test"},
+    }
+    path = tmp_path / f"{method}_{n}_{seed}_{cost}.json"
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_tables_show_paper_values_only_beside_the_same_estimator(tmp_path):
+    paths = [
+        record(tmp_path, "hiref", 1024, 2.19, 0.5, params=PAPER_HIREF),
+        record(tmp_path, "hiref", 1024, 2.20, 0.6, params=PAPER_HIREF, seed=1),
+        # Our refined HiRef, and a "sinkhorn" with an absolute epsilon: no paper value.
+        record(tmp_path, "hiref_refined", 1024, 2.18, 0.9, params={}),
+        record(tmp_path, "sinkhorn", 1024, 2.21, 0.2, params={"epsilon": 0.05}),
+        record(tmp_path, "sinkhorn", 8192, None, None, params={"epsilon": None},
+               status="skipped"),
+        record(tmp_path, "progot", 1024, 2.22, 1.0,
+               params={"num_steps": 2, "alpha_schedule": "exp", "epsilon": None}),
+    ]
+    runs = tables.load_runs(paths)
+    summary = tables.summarise(runs, published.load())
+    row = summary.set_index(["method", "n"])
+    assert row.loc[("hiref", 1024), "paper_cost_p1"] == 2.1838
+    assert row.loc[("hiref", 1024), "paper_seconds"] == 38.6
+    assert row.loc[("hiref", 1024), "runs"] == 2
+    assert row.loc[("hiref", 1024), "compile_seconds_mean"] == 2.0
+    assert row.loc[("progot", 1024), "paper_cost_p1"] == 2.2134
+    assert np.isnan(row.loc[("hiref_refined", 1024), "paper_cost_p1"])
+    assert np.isnan(row.loc[("sinkhorn", 1024), "paper_cost_p1"])
+    assert "epsilon = 0.05 here, null in the paper" in " ".join(row.loc[("sinkhorn", 1024), "notes"])
+    text = tables.to_markdown(summary, "euclidean", published.load(), experiment="scaling")
+    lines = {line.split("|")[3].strip(): line for line in text.splitlines()
+             if line.startswith("| halfmoon")}
+    assert "2.1838" in lines["hiref"] and "38.6" in lines["hiref"]
+    assert "2.1944" not in text  # Sinkhorn's paper value is never printed beside ours
+    assert "Paper W1 withheld: epsilon = 0.05 here" in text
+    assert "compile s" in text and "solver time after compilation" in text
+    assert "squared-Euclidean solver" not in lines["hiref"]
+    assert "Published, not run here" in text and "2.2555 (n = 1048576)" in text
+    csv = tables.summary_csv(summary)
+    assert "params" not in csv and csv["notes"].str.contains("Source:").any()
+
+
+def test_a_run_minimising_another_cost_gets_no_paper_value(tmp_path):
+    paths = [record(tmp_path, "hiref", 1024, 2.19, 0.5, cost="sqeuclidean",
+                    params=PAPER_HIREF)]
+    summary = tables.summarise(tables.load_runs(paths), published.load())
+    assert summary[["paper_cost_p1", "paper_cost_p2", "paper_seconds"]].isna().all(axis=None)
+    assert "the run minimised sqeuclidean" in summary["notes"][0][0]
+
+
+def test_runtime_figure_draws_ours_beside_the_paper(tmp_path):
+    rows = []
+    for method, base, skip_from in (("hiref", 0.5, None), ("sinkhorn", 0.1, 8192),
+                                    ("lot", 0.6, None)):
+        for n in (1024, 4096, 16384):
+            ok = skip_from is None or n < skip_from
+            rows.append({"experiment": "scaling", "dataset": "halfmoon_scurve",
+                         "method": method, "n": n, "seed": 0, "cost": "euclidean",
+                         "status": "ok" if ok else "skipped",
+                         "seconds": base * n / 1024 if ok else np.nan,
+                         "cost_p1": (2.6 if method == "lot" else 2.2) if ok else np.nan,
+                         "cost_p2": np.nan, "device": "cpu"})
+    path = tmp_path / "runtime.png"
+    figures.runtime_scaling(pd.DataFrame(rows), published.load(), [path])
+    assert path.stat().st_size > 50_000
+
+
+def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
+    """Every published value of an experiment in config/config.yaml has a run whose settings
+    (methods < experiment settings < settings_by_n) are the authors', and `hiref` plans the
+    authors' schedules."""
+    import yaml
+    from conftest import ROOT
+
+    from hiref import methods as registry
+    from hiref.schedule import plan_levels
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    values = published.load()
+    checked = 0
+    for entry in values.itertuples():
+        exp = config["experiments"].get(entry.experiment)
+        name = entry.method.split("-")[0]
+        if exp is None or entry.cost != exp["cost"] or name not in registry.METHODS:
+            continue
+        settings = published.settings_at(
+            {**config["methods"].get(name, {}), **exp.get("settings", {}).get(name, {})},
+            exp.get("settings_by_n", {}).get(name), entry.n,
+        )
+        params = registry.resolve_params(entry.method, settings, exp["cost"])
+        assert published.compare(entry._asdict(), exp["cost"], params) is None, entry
+        if entry.method == "hiref":
+            schedule = plan_levels(entry.n, params["max_rank"], params["max_leaf"],
+                                   params["depth"])
+            expected = {1024: [2, 512], 262144: [8, 64, 512], 1048576: [16, 64, 1024],
+                        84172: [2, 11, 3826], 640500: [7, 50, 1830]}
+            assert schedule == expected.get(entry.n, schedule), (entry.n, schedule)
+        checked += 1
+    assert checked > 60
