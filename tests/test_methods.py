@@ -55,9 +55,7 @@ def test_method_is_feasible_and_no_better_than_exact(pair, exact, label, cost):
     assert result.status == "ok", result.reason
     assert result.seconds > 0
     jax_method = methods.METHODS[methods.parse_label(label)[0]].uses_jax
-    # hiref reports compilation once the solver's timing rule lands (Alignment.compile_seconds).
-    if label not in ("hiref", "hiref_refined"):
-        assert (result.compile_seconds is not None and result.compile_seconds > 0) == jax_method
+    assert (result.compile_seconds is not None and result.compile_seconds > 0) == jax_method
     best = objective(exact[cost], cost)
     # Every plan is a feasible coupling, so it cannot beat the optimum (float tolerance).
     assert objective(result, cost) >= best * (1 - 1e-6)

@@ -11,7 +11,7 @@ import pytest
 
 from hiref.report import figures, published, tables
 
-PAPER_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 6, "max_rank": 16,
+PAPER_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 7, "max_rank": 16,
                "max_leaf": 1023}
 
 

@@ -67,12 +67,13 @@ class Method:
 
 
 #: The paper's HiRef: the authors' schedule rule with their code's defaults (max_Q 1024,
-#: max_rank 16, depth 6; ``plan_levels`` with max_leaf = max_Q - 1 is their ``rank_schedule``
-#: when n factors), one start, no refinement, 60 mirror-descent iterations per level (their
-#: JAX port). Their last level, a rank-Q split into singletons, is an exact assignment of each
-#: leaf here.
-PAPER_HIREF = {**HiRefConfig().to_dict(), "max_leaf": 1023, "top_restarts": 1,
-               "refine_sweeps": 0, "outer_iters": 60}
+#: max_rank 16, hierarchy_depth 6, which is our depth 7 since ours counts the leaf level too;
+#: ``plan_levels`` with max_leaf = max_Q - 1 is their ``rank_schedule`` when n factors), one
+#: start, no refinement, 60 mirror-descent iterations per level (their JAX port). Their last
+#: level, a rank-Q split into singletons, is an exact assignment of each leaf here. Every
+#: value is spelled out so that a change of HiRefConfig's defaults cannot change it.
+PAPER_HIREF = {**HiRefConfig().to_dict(), "max_leaf": 1023, "max_rank": 16, "depth": 7,
+               "top_restarts": 1, "refine_sweeps": 0, "outer_iters": 60}
 
 METHODS: dict[str, Method] = {
     "hiref": Method(
