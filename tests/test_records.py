@@ -18,7 +18,7 @@ GOOD = {
     "experiment": "synthetic", "dataset": "halfmoon_scurve", "method": "hiref", "n": 64, "d": 2,
     "seed": 0, "cost": "sqeuclidean", "status": "ok", "reason": None, "cost_p1": 0.5,
     "cost_p2": 0.3, "seconds": 0.1, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
-    "device": "cpu:cpu", "params": {}, "extra": {}, "versions": {}, "git_commit": None,
+    "device": "cpu: test CPU (2 cores)", "params": {}, "extra": {}, "versions": {}, "git_commit": None,
     "compile_seconds": 1.5, "estimator": "our HiRef",
 }
 

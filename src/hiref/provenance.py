@@ -47,13 +47,26 @@ def git_commit(path: str | os.PathLike = ".") -> str | None:
 
 
 def device(uses_jax: bool) -> str:
-    """The accelerator a method ran on: JAX's first device, else the host CPU."""
+    """The processor a method ran on, for records and table captions: ``"gpu: <model>"`` when
+    JAX runs on a GPU, else ``"cpu: <model> (<k> cores)"`` with the cores this process may use
+    (a JAX method on a CPU runs on all of them; so do the host methods' BLAS calls)."""
     if uses_jax:
         import jax
 
         dev = jax.devices()[0]
-        return f"{dev.platform}:{dev.device_kind}"
-    return f"cpu:{platform.processor() or platform.machine()}"
+        if dev.platform != "cpu":
+            return f"{dev.platform}: {dev.device_kind}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu: {cpu_model()} ({cores} cores)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else the platform's processor name."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:

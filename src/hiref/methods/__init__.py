@@ -105,6 +105,8 @@ METHODS: dict[str, Method] = {
         {"rank": 40, "gamma": 10.0, "max_iterations": 2000, "scale_cost": "mean",
          "max_n": None},
         uses_jax=True,
+        limit="on the Euclidean cost ott evaluates the n x n cost at every iteration: time "
+              "grows as n^2",
         estimator="ott LRSinkhorn, <C, P> of the factored low-rank plan rounded onto the "
                   "marginals",
     ),
@@ -197,7 +199,8 @@ def skip_reason(label: str, params: dict, n_x: int, n_y: int) -> str | None:
     if params["cost"] not in method.costs:
         return f"{name} supports cost {' or '.join(method.costs)} only, not {params['cost']}"
     if params.get("max_n") is not None and n_x > params["max_n"]:
-        return f"n = {n_x} > methods.{name}.max_n = {params['max_n']} ({method.limit})"
+        why = f" ({method.limit})" if method.limit else ""
+        return f"n = {n_x} > methods.{name}.max_n = {params['max_n']}{why}"
     return None
 
 
