@@ -21,10 +21,10 @@ METRICS = ("cost_p1", "cost_p2", "seconds", "cosine")
 #: Columns of :func:`load`'s table, one row per published value.
 COLUMNS = [
     "experiment", "dataset", "method", "n", "metric", "gene", "definition", "value", "cost",
-    "device", "settings", "source", "how", "note",
+    "device", "settings", "source", "how", "note", "seed",
 ]
 _GROUP_KEYS = {"experiment", "dataset", "metric", "cost", "definition", "device", "source",
-               "how", "methods", "by_dataset"}
+               "how", "methods", "by_dataset", "seed"}
 _METHOD_KEYS = {"values", "settings", "settings_by_n", "note", "n", "cost", "device"}
 
 
@@ -84,6 +84,7 @@ def _rows_of_group(group: dict, where: str) -> list[dict]:
                 "source": " ".join(group["source"].split()),
                 "how": " ".join(group.get("how", "").split()),
                 "note": " ".join((_per_n(spec.get("note"), n) or "").split()),
+                "seed": group.get("seed"),
             })
     return rows
 

@@ -68,6 +68,10 @@ def summarise(runs: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.D
         stats["reason"] = "; ".join(sorted(set(group["reason"].dropna())))
         # The settings of every seed: a published value needs all of them to match.
         stats["params"] = sorted(set(group["params"]))
+        # Each seed's metrics: a published value of one draw is also set beside ours on it.
+        stats["by_seed"] = {int(r.seed): {m: float(r[m]) if pd.notna(r[m]) else np.nan
+                                          for m in METRIC_NAMES}
+                            for _, r in ok.iterrows()}
         return pd.Series(stats)
 
     table = (
@@ -110,11 +114,26 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
                 continue
             values[metric].append(entry["value"])
             row_notes.append(describe(entry, name))
+            row_notes += _same_draw(entry, row, metric, name)
         notes.append(row_notes)
     for metric in METRIC_NAMES:
         table[f"paper_{metric}"] = values[metric]
     table["notes"] = notes
     return table
+
+
+def _same_draw(entry: pd.Series, row, metric: str, name: str) -> list[str]:
+    """A note with ours on the paper's draw, when the published value is of one draw (its
+    ``seed``) and the row averages other seeds too; none otherwise."""
+    if pd.isna(entry["seed"]) or set(row.by_seed) <= {int(entry["seed"])}:
+        return []
+    seed = int(entry["seed"])
+    if seed not in row.by_seed:
+        return [f"Paper {name} is of one draw (our seed {seed}), which did not run here; "
+                f"ours is the mean over seeds {sorted(row.by_seed)}."]
+    return [f"Paper {name} is of one draw: ours on the same draw (seed {seed}) is "
+            f"{_value(row.by_seed[seed][metric])}; the column shows the mean over "
+            f"{len(row.by_seed)} seeds."]
 
 
 def describe(entry: pd.Series, name: str) -> str:
@@ -139,7 +158,7 @@ def unmatched_published(table: pd.DataFrame, published: pd.DataFrame | None,
 
 def summary_csv(table: pd.DataFrame) -> pd.DataFrame:
     """The summary as written to ``<experiment>.csv``: notes joined by ``" | "``."""
-    out = table.drop(columns=["params"]).copy()
+    out = table.drop(columns=["params", "by_seed"]).copy()
     out["notes"] = [" | ".join(n) for n in out["notes"]]
     return out
 
