@@ -129,11 +129,11 @@ def _same_draw(entry: pd.Series, row, metric: str, name: str) -> list[str]:
         return []
     seed = int(entry["seed"])
     if seed not in row.by_seed:
-        return [f"Paper {name} is of one draw (our seed {seed}), which did not run here; "
-                f"ours is the mean over seeds {sorted(row.by_seed)}."]
-    return [f"Paper {name} is of one draw: ours on the same draw (seed {seed}) is "
-            f"{_value(row.by_seed[seed][metric])}; the column shows the mean over "
-            f"{len(row.by_seed)} seeds."]
+        return [(f"Paper {name} is of one draw (our seed {seed}), which did not run here; "
+                 f"ours is the mean over seeds {sorted(row.by_seed)}.")]
+    return [(f"Paper {name} is of one draw: ours on the same draw (seed {seed}) is "
+             f"{_value(row.by_seed[seed][metric])}; the column shows the mean over "
+             f"{len(row.by_seed)} seeds.")]
 
 
 def describe(entry: pd.Series, name: str) -> str:
