@@ -16,6 +16,8 @@ Cases (default HiRefConfig, seed 0):
   halfmoon_2^20: half-moon -> S-curve, n = 2^20, squared Euclidean, one call.
   gmm128_2^18: two 8-component Gaussian mixtures in 128-D, n = 2^18, squared Euclidean,
     one call.
+  wide_2^16x2048: ImageNet-shaped float32 clouds (two 8-component mixtures in 2048-D, 512 MB
+    per cloud), n = 2^16, squared Euclidean, one call: peak memory against the clouds' size.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("uniform_4096", "halfmoon_2^20", "gmm128_2^18")
+CASES = ("uniform_4096", "halfmoon_2^20", "gmm128_2^18", "wide_2^16x2048")
 
 
 def make_case(case: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +49,8 @@ def make_case(case: str) -> tuple[np.ndarray, np.ndarray]:
 
     if case == "halfmoon_2^20":
         return synthetic.halfmoon_scurve(2**20, 0)
+    if case == "wide_2^16x2048":
+        return synthetic.gaussian_mixtures(2**16, 0, dim=2048)
     return synthetic.gaussian_mixtures(2**18, 0, dim=128)
 
 
@@ -56,7 +60,9 @@ def run_case(case: str) -> dict:
     load_before = os.getloadavg()
     import hiref
 
-    record = {"case": case, "load_before": load_before, "hiref_file": hiref.__file__}
+    record = {"case": case, "load_before": load_before, "hiref_file": hiref.__file__,
+              "input_mb": (x.nbytes + y.nbytes) / 2**20,
+              "rss_before_solve_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     start = time.perf_counter()
     first = hiref.solve(x, y, seed=0)
     record["first_call_wall"] = time.perf_counter() - start

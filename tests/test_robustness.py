@@ -180,3 +180,24 @@ def test_device_assignment_matches_scipy_on_padded_blocks(size, kind, seed):
     got = costs.astype(np.float64)[np.arange(size), col[:size]].sum()
     optimum = costs.astype(np.float64)[rows, best].sum()
     assert got <= optimum + 1e-5 * max(1.0, abs(optimum))
+
+
+@pytest.mark.parametrize("cost, with_matrix", [
+    ("sqeuclidean", False), ("euclidean", False), ("precomputed", True),
+])
+def test_cost_products_run_at_full_precision_whatever_the_default(cost, with_matrix):
+    # On GPUs JAX's default matmul precision may be TensorFloat-32; every product in a level
+    # and in the device leaves must ask for full precision explicitly, so that the lowered
+    # programs say HIGHEST even under a lower global default.
+    from hiref import solver
+
+    config = hiref.HiRefConfig(max_leaf=32, leaf_solver="jax")
+    plan = solver._make_plan(1024, config, np.float32)
+    with jax.default_matmul_precision("tensorfloat32"):
+        texts = [
+            solver._lower_level(plan, 1024, 3, 1, 1024, 16, with_matrix, cost, config).as_text(),
+            solver._lower_leaves(plan, 1024, 3, 32, 32, with_matrix, cost, config).as_text(),
+        ]
+    products = [line for text in texts for line in text.splitlines() if "dot_general" in line]
+    assert len(products) >= 3
+    assert all("precision = [HIGHEST, HIGHEST]" in line for line in products), products

@@ -13,6 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+#: Precision of every matrix product that builds or applies a cost on the device: full
+#: float32 (on GPUs JAX's default may be TensorFloat-32, whose 10-bit mantissa would blur
+#: the differences of squared distances that decide a split).
+HIGHEST = jax.lax.Precision.HIGHEST
+
 
 def block_centre(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
     """Joint mean (d,) of the valid rows of ``x`` and ``y`` (s, d); mask: (s,) bool."""
@@ -35,8 +40,10 @@ def centre_block(x: jax.Array, y: jax.Array, mask: jax.Array,
 
 
 def pairwise(x: jax.Array, y: jax.Array, cost: str) -> jax.Array:
-    """Dense cost matrix (s, t) between rows of ``x`` (s, d) and ``y`` (t, d)."""
-    sq = (x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :] - 2.0 * x @ y.T
+    """Dense cost matrix (s, t) between rows of ``x`` (s, d) and ``y`` (t, d); the product
+    runs at full precision whatever JAX's default matmul precision (see ``HIGHEST``)."""
+    sq = ((x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :]
+          - 2.0 * jnp.matmul(x, y.T, precision=HIGHEST))
     sq = jnp.maximum(sq, 0.0)
     return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
 
@@ -83,8 +90,13 @@ def sampled_factors(
     c_iy = pairwise(x[rows_i], y, "euclidean")
     u, sing, vt = jnp.linalg.svd(c_xj[rows_i])
     inv = jnp.where(sing[:rank] > 1e-4 * sing[0], 1.0 / sing[:rank], 0.0)
-    return ((c_xj @ (vt[:rank].T * inv[None, :])) * mask[:, None],
-            (c_iy.T @ u[:, :rank]) * mask[:, None])
+    return (jnp.matmul(c_xj, vt[:rank].T * inv[None, :], precision=HIGHEST) * mask[:, None],
+            jnp.matmul(c_iy.T, u[:, :rank], precision=HIGHEST) * mask[:, None])
+
+
+#: Entries (rows times features) per chunk of the float64 work in :func:`normalise`: its
+#: temporaries stay near 32 MB whatever the size of the clouds.
+NORMALISE_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,9 @@ class Normalised:
     the caller's units.
 
     Attributes:
-      x, y: (n, d) float64 normalised points; matrix: (n, m) float64 normalised cost or None.
+      x, y: (n, d) normalised points, stored in the solve's working dtype (float32 unless
+        the solve runs in float64): the shift and scale are applied in float64, a chunk at a
+        time, before the cast. matrix: (n, m) float64 normalised cost or None.
       shift: (d,) the joint mean removed; scale: the length unit (1 when all points coincide).
       cost_scale, cost_offset: a mean cost ``c`` of the normalised problem is
         ``c * cost_scale + cost_offset`` in the caller's units (``scale**p`` and 0 for points;
@@ -115,34 +129,58 @@ class Normalised:
     cost_offset: float = 0.0
 
 
-def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None
-              ) -> Normalised:
-    """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) in float64;
-    see :class:`Normalised`. Any finite input, from 1e-30 to 1e300 in magnitude or far from
-    the origin, comes out with coordinates of order one."""
-    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+def _chunks(a: np.ndarray) -> list[np.ndarray]:
+    """Row chunks of ``a`` (n, d) as float64 arrays of about ``NORMALISE_CHUNK`` entries."""
+    step = max(1, NORMALISE_CHUNK // max(1, a.shape[1]))
+    return [np.asarray(a[start:start + step], np.float64) for start in range(0, len(a), step)]
+
+
+def _chunked(clouds, reduce):
+    """``reduce`` applied to every float64 row chunk of every cloud, one chunk in memory at a
+    time; returns the list of results."""
+    return [reduce(chunk) for cloud in clouds for chunk in _chunks(cloud)]
+
+
+def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None,
+              dtype=np.float32) -> Normalised:
+    """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) in float64 and
+    stores the points in ``dtype``; see :class:`Normalised`. Any finite input, from 1e-30 to
+    1e300 in magnitude or far from the origin, comes out with coordinates of order one.
+
+    Memory: the normalised clouds in ``dtype`` plus float64 chunks of ``NORMALISE_CHUNK``
+    entries; no float64 copy of a whole cloud is made.
+    """
+    clouds = (x, y)
+    count = len(x) + len(y)
     # Two passes for the mean: the first removes the bulk of the offset, the second the
     # rounding left by it (points at 1e8 + N(0, 1) keep their unit-scale geometry).
-    shift = np.concatenate([x64, y64]).mean(0)
-    shift = shift + np.concatenate([x64 - shift, y64 - shift]).mean(0)
-    x64, y64 = x64 - shift, y64 - shift
+    shift = np.sum(_chunked(clouds, lambda c: c.sum(0)), axis=0) / count
+    shift = shift + np.sum(_chunked(clouds, lambda c: (c - shift).sum(0)), axis=0) / count
     # The largest coordinate first, so the mean square below cannot overflow.
-    top = max(np.abs(x64).max(), np.abs(y64).max())
+    top = max(_chunked(clouds, lambda c: float(np.abs(c - shift).max())))
     scale = 1.0
     if top > 0:
-        unit_x, unit_y = x64 / top, y64 / top
-        rms = top * np.sqrt(((unit_x**2).sum(1).mean() + (unit_y**2).sum(1).mean()) / 2)
+        square = sum(_chunked(clouds, lambda c: float((((c - shift) / top) ** 2).sum())))
+        rms = top * np.sqrt(square / count)
         scale = float(rms) if rms > 0 else float(top)
-    x64, y64 = x64 / scale, y64 / scale
+    out = []
+    for cloud in clouds:
+        stored = np.empty(cloud.shape, dtype)
+        start = 0
+        for chunk in _chunks(cloud):
+            stored[start:start + len(chunk)] = (chunk - shift) / scale
+            start += len(chunk)
+        out.append(stored)
     if matrix is None:
-        return Normalised(x64, y64, None, shift, scale, scale ** (2 if cost == "sqeuclidean" else 1))
+        return Normalised(*out, None, shift, scale,
+                          scale ** (2 if cost == "sqeuclidean" else 1))
     matrix = np.asarray(matrix, np.float64)
     # Divided by its largest magnitude first, so that max - min cannot overflow.
     top = max(float(np.abs(matrix).max()), np.finfo(np.float64).tiny)
     unit = matrix / top
     low, high = float(unit.min()), float(unit.max())
     span = high - low if high > low else 1.0
-    return Normalised(x64, y64, (unit - low) / span, shift, scale, span * top, low * top)
+    return Normalised(*out, (unit - low) / span, shift, scale, span * top, low * top)
 
 
 def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:

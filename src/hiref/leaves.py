@@ -67,8 +67,9 @@ def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x:
     """Exact assignment of every block with SciPy on the host.
 
     Args:
-      x, y: (n, d) float64 points; matrix: (n, n) float64 cost or None; order_x, order_y:
-        (n,) int orders whose consecutive segments of lengths ``sizes`` are the blocks.
+      x, y: (n, d) points (each block's costs are built in float64); matrix: (n, n) float64
+        cost or None; order_x, order_y: (n,) int orders whose consecutive segments of
+        lengths ``sizes`` are the blocks.
       memory_bytes: bound on the dense costs held at once (all threads together).
       threads: worker threads.
     Returns:

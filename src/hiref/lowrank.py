@@ -20,7 +20,7 @@ import numpy as np
 from hiref import costs, starts
 
 _NEG = -jnp.inf
-HIGHEST = jax.lax.Precision.HIGHEST
+HIGHEST = costs.HIGHEST
 
 #: In the scaling-domain products of a projection, kernel entries below ``exp(-floor)`` times
 #: their row's largest entry are raised to it, ``floor`` being this share of the logarithm of

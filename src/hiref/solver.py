@@ -219,43 +219,50 @@ class _Programs:
 
     def __init__(self, plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
                  config: HiRefConfig):
-        self.plan, self.d, self.with_matrix, self.cost, self.config = (plan, d, with_matrix,
-                                                                       cost, config)
-        self._compiled = {}
-        self.levels = [self._split(n, len(sizes), int(sizes.max()), r)
-                       for sizes, r in zip(plan.level_sizes, plan.schedule[:-1])]
+        options = _COMPILER_OPTIONS.get(jax.default_backend(), {})
+        compiled = {}
+        self.levels = []
+        for sizes, r in zip(plan.level_sizes, plan.schedule[:-1]):
+            shape = (len(sizes), int(sizes.max()), r)
+            if shape not in compiled:
+                compiled[shape] = _lower_level(plan, n, d, *shape, with_matrix, cost,
+                                               config).compile(compiler_options=options)
+            self.levels.append(compiled[shape])
         self.leaves = {}
         if plan.leaf_solver == "jax":
-            spec, dt = jax.ShapeDtypeStruct, plan.dtype
-            points, order = spec((n, d), dt), spec((n,), jnp.int32)
-            matrix = spec((n, n), dt) if with_matrix else None
-            memory = config.leaf_memory_mb << 20
             for sizes in (plan.leaf_sizes, plan.group_sizes):
-                if len(sizes) == 0:
-                    continue
-                b, s = len(sizes), int(sizes.max())
-                self.leaves[b, s] = leaves.solve_device.lower(
-                    points, points, matrix, order, order, spec((b, s), jnp.int32),
-                    spec((b, s), bool), cost=cost,
-                    batch=leaves.device_batch(s, b, memory, dt.itemsize),
-                ).compile()
+                if len(sizes):
+                    shape = (len(sizes), int(sizes.max()))
+                    self.leaves[shape] = _lower_leaves(plan, n, d, *shape, with_matrix, cost,
+                                                       config).compile()
 
-    def _split(self, n, b, s, r):
-        """The compiled :func:`_split_level` for ``n`` points in ``b`` blocks of at most ``s``,
-        rank ``r`` (compiled once per shape)."""
-        if (n, b, s, r) not in self._compiled:
-            spec, dt, d = jax.ShapeDtypeStruct, self.plan.dtype, self.d
-            points, order = spec((n, d), dt), spec((n,), jnp.int32)
-            sampled = (not self.with_matrix
-                       and lowrank.needs_noise(self.cost, s, self.config.cost_rank))
-            self._compiled[n, b, s, r] = _split_level.lower(
-                points, points, spec((n, n), dt) if self.with_matrix else None, order, order,
-                spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
-                spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
-                spec((), jnp.int32), cost=self.cost, cost_rank=self.config.cost_rank,
-                inner_iters=self.config.inner_iters,
-            ).compile(compiler_options=_COMPILER_OPTIONS.get(jax.default_backend(), {}))
-        return self._compiled[n, b, s, r]
+
+def _lower_level(plan: _Plan, n: int, d: int, b: int, s: int, r: int, with_matrix: bool,
+                 cost: str, config: HiRefConfig) -> jax.stages.Lowered:
+    """:func:`_split_level` lowered for ``n`` points in ``d`` dimensions split in ``b`` blocks
+    of at most ``s`` into ``r`` co-clusters."""
+    spec, dt = jax.ShapeDtypeStruct, plan.dtype
+    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    sampled = not with_matrix and lowrank.needs_noise(cost, s, config.cost_rank)
+    return _split_level.lower(
+        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
+        spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
+        spec((), jnp.int32), cost=cost, cost_rank=config.cost_rank,
+        inner_iters=config.inner_iters,
+    )
+
+
+def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool, cost: str,
+                  config: HiRefConfig) -> jax.stages.Lowered:
+    """:func:`hiref.leaves.solve_device` lowered for ``b`` blocks of at most ``s`` points."""
+    spec, dt = jax.ShapeDtypeStruct, plan.dtype
+    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    return leaves.solve_device.lower(
+        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        spec((b, s), jnp.int32), spec((b, s), bool), cost=cost,
+        batch=leaves.device_batch(s, b, config.leaf_memory_mb << 20, dt.itemsize),
+    )
 
 
 def _match(x, y, matrix, cost, config, seed, report) -> _Match:
@@ -267,11 +274,11 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     compile_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix)
-    # Conversions on the host and plain transfers: nothing in the timed part compiles. The
-    # host copies in the device's precision also seed the splits and group the refinement.
-    host_x, host_y = norm.x.astype(plan.dtype), norm.y.astype(plan.dtype)
-    xj, yj = jax.device_put(host_x), jax.device_put(host_y)
+    norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix,
+                           plan.dtype)
+    # Plain transfers: nothing in the timed part compiles. The host copies (in the device's
+    # precision) also seed the splits, group the refinement and give the leaves' costs.
+    xj, yj = jax.device_put(norm.x), jax.device_put(norm.y)
     mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(plan.dtype))
     gamma = jax.device_put(np.asarray(config.gamma, plan.dtype))
     seconds, levels = [], []
@@ -292,11 +299,11 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
                 "rank": r}
         if level == 0 and config.top_restarts > 1:
             centres, info["candidate_agreement"] = _candidate_start(
-                programs.levels[0], norm, xj, yj, mj, host_x, host_y, r, cost, config, seed,
+                programs.levels[0], norm, xj, yj, mj, r, cost, config, seed,
                 gamma)
         else:
             gx, gy = np.asarray(order_x)[idx], np.asarray(order_y)[idx]
-            centres = starts.kmeanspp(np.concatenate([host_x[gx], host_y[gy]], axis=1),
+            centres = starts.kmeanspp(np.concatenate([norm.x[gx], norm.y[gy]], axis=1),
                                       np.concatenate([mask, mask], axis=1), r, rng)
         order_x, order_y, diag = programs.levels[level](
             xj, yj, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
@@ -323,7 +330,7 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     rng = _rng(seed, _REFINE_STREAM)
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
         started = time.perf_counter()
-        pairs = np.concatenate([host_x[order_x], host_y[order_y]], axis=1)
+        pairs = np.concatenate([norm.x[order_x], norm.y[order_y]], axis=1)
         order_p, group_sizes = refine.halve(pairs, plan.halvings, rng)
         order_x, order_y = order_x[order_p], order_y[order_p]
         before = order_y.copy()
@@ -348,8 +355,7 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _candidate_start(first_level, norm, xj, yj, mj, host_x, host_y, r, cost, config, seed,
-                     gamma):
+def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
     co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
@@ -360,7 +366,7 @@ def _candidate_start(first_level, norm, xj, yj, mj, host_x, host_y, r, cost, con
 
     Returns ``(centres (1, r, d), agreement)``, the agreement a list (one count per
     candidate)."""
-    n = host_x.shape[0]
+    n = norm.x.shape[0]
     p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
     probe_x = rng.choice(n, p, replace=False)
@@ -373,13 +379,13 @@ def _candidate_start(first_level, norm, xj, yj, mj, host_x, host_y, r, cost, con
     caps = _capacities(np.array([n]), r).astype(np.int32)
     idx, mask = _segment_arrays(np.array([n]))
     order = jax.device_put(np.arange(n, dtype=np.int32))
-    pooled, pooled_mask = np.concatenate([host_x, host_y])[None], np.ones((1, 2 * n), bool)
+    pooled, pooled_mask = np.concatenate([norm.x, norm.y])[None], np.ones((1, 2 * n), bool)
     scores, seeds = [], []
     for _ in range(config.top_restarts):
         seeds.append(starts.kmeanspp(pooled, pooled_mask, r, rng))
         order_x, order_y, diag = first_level(
             xj, yj, mj, order, order, idx, mask, caps, seeds[-1],
-            _noise(rng, cost, config, n, 1, dtype=host_x.dtype), gamma, np.int32(TRIAL_STEPS))
+            _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), gamma, np.int32(TRIAL_STEPS))
         label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
         label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
         agree = int((label_x[probe_x] == label_y[partner]).sum())
