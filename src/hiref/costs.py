@@ -129,16 +129,18 @@ class Normalised:
     cost_offset: float = 0.0
 
 
-def _chunks(a: np.ndarray) -> list[np.ndarray]:
-    """Row chunks of ``a`` (n, d) as float64 arrays of about ``NORMALISE_CHUNK`` entries."""
+def _chunks(a: np.ndarray):
+    """Yields ``(start, chunk)``: the rows of ``a`` (n, d) from ``start`` as a float64 array of
+    about ``NORMALISE_CHUNK`` entries, one chunk in memory at a time."""
     step = max(1, NORMALISE_CHUNK // max(1, a.shape[1]))
-    return [np.asarray(a[start:start + step], np.float64) for start in range(0, len(a), step)]
+    for start in range(0, len(a), step):
+        yield start, np.asarray(a[start:start + step], np.float64)
 
 
 def _chunked(clouds, reduce):
     """``reduce`` applied to every float64 row chunk of every cloud, one chunk in memory at a
     time; returns the list of results."""
-    return [reduce(chunk) for cloud in clouds for chunk in _chunks(cloud)]
+    return [reduce(chunk) for cloud in clouds for _, chunk in _chunks(cloud)]
 
 
 def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None,
@@ -166,10 +168,8 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     out = []
     for cloud in clouds:
         stored = np.empty(cloud.shape, dtype)
-        start = 0
-        for chunk in _chunks(cloud):
+        for start, chunk in _chunks(cloud):
             stored[start:start + len(chunk)] = (chunk - shift) / scale
-            start += len(chunk)
         out.append(stored)
     if matrix is None:
         return Normalised(*out, None, shift, scale,

@@ -125,9 +125,11 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
 def _same_draw(entry: pd.Series, row, metric: str, name: str) -> list[str]:
     """A note with ours on the paper's draw, when the published value is of one draw (its
     ``seed``) and the row averages other seeds too; none otherwise."""
-    if pd.isna(entry["seed"]) or set(row.by_seed) <= {int(entry["seed"])}:
+    if pd.isna(entry["seed"]):
         return []
     seed = int(entry["seed"])
+    if set(row.by_seed) <= {seed}:
+        return []
     if seed not in row.by_seed:
         return [(f"Paper {name} is of one draw (our seed {seed}), which did not run here; "
                  f"ours is the mean over seeds {sorted(row.by_seed)}.")]
