@@ -42,7 +42,7 @@ __all__ = [
     "EXTRA_METHODS", "METHODS", "REGISTRY", "MethodResult", "MethodSpec", "expand_labels",
     "label_pattern", "labels_help", "load_registry", "lowrank_plan_argmax",
     "lowrank_plan_costs", "matching_costs", "mean_cost", "output_forms", "parse_label",
-    "resolve_params", "run", "skip_reason",
+    "registry_lines", "resolve_params", "run", "skip_reason",
 ]
 
 #: The registry: ``"module:NAME"`` of each method's :class:`MethodSpec`, one line per method,
