@@ -1,4 +1,5 @@
-"""Entropic OT baselines from ott-jax: Sinkhorn, ProgOT and the authors' entropic mini-batch OT."""
+"""Entropic OT baselines from ott-jax: Sinkhorn, ProgOT and the authors' entropic mini-batch OT,
+and their specifications (``SINKHORN``, ``PROGOT``, ``MINIBATCH``)."""
 
 from __future__ import annotations
 

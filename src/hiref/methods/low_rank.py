@@ -1,10 +1,10 @@
-"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and FRLC (:mod:`hiref.frlc`)."""
+"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and FRLC (:mod:`hiref.frlc`), and their
+specifications (``LOT``, ``FRLC``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from hiref.settings import setting
 _FRLC_FIELDS = {f.name for f in dataclasses.fields(FRLCConfig)}
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class LOTSettings:
     """Settings of ott-jax LRSinkhorn."""
 

@@ -1,5 +1,5 @@
 """Baselines that return a bijection, on the host CPU: exact OT (SciPy), exact mini-batch OT
-and BSP-OT (POT)."""
+and BSP-OT (POT), and their specifications (``EXACT``, ``MINIBATCH_EXACT``, ``BSPOT``)."""
 
 from __future__ import annotations
 
