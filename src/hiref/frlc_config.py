@@ -8,6 +8,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from hiref.settings import setting
+
 COST_MATRICES = ("auto", "dense", "factors")
 #: ``cost_matrix="auto"`` builds the dense cost when it has at most this many entries.
 DENSE_AUTO_ENTRIES = 1 << 24
@@ -35,17 +37,30 @@ class FRLCConfig:
         columns (at most n) and keeps ``cost_rank`` singular directions of their core.
     """
 
-    rank: int = 40
-    gamma: float = 30.0
-    max_iter: int = 60
-    min_iter: int = 25
-    inner_iters_balanced: int = 100
-    inner_iters_relaxed: int = 40
-    tau_in: float = 1e5
-    tol: float = 5e-6
-    cost_matrix: str = "auto"
-    cost_rank: int = 40
-    cost_eps: float = 0.04
+    # Each field's doc and limits (hiref.settings.setting) document and check the workflow's
+    # methods.frlc; __post_init__ enforces the same limits on any FRLCConfig.
+    rank: int = setting(40, "Rank of the coupling.", minimum=1)
+    gamma: float = setting(30.0, "Mirror-descent step size, divided by the gradient's largest "
+                           "entry (the authors' normalisation).", exclusiveMinimum=0)
+    max_iter: int = setting(60, "Largest number of outer iterations.", minimum=1)
+    min_iter: int = setting(25, "Smallest number of outer iterations before the convergence "
+                            "criterion may stop the solver.", minimum=1)
+    inner_iters_balanced: int = setting(100, "Log-domain Sinkhorn updates projecting the latent "
+                                        "coupling T (and initialising Q, R and T).", minimum=1)
+    inner_iters_relaxed: int = setting(40, "Semi-relaxed Sinkhorn updates projecting Q and R.",
+                                       minimum=1)
+    tau_in: float = setting(1e5, "KL penalty weight on the inner marginals in the semi-relaxed "
+                            "projections (large: nearly fixed inner marginals).",
+                            exclusiveMinimum=0)
+    tol: float = setting(5e-6, "Convergence threshold of gamma_k^-2 (|dQ|_F + |dR|_F + |dT|_F), "
+                         "on the cost normalised to [0, 1].", exclusiveMinimum=0)
+    cost_matrix: str = setting("auto", "dense: the n x m cost; factors: exact squared-Euclidean "
+                               "factors or a sampled Euclidean factorisation; auto: dense up to "
+                               "2^24 entries, else factors.", enum=list(COST_MATRICES))
+    cost_rank: int = setting(40, "Rank of the sampled Euclidean cost factorisation.", minimum=1)
+    cost_eps: float = setting(0.04, "The Euclidean factorisation samples ceil(cost_rank / "
+                              "cost_eps) landmark rows and columns (the authors' eps).",
+                              exclusiveMinimum=0, maximum=1)
 
     def __post_init__(self):
         for name in ("rank", "max_iter", "min_iter", "inner_iters_balanced",

@@ -1,4 +1,5 @@
-"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and FRLC (:mod:`hiref.frlc`)."""
+"""Low-rank OT baselines: ott-jax LRSinkhorn (LOT) and FRLC (:mod:`hiref.frlc`), and their
+specifications (``LOT``, ``FRLC``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,25 @@ import functools
 import numpy as np
 
 from hiref.frlc_config import FRLCConfig
+from hiref.methods import outputs
 from hiref.methods.common import MethodResult, compile_and_time, ott_cost
 from hiref.methods.scoring import lowrank_plan_argmax, lowrank_plan_costs, mean_cost
+from hiref.methods.spec import MethodSpec
+from hiref.settings import setting
 
 _FRLC_FIELDS = {f.name for f in dataclasses.fields(FRLCConfig)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LOTSettings:
+    """Settings of ott-jax LRSinkhorn."""
+
+    rank: int = setting(40, "Rank of the coupling (paper 40).", minimum=1)
+    gamma: float = setting(10.0, "Mirror-descent step parameter of LRSinkhorn.",
+                           exclusiveMinimum=0)
+    max_iterations: int = setting(2000, "Outer iteration cap.", minimum=1)
+    scale_cost: str | float = setting("mean", "ott scale_cost of the geometry (mean: costs of "
+                                      "order one).")
 
 
 def run_lot(x, y, params, seed) -> MethodResult:
@@ -77,3 +93,24 @@ def run_frlc(x, y, params, seed) -> MethodResult:
                "factored_objective": float(np.asarray(objective)[n_iters - 1]),
                "rounded_mass": mass, "map_distinct_targets": int(np.unique(argmax).size)},
     )
+
+
+LOT = MethodSpec(
+    "lot", LOTSettings(), run_lot, outputs.LOW_RANK_PLAN,
+    description="Low-rank OT (Scetbon et al.), ott-jax LRSinkhorn.",
+    estimator="ott LRSinkhorn, <C, P> of the factored low-rank plan rounded onto the "
+              "marginals",
+    legend="LOT rank 40 (ott-jax LRSinkhorn)", uses_jax=True,
+    limit="on the Euclidean cost ott evaluates the n x n cost at every iteration: time "
+          "grows as n^2",
+)
+FRLC = MethodSpec(
+    "frlc", FRLCConfig(), run_frlc, outputs.MAP,
+    description="FRLC (Halmos, Liu, Gold, Raphael, NeurIPS 2024), hiref.frlc (our JAX code "
+                "after the authors' reference); defaults are the authors' MOSTA settings (rank "
+                "40, gamma 30, 60/25 iterations, inner 100/40, tau_in 1e5, Euclidean factors "
+                "r = 40, eps = 0.04).",
+    estimator="FRLC (Halmos et al. 2024, our JAX), <C, P> of the factored low-rank plan "
+              "rounded onto the marginals; argmax map saved",
+    legend="FRLC", uses_jax=True,
+)

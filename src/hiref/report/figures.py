@@ -12,19 +12,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.collections import LineCollection
 
-#: What each method label stands for in figure legends (labels not listed show as is).
-LEGEND_NAMES = {
-    "hiref": "HiRef, the paper's algorithm",
-    "hiref_refined": "HiRef with candidate splits and refinement (ours)",
-    "sinkhorn": "Sinkhorn (ott-jax)",
-    "progot": "ProgOT (ott-jax)",
-    "lot": "LOT rank 40 (ott-jax LRSinkhorn)",
-    "frlc": "FRLC",
-    "minibatch": "mini-batch OT, entropic (authors')",
-    "minibatch_exact": "mini-batch OT, exact batches",
-    "exact": "exact OT (SciPy)",
-    "bspot": "BSP-OT (POT)",
-}
+from hiref.methods import METHODS
+
+#: What each method stands for in figure legends (its specification's ``legend``; labels
+#: of unregistered methods show as they are).
+LEGEND_NAMES = {name: spec.legend for name, spec in METHODS.items()}
 _COST_METRIC = {"euclidean": ("cost_p1", "W1 cost (mean Euclidean distance)"),
                 "sqeuclidean": ("cost_p2", "W2 cost (mean squared distance)")}
 _COST_NAME = {"euclidean": "p = 1 (Euclidean)", "sqeuclidean": "p = 2 (squared Euclidean)"}
