@@ -21,7 +21,7 @@ NPZ_KEYS = outputs.npz_keys(output_forms())
 
 def solve_and_record(*, data, record, matching, experiment, dataset, method, params, n, seed):
     """One workflow run: loads the prepared pair, runs ``method``, writes the JSON record
-    (fields in README, "Results") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
+    (fields in docs/results.md, "What one run writes") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
 
     A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
     """
