@@ -112,7 +112,7 @@ def test_sampled_euclidean_factors_with_more_landmarks_are_closer():
         ({"x": np.full((96, 2), np.nan)}, "NaN"),
         ({"x": np.zeros((96, 3))}, "same dimension"),
         ({"x": np.zeros(96)}, "non-empty"),
-        ({"y": np.zeros((50, 2)), "config": frlc.FRLCConfig(rank=8, cost_matrix="factors")},
+        ({"y": np.zeros((50, 2)), "config": frlc.FRLCConfig(rank=8, cost_form="factors")},
          "needs \\|x\\| = \\|y\\|"),
         ({"config": {"rank": 8}}, "must be an FRLCConfig"),
     ],
@@ -126,7 +126,7 @@ def test_bad_input_is_refused(pair, change, match):
 @pytest.mark.parametrize(
     "field, value",
     [("rank", 0), ("rank", 2.0), ("gamma", -1.0), ("gamma", "5"), ("tau_in", float("inf")),
-     ("min_iter", 100), ("cost_eps", 2.0), ("cost_matrix", "sparse"), ("max_iter", True)],
+     ("min_iter", 100), ("cost_eps", 2.0), ("cost_form", "sparse"), ("max_iter", True)],
 )
 def test_bad_config_is_refused(field, value):
     with pytest.raises(ValueError, match=f"FRLCConfig.{field}"):
