@@ -221,3 +221,15 @@ def test_records_name_the_cost_form_and_both_authors_forms(pair):
         else:  # a crude rank-2 factorisation: its objective is not the plan's exact cost
             assert extra["solver_objective"] != pytest.approx(extra["unrounded_plan_cost"],
                                                               rel=1e-3)
+
+
+def test_plan_scoring_with_a_padded_last_block(pair, monkeypatch):
+    # n = 96 in blocks of 40 rows: the last block is padded, and an unrounded plan needs the
+    # rank-one correction (it once failed on the padded error vector: every FRLC run at n
+    # above 4096 that is not a multiple of the block).
+    x, y = pair
+    res = frlc.solve(x, y, "euclidean", frlc.FRLCConfig(rank=8, max_iter=5, min_iter=5), 0)
+    whole = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
+    monkeypatch.setattr(scoring, "PLAN_BLOCK", 40 * 96)
+    blocks = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
+    assert whole[2] > 0 and np.allclose(blocks, whole, rtol=1e-5)
