@@ -138,10 +138,11 @@ class FactoredCost(NamedTuple):
                    data_fields=["x", "y", "valid_x", "valid_y", "scale"], meta_fields=["cost"])
 @dataclasses.dataclass(frozen=True)
 class TiledCost:
-    """The dense cost ``c(x_i, y_j)`` of the (normalised) coordinates ``x`` (n, d) and ``y``
-    (m, d), divided by ``scale``, never held whole: every product is computed a tile of
-    rows at a time (:func:`tiled_product`). ``valid_x`` (n,), ``valid_y`` (m,) mark real
-    points; padded rows and columns of the cost are zero."""
+    """The dense cost ``C_ij = c(x_i, y_j)`` (``cost``) of coordinates ``x`` (n, d) and ``y``
+    (m, d) already divided by the normaliser, so that ``C`` is the data's cost divided by
+    ``scale``; never held whole: every product is computed a tile of rows at a time
+    (:func:`tiled_product`). ``valid_x`` (n,), ``valid_y`` (m,) mark real points; padded rows
+    and columns of the cost are zero."""
 
     x: jax.Array
     y: jax.Array
