@@ -259,15 +259,16 @@ def _frlc_config(settings: AuthorsSettings, rank: int, last: bool) -> FRLCConfig
 
 
 def _batch(blocks: int, size: int, rank: int, last: bool, settings: AuthorsSettings) -> int:
-    """Blocks of a level solved at once: the level's estimated bytes per block (FRLC's
-    factors and kernels, the dense cost at the last level, the sampled factorisation's
-    t x t core and row tiles above it) against ``block_memory_mb``."""
+    """Blocks of a level solved at once: the largest divisor of ``blocks`` whose estimated
+    bytes (FRLC's factors and kernels, the dense cost at the last level, the sampled
+    factorisation's t x t core and row tiles above it) fit ``block_memory_mb``; a divisor, so
+    that ``jax.lax.map`` compiles no second program for a remainder."""
     entries = 16 * size * rank
     if not last:
         t = int(rank / settings.distance_eps)
         entries += 4 * t * t + min(size * t, frlc.TILE_ENTRIES)
-    per_block = _ENTRY_BYTES * entries
-    return int(max(1, min(blocks, (settings.block_memory_mb << 20) // per_block)))
+    fits = max(1, (settings.block_memory_mb << 20) // (_ENTRY_BYTES * entries))
+    return max(d for d in range(1, min(blocks, fits) + 1) if blocks % d == 0)
 
 
 class _Level(NamedTuple):
