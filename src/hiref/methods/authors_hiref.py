@@ -55,4 +55,5 @@ HIREF = MethodSpec(
               "top-capacity split into equal co-clusters and finally singletons; cost of the "
               "bijection (their compute_OT_cost)",
     legend="HiRef, the authors' algorithm (FRLC splits, rank-Q last level)", uses_jax=True,
+    limit="a rank-Q FRLC on every Q-point block of the last level: seconds per block on a CPU",
 )

@@ -233,7 +233,10 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
         "(or first call on the same shapes) before it, recorded apart; host-only methods "
         f"have none. Ours ran on: {devices or '—'}. 'paper' columns hold the published "
         "value where the run used the authors' estimator at the same n and cost; the notes "
-        "say how the paper measured it."),
+        "say how the paper measured it. \"W1, paper's form\" is ours computed as the authors "
+        "computed theirs where that is not W1: an entropic or low-rank plan's cost as the "
+        "solver returned it, not rounded onto the marginals (FRLC on MOSTA: its objective on "
+        "the cost factors); the paper's value stands beside it."),
         "",
         shown.to_markdown(index=False),
     ]
