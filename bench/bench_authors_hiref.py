@@ -49,7 +49,9 @@ def run_params(config: dict, experiment: str, n: int) -> dict:
         {**config.get("methods", {}).get("hiref", {}),
          **exp.get("settings", {}).get("hiref", {})},
         exp.get("settings_by_n", {}).get("hiref"), n)
-    return methods.resolve_params("hiref", settings, exp["cost"])
+    # The benchmark measures every --n asked for: the experiment's max_n (which sizes a
+    # CPU workflow run down) does not apply here.
+    return {**methods.resolve_params("hiref", settings, exp["cost"]), "max_n": None}
 
 
 def measure(sizes, seeds, config: dict, experiment: str, out: Path) -> list[dict]:
