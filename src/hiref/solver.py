@@ -38,6 +38,10 @@ PROBE_POINTS = 512
 #: Mirror-descent steps each candidate runs before the choice (the split is mostly decided
 #: by then); the winner's start then runs the full ``outer_iters``.
 TRIAL_STEPS = 5
+#: Bytes of points a level program reads at once (x and y rows of a batch of whole blocks, or
+#: a chunk of one block's): its temporaries stay a small multiple of this, and so does what
+#: the splits keep (of size ``r`` per point), whatever the size of the clouds.
+LEVEL_CHUNK_BYTES = 1 << 25
 #: Per-backend XLA options of the level programs. On the CPU the fusion emitters are off:
 #: the programs compile in about half the time and run as fast (the first call at
 #: n = 4096 is mostly compilation).
@@ -237,31 +241,48 @@ class _Programs:
                                                        config).compile()
 
 
+def _clouds_spec(n: int, d: int, dtype) -> costs.Clouds:
+    spec = jax.ShapeDtypeStruct
+    return costs.Clouds(spec((n, d), dtype), spec((n, d), dtype), spec((d,), dtype),
+                        spec((), dtype))
+
+
 def _lower_level(plan: _Plan, n: int, d: int, b: int, s: int, r: int, with_matrix: bool,
                  cost: str, config: HiRefConfig) -> jax.stages.Lowered:
     """:func:`_split_level` lowered for ``n`` points in ``d`` dimensions split in ``b`` blocks
     of at most ``s`` into ``r`` co-clusters."""
     spec, dt = jax.ShapeDtypeStruct, plan.dtype
-    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    order = spec((n,), jnp.int32)
     sampled = not with_matrix and lowrank.needs_noise(cost, s, config.cost_rank)
     return _split_level.lower(
-        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
         spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
         spec((), jnp.int32), cost=cost, cost_rank=config.cost_rank,
         inner_iters=config.inner_iters,
+        **_level_layout(b, s, d, dt.itemsize, cost, config.cost_rank, with_matrix),
     )
+
+
+def _level_layout(b: int, s: int, d: int, itemsize: int, cost: str, cost_rank: int,
+                  with_matrix: bool) -> dict[str, int]:
+    """How a level of ``b`` blocks of ``s`` points in ``d`` dimensions reads its points within
+    ``LEVEL_CHUNK_BYTES``: ``batch`` blocks at once, ``chunk`` positions of each at a time
+    (small blocks whole and many at once, large ones one at a time in chunks)."""
+    rows = max(1, LEVEL_CHUNK_BYTES // (2 * d * itemsize))
+    chunk = lowrank.chunk_rows(cost, s, cost_rank, with_matrix, rows)
+    return {"batch": max(1, min(b, rows // chunk)), "chunk": chunk}
 
 
 def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool, cost: str,
                   config: HiRefConfig) -> jax.stages.Lowered:
     """:func:`hiref.leaves.solve_device` lowered for ``b`` blocks of at most ``s`` points."""
     spec, dt = jax.ShapeDtypeStruct, plan.dtype
-    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    order = spec((n,), jnp.int32)
     return leaves.solve_device.lower(
-        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), cost=cost,
-        batch=leaves.device_batch(s, b, config.leaf_memory_mb << 20, dt.itemsize),
+        batch=leaves.device_batch(s, d, b, config.leaf_memory_mb << 20, dt.itemsize),
     )
 
 
@@ -276,9 +297,10 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     start = time.perf_counter()
     norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix,
                            plan.dtype)
-    # Plain transfers: nothing in the timed part compiles. The host copies (in the device's
-    # precision) also seed the splits, group the refinement and give the leaves' costs.
-    xj, yj = jax.device_put(norm.x), jax.device_put(norm.y)
+    # Plain transfers (on a CPU none: the device uses the stored points in place); nothing
+    # in the timed part compiles. The host reads the same points to seed the splits, group
+    # the refinement and build the leaves' costs.
+    clouds = norm.clouds()
     mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(plan.dtype))
     gamma = jax.device_put(np.asarray(config.gamma, plan.dtype))
     seconds, levels = [], []
@@ -299,14 +321,13 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
                 "rank": r}
         if level == 0 and config.top_restarts > 1:
             centres, info["candidate_agreement"] = _candidate_start(
-                programs.levels[0], norm, xj, yj, mj, r, cost, config, seed,
-                gamma)
+                programs.levels[0], norm, clouds, mj, r, cost, config, seed, gamma)
         else:
-            gx, gy = np.asarray(order_x)[idx], np.asarray(order_y)[idx]
-            centres = starts.kmeanspp(np.concatenate([norm.x[gx], norm.y[gy]], axis=1),
-                                      np.concatenate([mask, mask], axis=1), r, rng)
+            ids = np.concatenate([np.asarray(order_x)[idx], n + np.asarray(order_y)[idx]], 1)
+            centres = starts.kmeanspp(_pooled(norm), ids, np.concatenate([mask, mask], 1), r,
+                                      rng)
         order_x, order_y, diag = programs.levels[level](
-            xj, yj, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
+            clouds, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
             _noise(rng, cost, config, int(sizes.max()), len(sizes), dtype=plan.dtype), gamma,
             np.int32(config.outer_iters))
         weights = sizes / n
@@ -320,8 +341,8 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
 
     started = time.perf_counter()
     order_x, order_y = np.asarray(order_x), np.asarray(order_y)
-    order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, plan.leaf_sizes,
-                            cost, config)
+    order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
+                            plan.leaf_sizes, cost, config)
     total = _matching_cost(norm, order_x, order_y, cost)
     finished({"level": "leaf", "blocks": len(plan.leaf_sizes),
               "block_size": int(plan.leaf_sizes.max()), "rank": int(plan.leaf_sizes.max()),
@@ -330,12 +351,13 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     rng = _rng(seed, _REFINE_STREAM)
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
         started = time.perf_counter()
-        pairs = np.concatenate([norm.x[order_x], norm.y[order_y]], axis=1)
+        pairs = refine.pair_points(norm.take, order_x, order_y, rng)
         order_p, group_sizes = refine.halve(pairs, plan.halvings, rng)
+        del pairs
         order_x, order_y = order_x[order_p], order_y[order_p]
         before = order_y.copy()
-        order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, group_sizes,
-                                cost, config)
+        order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
+                                group_sizes, cost, config)
         previous, total = total, _matching_cost(norm, order_x, order_y, cost)
         finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
                   "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
@@ -355,7 +377,7 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma):
+def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
     co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
@@ -372,19 +394,20 @@ def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma
     probe_x = rng.choice(n, p, replace=False)
     probe_y = rng.choice(n, p, replace=False)
     if norm.matrix is None:
-        block = costs.assignment_costs(norm.x[probe_x][None], norm.y[probe_y][None], cost)[0]
+        block = costs.assignment_costs(norm.take(0, probe_x)[None], norm.take(1, probe_y)[None],
+                                       cost)[0]
     else:
         block = norm.matrix[probe_x[:, None], probe_y[None, :]]
     partner = probe_y[linear_sum_assignment(block)[1]]
     caps = _capacities(np.array([n]), r).astype(np.int32)
     idx, mask = _segment_arrays(np.array([n]))
     order = jax.device_put(np.arange(n, dtype=np.int32))
-    pooled, pooled_mask = np.concatenate([norm.x, norm.y])[None], np.ones((1, 2 * n), bool)
+    everyone, take = np.arange(2 * n)[None], _pooled(norm)
     scores, seeds = [], []
     for _ in range(config.top_restarts):
-        seeds.append(starts.kmeanspp(pooled, pooled_mask, r, rng))
+        seeds.append(starts.kmeanspp(take, everyone, np.ones((1, 2 * n), bool), r, rng))
         order_x, order_y, diag = first_level(
-            xj, yj, mj, order, order, idx, mask, caps, seeds[-1],
+            clouds, mj, order, order, idx, mask, caps, seeds[-1],
             _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), gamma, np.int32(TRIAL_STEPS))
         label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
         label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
@@ -394,17 +417,17 @@ def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma
     return seeds[best], [-score[0] for score in scores]
 
 
-def _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, sizes, cost, config):
+def _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y, sizes, cost, config):
     """Exact assignment of every block (leaves or refinement groups): the new ``order_y``."""
     memory = config.leaf_memory_mb << 20
     if plan.leaf_solver == "scipy":
-        return leaves.solve_host(norm.x, norm.y, norm.matrix, order_x, order_y, sizes,
+        return leaves.solve_host(norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
                                  memory_bytes=memory,
                                  threads=leaves.host_threads(config.leaf_threads))
     idx, mask = _segment_arrays(sizes)
     program = programs.leaves[len(sizes), int(sizes.max())]
-    return np.asarray(program(xj, yj, mj, order_x.astype(np.int32), order_y.astype(np.int32),
+    return np.asarray(program(clouds, mj, order_x.astype(np.int32), order_y.astype(np.int32),
                               idx, mask))
 
 
@@ -413,8 +436,23 @@ def _matching_cost(norm, order_x, order_y, cost) -> float:
     n = len(order_x)
     if norm.matrix is not None:
         return float(norm.matrix[order_x, order_y].mean())
-    return costs.coupling_cost(norm.x, norm.y, order_x, order_y, np.full(n, 1.0 / n),
-                               2 if cost == "sqeuclidean" else 1)
+    return costs.weighted_pair_cost(functools.partial(norm.take, 0),
+                                    functools.partial(norm.take, 1), order_x, order_y,
+                                    np.full(n, 1.0 / n), 2 if cost == "sqeuclidean" else 1)
+
+
+def _pooled(norm: costs.Normalised) -> Callable[[np.ndarray], np.ndarray]:
+    """Reads pooled point ids: ``i < n`` is row ``i`` of x, ``n + j`` row ``j`` of y."""
+    n = len(norm.x)
+
+    def take(ids):
+        points = np.empty((*ids.shape, norm.x.shape[1]), norm.x.dtype)
+        from_x = ids < n
+        points[from_x] = norm.take(0, ids[from_x])
+        points[~from_x] = norm.take(1, ids[~from_x] - n)
+        return points
+
+    return take
 
 
 def _check_bijection(order_x: np.ndarray, order_y: np.ndarray, n: int) -> None:
@@ -472,18 +510,30 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
     return order.at[target].set(source, mode="drop")
 
 
-@functools.partial(jax.jit, static_argnames=("cost", "cost_rank", "inner_iters"))
-def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, centres, noise, gamma, steps,
-                 *, cost, cost_rank, inner_iters):
-    """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) split into the
-    co-clusters of sizes ``caps`` (b, r) from ``centres`` (b, r, d), with the ``noise``
-    (b, 2, s) or None, ``gamma`` and ``steps`` of :func:`hiref.lowrank.split`; returns the
-    regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each (b,))."""
+@functools.partial(jax.jit,
+                   static_argnames=("cost", "cost_rank", "inner_iters", "batch", "chunk"))
+def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, centres, noise, gamma,
+                 steps, *, cost, cost_rank, inner_iters, batch, chunk):
+    """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) of the
+    :class:`hiref.costs.Clouds` (or of the cost ``matrix``) split into the co-clusters of
+    sizes ``caps`` (b, r) from ``centres`` (b, r, d), with the ``noise`` (b, 2, s) or None,
+    ``gamma``, ``steps`` and ``chunk`` of :func:`hiref.lowrank.split`, ``batch`` blocks at
+    once (see :func:`_level_layout`); returns the regrouped orders and the per-block
+    :class:`hiref.lowrank.SplitDiagnostics` (each (b,))."""
     gx, gy = order_x[idx], order_y[idx]
-    cb = None if matrix is None else matrix[gx[:, :, None], gy[:, None, :]]
-    split = functools.partial(lowrank.split, steps=steps, cost=cost, cost_rank=cost_rank,
-                              inner_iters=inner_iters, gamma=gamma)
-    label_x, label_y, diag = jax.vmap(split)(x[gx], y[gy], mask, caps, centres, noise, cb)
+
+    def split(block):
+        rows, *rest = block
+        cost_block = None if matrix is None else matrix[rows[0][:, None], rows[1][None, :]]
+        return lowrank.split(clouds, rows, *rest, cost_block, steps, cost=cost,
+                             cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma,
+                             chunk=chunk)
+
+    blocks = (jnp.stack([gx, gy], 1), mask, caps, centres, noise)
+    if batch < idx.shape[0]:
+        label_x, label_y, diag = jax.lax.map(split, blocks, batch_size=batch)
+    else:
+        label_x, label_y, diag = jax.vmap(split)(blocks)
     # A stable sort by label lays the co-clusters out as consecutive child segments.
     by_label_x = jnp.argsort(label_x, axis=1, stable=True)
     by_label_y = jnp.argsort(label_y, axis=1, stable=True)

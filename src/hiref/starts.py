@@ -12,7 +12,11 @@ which the solver judges (:func:`labels_from_order` reads a candidate's co-cluste
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from hiref import costs
 
 
 def _draw(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
@@ -24,31 +28,46 @@ def _draw(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return np.minimum(pick, weights.shape[1] - 1)
 
 
-def kmeanspp(points: np.ndarray, valid: np.ndarray, r: int, rng: np.random.Generator
-             ) -> np.ndarray:
+def kmeanspp(take: Callable[[np.ndarray], np.ndarray], ids: np.ndarray, valid: np.ndarray,
+             r: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeds of every block at once.
 
     Args:
-      points: (b, s, d) the blocks' points (padding arbitrary); valid: (b, s) bool, at least
-        one valid point per block; r: centres per block; rng: the generator of the draws.
+      take: reads points: ``take(ids)`` (..., d) for point ids (...) (the solver's: x rows,
+        then y rows); ids: (b, s) the points of each block (padding: any id); valid: (b, s)
+        bool, at least one valid point per block; r: centres per block; rng: the generator
+        of the draws.
     Returns:
       (b, r, d) centres, each one of its block's valid points; when all valid points of a
       block already coincide with a centre, further centres repeat a valid point.
+
+    Memory: the blocks' points are read ``HOST_CHUNK`` entries at a time, never all at once.
     """
-    b = points.shape[0]
+    b = ids.shape[0]
     rows = np.arange(b)
     valid_weight = valid.astype(np.float64)
-    centres = np.empty((b, r, points.shape[2]), points.dtype)
-    centres[:, 0] = points[rows, _draw(valid_weight, rng.random(b))]
-    nearest = ((points - centres[:, :1]) ** 2).sum(-1, dtype=np.float64)
+    first = take(ids[rows, _draw(valid_weight, rng.random(b))])
+    centres = np.empty((b, r, first.shape[1]), first.dtype)
+    centres[:, 0] = first
+    nearest = _squared_distances(take, ids, first)
     for k in range(1, r):
         weights = np.where(valid, nearest, 0.0)
         exhausted = ~(weights.sum(1) > 0)
         weights[exhausted] = valid_weight[exhausted]
-        centres[:, k] = points[rows, _draw(weights, rng.random(b))]
-        np.minimum(nearest, ((points - centres[:, k:k + 1]) ** 2).sum(-1, dtype=np.float64),
-                   out=nearest)
+        centres[:, k] = take(ids[rows, _draw(weights, rng.random(b))])
+        np.minimum(nearest, _squared_distances(take, ids, centres[:, k]), out=nearest)
     return centres
+
+
+def _squared_distances(take, ids: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Squared distances (b, s) float64 from the points ``ids`` (b, s) of every block to the
+    block's ``centre`` (b, d), a chunk of columns at a time."""
+    out = np.empty(ids.shape)
+    b, d = centre.shape
+    for begin, end in costs.row_chunks(ids.shape[1], b * d):
+        out[:, begin:end] = ((take(ids[:, begin:end]) - centre[:, None]) ** 2).sum(
+            -1, dtype=np.float64)
+    return out
 
 
 def labels_from_order(order: np.ndarray, caps: np.ndarray) -> np.ndarray:
