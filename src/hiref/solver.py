@@ -63,8 +63,9 @@ def solve(
 
     Args:
       x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d). They are
-        shifted and scaled together in float64 before any float32 work (see
-        :func:`hiref.costs.normalise`); reported costs are in the caller's units.
+        shifted and scaled together before any low-precision work (see
+        :class:`hiref.costs.Normalised`): float32 points on reading, in float32; other
+        points in float64, into a float32 copy. Reported costs are in the caller's units.
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
       config: solver settings; ``None`` means ``HiRefConfig()``.
@@ -81,6 +82,13 @@ def solve(
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
       ``config.max_expansion``. That bijection runs with leaves and refinement groups of
       ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points).
+
+    Memory: the input, plus one aligned float32 copy of it unless the input is float32 and
+    JAX can use it in place (on a CPU: a C-contiguous array aligned to 64 bytes, such as a
+    JAX array or :func:`hiref.costs.aligned_empty`), plus a part that does not grow with
+    ``d``: the splits' state (a few numbers per point and co-cluster), chunks of
+    ``LEVEL_CHUNK_BYTES`` and ``hiref.costs.HOST_CHUNK``, one leaf per thread (docs/memory.md).
+    With ``n != m`` the repeated points are copies.
     """
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
@@ -110,8 +118,8 @@ def solve(
     # the repetition keep max_leaf distinct points of the more repeated side in a leaf.
     expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
     match = _match(
-        np.repeat(x, rep_x, axis=0), np.repeat(y, rep_y, axis=0),
-        None if matrix is None else np.repeat(np.repeat(matrix, rep_x, 0), rep_y, 1),
+        _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
+        None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
         cost_name, expanded, seed, report,
     )
     rows, cols = match.order_x // rep_x, match.order_y // rep_y
@@ -142,6 +150,12 @@ def solve(
         cost=cost_name,
         extra=extra,
     )
+
+
+def _repeat(a: np.ndarray, times: int, axis: int) -> np.ndarray:
+    """``a`` with every entry along ``axis`` repeated ``times`` times (``a`` itself, not a copy,
+    once)."""
+    return a if times == 1 else np.repeat(a, times, axis=axis)
 
 
 def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -257,7 +271,7 @@ def _lower_level(plan: _Plan, n: int, d: int, b: int, s: int, r: int, with_matri
     return _split_level.lower(
         _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
-        spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
+        spec((b, r), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
         spec((), jnp.int32), cost=cost, cost_rank=config.cost_rank,
         inner_iters=config.inner_iters,
         **_level_layout(b, s, d, dt.itemsize, cost, config.cost_rank, with_matrix),
@@ -320,14 +334,12 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
         info = {"level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()),
                 "rank": r}
         if level == 0 and config.top_restarts > 1:
-            centres, info["candidate_agreement"] = _candidate_start(
+            uniforms, info["candidate_agreement"] = _candidate_start(
                 programs.levels[0], norm, clouds, mj, r, cost, config, seed, gamma)
         else:
-            ids = np.concatenate([np.asarray(order_x)[idx], n + np.asarray(order_y)[idx]], 1)
-            centres = starts.kmeanspp(_pooled(norm), ids, np.concatenate([mask, mask], 1), r,
-                                      rng)
+            uniforms = _seed_uniforms(rng, len(sizes), r)
         order_x, order_y, diag = programs.levels[level](
-            clouds, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
+            clouds, mj, order_x, order_y, idx, mask, caps, uniforms.astype(plan.dtype),
             _noise(rng, cost, config, int(sizes.max()), len(sizes), dtype=plan.dtype), gamma,
             np.int32(config.outer_iters))
         weights = sizes / n
@@ -382,12 +394,12 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
     co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
     sampled x and y points (ties: the lower low-rank objective) wins, and the full split
-    restarts from its seeds (so it continues the judged candidate). Agreement with a
-    matching, not the low-rank objective, decides, because the lowest-objective split can
-    cut across the transport map.
+    restarts from its seeds (the same uniforms, so it continues the judged candidate).
+    Agreement with a matching, not the low-rank objective, decides, because the
+    lowest-objective split can cut across the transport map.
 
-    Returns ``(centres (1, r, d), agreement)``, the agreement a list (one count per
-    candidate)."""
+    Returns ``(uniforms (1, r), agreement)``: the winner's k-means++ draws and a list of one
+    agreement count per candidate."""
     n = norm.x.shape[0]
     p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
@@ -402,10 +414,9 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
     caps = _capacities(np.array([n]), r).astype(np.int32)
     idx, mask = _segment_arrays(np.array([n]))
     order = jax.device_put(np.arange(n, dtype=np.int32))
-    everyone, take = np.arange(2 * n)[None], _pooled(norm)
     scores, seeds = [], []
     for _ in range(config.top_restarts):
-        seeds.append(starts.kmeanspp(take, everyone, np.ones((1, 2 * n), bool), r, rng))
+        seeds.append(_seed_uniforms(rng, 1, r).astype(norm.x.dtype))
         order_x, order_y, diag = first_level(
             clouds, mj, order, order, idx, mask, caps, seeds[-1],
             _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), gamma, np.int32(TRIAL_STEPS))
@@ -419,11 +430,9 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
 
 def _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y, sizes, cost, config):
     """Exact assignment of every block (leaves or refinement groups): the new ``order_y``."""
-    memory = config.leaf_memory_mb << 20
     if plan.leaf_solver == "scipy":
         return leaves.solve_host(norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
-                                 memory_bytes=memory,
                                  threads=leaves.host_threads(config.leaf_threads))
     idx, mask = _segment_arrays(sizes)
     program = programs.leaves[len(sizes), int(sizes.max())]
@@ -441,18 +450,10 @@ def _matching_cost(norm, order_x, order_y, cost) -> float:
                                     np.full(n, 1.0 / n), 2 if cost == "sqeuclidean" else 1)
 
 
-def _pooled(norm: costs.Normalised) -> Callable[[np.ndarray], np.ndarray]:
-    """Reads pooled point ids: ``i < n`` is row ``i`` of x, ``n + j`` row ``j`` of y."""
-    n = len(norm.x)
-
-    def take(ids):
-        points = np.empty((*ids.shape, norm.x.shape[1]), norm.x.dtype)
-        from_x = ids < n
-        points[from_x] = norm.take(0, ids[from_x])
-        points[~from_x] = norm.take(1, ids[~from_x] - n)
-        return points
-
-    return take
+def _seed_uniforms(rng: np.random.Generator, blocks: int, r: int) -> np.ndarray:
+    """The uniforms (blocks, r) of the k-means++ seeds of a level: centre ``k`` of every
+    block, for ``k = 0, 1, ...`` in turn (see :func:`hiref.starts.kmeanspp`)."""
+    return rng.random((r, blocks)).T
 
 
 def _check_bijection(order_x: np.ndarray, order_y: np.ndarray, n: int) -> None:
@@ -512,14 +513,15 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
 
 @functools.partial(jax.jit,
                    static_argnames=("cost", "cost_rank", "inner_iters", "batch", "chunk"))
-def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, centres, noise, gamma,
+def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, uniforms, noise, gamma,
                  steps, *, cost, cost_rank, inner_iters, batch, chunk):
     """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) of the
     :class:`hiref.costs.Clouds` (or of the cost ``matrix``) split into the co-clusters of
-    sizes ``caps`` (b, r) from ``centres`` (b, r, d), with the ``noise`` (b, 2, s) or None,
-    ``gamma``, ``steps`` and ``chunk`` of :func:`hiref.lowrank.split`, ``batch`` blocks at
-    once (see :func:`_level_layout`); returns the regrouped orders and the per-block
-    :class:`hiref.lowrank.SplitDiagnostics` (each (b,))."""
+    sizes ``caps`` (b, r) from the k-means++ seeds drawn at ``uniforms`` (b, r), with the
+    ``noise`` (b, 2, s) or None, ``gamma``, ``steps`` and ``chunk`` of
+    :func:`hiref.lowrank.split`, ``batch`` blocks at once (see :func:`_level_layout`); returns
+    the regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each
+    (b,))."""
     gx, gy = order_x[idx], order_y[idx]
 
     def split(block):
@@ -529,7 +531,7 @@ def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, centres, noi
                              cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma,
                              chunk=chunk)
 
-    blocks = (jnp.stack([gx, gy], 1), mask, caps, centres, noise)
+    blocks = (jnp.stack([gx, gy], 1), mask, caps, uniforms, noise)
     if batch < idx.shape[0]:
         label_x, label_y, diag = jax.lax.map(split, blocks, batch_size=batch)
     else:
