@@ -1,6 +1,7 @@
 """HiRef solver: bijection, closeness to exact OT, determinism, |X| != |Y|, bad input."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
@@ -342,3 +343,28 @@ def test_coupling_cost_in_chunks_is_the_sum_over_pairs(monkeypatch):
     assert hiref.coupling_cost(x, y, rows, cols, weights, 1) == whole
     direct = np.sqrt(((x[rows].astype(np.float64) - y[cols]) ** 2).sum(1)) @ weights
     assert whole == pytest.approx(direct, rel=1e-12)
+
+
+def test_kmeanspp_seeds_are_distinct_valid_points_of_the_block():
+    from hiref import costs, lowrank, starts
+
+    x, y = cloud(40, 3, seed=4)
+    rows = np.stack([np.arange(40), np.arange(40)[::-1]])[:, :32]
+    mask = np.arange(32) < 30  # the last two positions are padding
+    uniforms = jnp.linspace(0.05, 0.95, 6)
+
+    def seeds(x, y, chunk, uniforms):
+        def draw(x, y, uniforms):
+            clouds = costs.Clouds(x, y, jnp.zeros(3), jnp.float32(1))
+            points = lowrank.BlockPoints(clouds, jnp.asarray(rows), jnp.asarray(mask), chunk)
+            return starts.kmeanspp(points, uniforms)
+
+        return np.asarray(jax.jit(draw)(x, y, uniforms))
+
+    valid = np.concatenate([x[rows[0][mask]], y[rows[1][mask]]])
+    for chunk in (32, 8):
+        hits = [np.flatnonzero((valid == centre).all(1)) for centre in seeds(x, y, chunk,
+                                                                           uniforms)]
+        assert all(len(hit) == 1 for hit in hits) and len({int(h[0]) for h in hits}) == 6
+    ones = np.ones((40, 3), np.float32)
+    assert np.array_equal(seeds(ones, ones, 8, uniforms[:4]), np.ones((4, 3)))
