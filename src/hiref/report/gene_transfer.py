@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from hiref.datasets.merfish import SPATIAL_KEY
 from hiref.report import published as pub
-from hiref.report.tables import STAND_IN_NOTE
+from hiref.report.tables import STAND_IN_HEADING, STAND_IN_NOTE
 
 #: Cosine formulas by name: what each score row's ``definition`` means.
 COSINES = {
@@ -321,12 +321,14 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
     under it where a published value matches, genes as columns; then what each formula is."""
     genes = list(dict.fromkeys(summary["gene"]))
     bins = ", ".join(f"{b} x {b}" for b in summary["bins"].unique())
-    lines = [f"**Stand-in data.** {STAND_IN_NOTE}", ""] if summary["stand_in"].any() else []
+    stand_in = bool(summary["stand_in"].any())
+    paper = "" if stand_in else (" Paper rows appear where the run used the authors' estimator "
+                                 "at the same n.")
+    lines = [STAND_IN_HEADING, ""] if stand_in else []
     lines += [
         ("Gene-expression transfer on MERFISH: cosine scores of each method's transport, "
         f"expression averaged over a {bins} grid of bins. The paper used two formulas; a "
-        "score compares only with scores of the same formula (one table each). Paper rows "
-        "appear where the run used the authors' estimator at the same n."),
+        f"score compares only with scores of the same formula (one table each).{paper}"),
     ]
     for definition, group in summary.groupby("definition", sort=True):
         rows = []

@@ -23,10 +23,13 @@ RUN_COLUMNS = [
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
 _STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
 #: The note of every row run on stand-in data, in place of any published value.
-STAND_IN_NOTE = ("Stand-in data: this row ran on generated data with the real dataset's shape "
-                 "and format (docs/stand-ins.md), not on the paper's data; its numbers say "
-                 "how the methods run at this size, not what they cost on the real data, and "
-                 "no published value is shown beside them.")
+STAND_IN_NOTE = ("Stand-in data (docs/stand-ins.md): no published value is shown beside this "
+                 "row.")
+#: The first lines of any table with rows run on stand-in data.
+STAND_IN_HEADING = ("**Stand-in data.** These rows ran on generated data with the real "
+                    "datasets' shapes, formats and sizes (docs/stand-ins.md), not on the "
+                    "paper's data: they show how the methods run at this size, not what they "
+                    "cost on the real data, and no published value is shown beside them.")
 
 
 def load_runs(paths) -> pd.DataFrame:
@@ -225,15 +228,16 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
                                 if shown[c].eq("").all()] + ([] if stand_in else ["data"]))
     objective = "W1 (Euclidean, p = 1)" if cost == "euclidean" else "W2 (squared Euclidean, p = 2)"
     devices = ", ".join(sorted({d for ds in table["device"] for d in ds.split(", ") if d}))
-    lines = [f"**Stand-in data.** {STAND_IN_NOTE}", ""] if stand_in else []
+    paper = ("" if stand_in else " 'paper' columns hold the published value where the run used "
+             "the authors' estimator at the same n and cost; the notes say how the paper "
+             "measured it.")
+    lines = [STAND_IN_HEADING, ""] if stand_in else []
     lines += [
         (f"Methods minimise the {objective} cost. W1 and W2 are primal costs of each plan, mean "
         "± sd over seeds; 'x exact' is the minimised cost relative to exact OT on the same "
         "data. 'seconds' is solver time after compilation; 'compile s' is the JIT compilation "
         "(or first call on the same shapes) before it, recorded apart; host-only methods "
-        f"have none. Ours ran on: {devices or '—'}. 'paper' columns hold the published "
-        "value where the run used the authors' estimator at the same n and cost; the notes "
-        "say how the paper measured it."),
+        f"have none. Ours ran on: {devices or '—'}.{paper}"),
         "",
         shown.to_markdown(index=False),
     ]
