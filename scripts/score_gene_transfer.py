@@ -12,8 +12,8 @@ from contextlib import redirect_stderr, redirect_stdout
 import anndata as ad
 
 from hiref.provenance import atomic_path
-from hiref.report.figures import STAND_IN_TITLE
 from hiref.report.gene_transfer import gene_transfer_scores, plot_transfer, read_transport
+from hiref.report.stand_in import TITLE as STAND_IN_TITLE
 
 
 def main(sm) -> None:

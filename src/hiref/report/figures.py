@@ -12,6 +12,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.collections import LineCollection
 
+from hiref.report.stand_in import TITLE as STAND_IN_TITLE
+
 #: What each method label stands for in figure legends (labels not listed show as is).
 LEGEND_NAMES = {
     "hiref": "HiRef, the paper's algorithm",
@@ -28,8 +30,6 @@ LEGEND_NAMES = {
 _COST_METRIC = {"euclidean": ("cost_p1", "W1 cost (mean Euclidean distance)"),
                 "sqeuclidean": ("cost_p2", "W2 cost (mean squared distance)")}
 _COST_NAME = {"euclidean": "p = 1 (Euclidean)", "sqeuclidean": "p = 2 (squared Euclidean)"}
-#: Start of the title of any figure drawn from runs on stand-in data.
-STAND_IN_TITLE = "STAND-IN DATA (generated, not the paper's; docs/stand-ins.md): "
 
 
 def _legend_name(label: str) -> str:

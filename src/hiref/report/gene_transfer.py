@@ -36,7 +36,8 @@ import scipy.sparse as sp
 
 from hiref.datasets.merfish import SPATIAL_KEY
 from hiref.report import published as pub
-from hiref.report.tables import STAND_IN_HEADING, STAND_IN_NOTE
+from hiref.report.stand_in import HEADING as STAND_IN_HEADING
+from hiref.report.stand_in import NOTE as STAND_IN_NOTE
 
 #: Cosine formulas by name: what each score row's ``definition`` means.
 COSINES = {

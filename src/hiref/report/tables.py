@@ -12,6 +12,8 @@ import pandas as pd
 
 from hiref.records import read_record
 from hiref.report import published as pub
+from hiref.report.stand_in import HEADING as STAND_IN_HEADING
+from hiref.report.stand_in import NOTE as STAND_IN_NOTE
 
 #: Columns of the per-run table, in order.
 RUN_COLUMNS = [
@@ -22,14 +24,6 @@ RUN_COLUMNS = [
 #: Metrics of the summary that may have a published value, and their names in tables.
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
 _STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
-#: The note of every row run on stand-in data, in place of any published value.
-STAND_IN_NOTE = ("Stand-in data (docs/stand-ins.md): no published value is shown beside this "
-                 "row.")
-#: The first lines of any table with rows run on stand-in data.
-STAND_IN_HEADING = ("**Stand-in data.** These rows ran on generated data with the real "
-                    "datasets' shapes, formats and sizes (docs/stand-ins.md), not on the "
-                    "paper's data: they show how the methods run at this size, not what they "
-                    "cost on the real data, and no published value is shown beside them.")
 
 
 def load_runs(paths) -> pd.DataFrame:
