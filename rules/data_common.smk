@@ -95,12 +95,16 @@ def embeddings_file(wildcards):
     return f"results/embeddings/{wildcards.image_set}.npz"
 
 
+def mosta_name(stage):
+    return f"{stage}_E1S1.MOSTA.h5ad"
+
+
 def mosta_stage_file(stage):
-    name = f"{stage}_E1S1.MOSTA.h5ad"
+    """One stage file: stand-in, local copy or retrieved file."""
     local = DATA["mosta"]["local_dir"]
     if STAND_IN:
-        return stand_in_file(f"mosta/{name}")
-    return str(Path(local, name)) if local else raw(f"mosta/{name}")
+        return stand_in_file(f"mosta/{mosta_name(stage)}")
+    return str(Path(local, mosta_name(stage))) if local else raw(f"mosta/{mosta_name(stage)}")
 
 
 def merfish_role(replicate):
@@ -201,7 +205,8 @@ def run_stages():
 
 
 def local_sources():
-    """Configuration key -> the local files or folders it makes a real run read."""
+    """Configuration key -> the local files or folders it makes a real run read (whatever
+    the mode: a stand-in run checks that it never writes there)."""
     used, found = run_datasets(), {}
     if "coco" in used:
         if DATA["coco"]["images"]:
@@ -211,7 +216,9 @@ def local_sources():
     if "imagenet" in used and DATA["imagenet"]["train_dir"]:
         found["data.imagenet.train_dir"] = [DATA["imagenet"]["train_dir"]]
     if DATA["mosta"]["local_dir"] and run_stages():
-        found["data.mosta.local_dir"] = [mosta_stage_file(s) for s in run_stages()]
+        found["data.mosta.local_dir"] = [
+            str(Path(DATA["mosta"]["local_dir"], mosta_name(s))) for s in run_stages()
+        ]
     if "merfish" in used and MERFISH["local_dir"]:
         found["data.merfish.local_dir"] = [
             merfish_local(kind, rep)
@@ -224,7 +231,7 @@ def local_sources():
 def stand_in_outputs():
     """Every stand-in file the experiments in `run` read."""
     used = run_datasets()
-    files = [stand_in_file(f"mosta/{s}_E1S1.MOSTA.h5ad") for s in run_stages()]
+    files = [stand_in_file(f"mosta/{mosta_name(s)}") for s in run_stages()]
     if "merfish" in used:
         files += [
             merfish_file(k, r)
