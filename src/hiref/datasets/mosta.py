@@ -119,13 +119,14 @@ def preprocess_pair(
             f"{path1} and {path2}: {n_comps} PCA components need more than {len(genes)} shared genes"
         )
     slices = [_read_counts(p, genes, s) for p, s in zip((path1, path2), stages)]
+    sizes = [s.n_obs for s in slices]
     joint = ad.concat(slices, join="inner", merge="same")
+    del slices  # the concatenation holds its own copy of the counts
     sc.pp.normalize_total(joint)
     sc.pp.log1p(joint)
     # mask_var=None: every shared gene, even if a 'highly_variable' column were present.
     sc.pp.pca(joint, n_comps=n_comps, mask_var=None, random_state=seed)
 
-    sizes = [s.n_obs for s in slices]
     n = min(sizes)
     rng = np.random.default_rng(seed)
     keep = []
