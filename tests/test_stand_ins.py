@@ -110,7 +110,8 @@ def test_mosta_stand_in_runs_through_the_preprocessing_only_in_stand_in_mode(sta
 def test_merfish_stand_in_has_vizgens_columns_panel_and_rotation(tmp_path):
     files = {}
     for replicate, role, cells in ((3, "source", 400), (2, "target", 380)):
-        files[replicate] = merfish.replicate_paths(tmp_path, replicate)
+        files[replicate] = (tmp_path / f"cell_metadata_S2R{replicate}.csv.gz",
+                            tmp_path / f"cell_by_gene_S2R{replicate}.csv.gz")
         merfish.write_replicate(*files[replicate], replicate=replicate, role=role,
                                 n_cells=cells, rotation_deg=45, seed=0, chunk_cells=150,
                                 progress=lambda _: None)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -217,10 +216,3 @@ def write_replicate(metadata_path: str | os.PathLike, counts_path: str | os.Path
             frame.to_csv(counts_out, header=start == 0)
             progress(f"S2R{replicate}: {rows.stop}/{n_cells} cells")
     return marker
-
-
-def replicate_paths(folder: str | os.PathLike, replicate: int) -> tuple[Path, Path]:
-    """``cell_metadata_S2R<r>.csv.gz`` and ``cell_by_gene_S2R<r>.csv.gz`` in ``folder``."""
-    folder = Path(folder)
-    return (folder / f"cell_metadata_S2R{replicate}.csv.gz",
-            folder / f"cell_by_gene_S2R{replicate}.csv.gz")

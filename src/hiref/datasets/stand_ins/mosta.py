@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -264,8 +263,3 @@ def write_stage(path: str | os.PathLike, *, stage: str, stage_index: int, n_cell
                     sparse_dataset(group[name]).append(matrix)
             progress(f"{stage}: {stop}/{n_cells} cells")
     return marker
-
-
-def stage_path(folder: str | os.PathLike, stage: str) -> Path:
-    """Where the stand-in (and the real) file of a stage is named."""
-    return Path(folder) / f"{stage}_E1S1.MOSTA.h5ad"
