@@ -80,7 +80,12 @@ def image_source(image_set):
 
 
 def embed_inputs(wildcards):
-    if STAND_IN:  # only COCO is embedded: the ImageNet stand-in is made as embeddings
+    if STAND_IN:
+        if wildcards.image_set != "coco":
+            raise ValueError(
+                "with data.stand_in: true ImageNet is generated as embeddings "
+                f"({stand_in_file('imagenet/imagenet.npz')}); there are no images to embed"
+            )
         return {"images": stand_in_file("coco/val2017.zip")}
     inputs = {"images": image_source(wildcards.image_set)}
     if EMBED_SEED is None:
