@@ -57,7 +57,7 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
     import jax
 
     import hiref
-    from hiref import methods
+    from hiref.methods.matching import run_bspot
     x, y = PAIRS[pair](n, seed)
     p = 2 if cost == "sqeuclidean" else 1
     record = {"pair": pair, "n": n, "d": x.shape[1], "cost": cost, "seed": seed,
@@ -76,7 +76,7 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
     record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     for plans in bspot_plans:
-        result = methods.run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
+        result = run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
         record[f"bspot{plans}_seconds"] = result.seconds
         record[f"bspot{plans}_cost"] = result.cost_p2 if p == 2 else result.cost_p1
 

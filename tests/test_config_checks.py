@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from conftest import DEFAULT_CONFIG, ROOT
 from hiref import HiRefConfig
 from hiref import workflow_config as wc
 from hiref.datasets import synthetic
+from hiref.settings import properties, setting
 from hiref.validation import check_config
 
 SCHEMA = wc.load_schema(ROOT / "config" / "schema.yaml")
@@ -194,3 +196,30 @@ def test_schema_has_no_stray_keywords():
     walk(SCHEMA, "config")
     for name, definition in SCHEMA["$defs"].items():
         walk(definition, f"$defs.{name}")
+
+
+def test_a_settings_field_reaches_the_schema_with_its_doc_type_limits_and_default():
+    """A field declared with a plain default and described in the class docstring (as a new
+    solver setting may be) is documented, typed and defaulted like one given by `setting`."""
+
+    @dataclass(frozen=True)
+    class Settings:
+        """Settings of a solver.
+
+        Attributes:
+          steps, sweeps: how many ``steps``,
+            at most.
+          ratio: (its `setting` doc is used instead).
+        """
+
+        steps: int = 3
+        sweeps: tuple[int, ...] | None = None
+        ratio: float = setting(0.5, "A ratio.", exclusiveMinimum=0, maximum=1)
+
+    assert properties(Settings()) == {
+        "steps": {"description": "how many `steps`, at most.", "type": "integer", "default": 3},
+        "sweeps": {"description": "how many `steps`, at most.", "type": ["array", "null"],
+                   "items": {"type": "integer"}, "default": None},
+        "ratio": {"description": "A ratio.", "type": "number", "exclusiveMinimum": 0,
+                  "maximum": 1, "default": 0.5},
+    }

@@ -1,21 +1,25 @@
-"""Every method of the registry on small inputs, the plan scoring, the labels and the run's
-record and arrays."""
+"""Every method of the registry on small inputs, the plan scoring, the labels, the registry
+and the schema generated from it, and the run's record and arrays."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import yaml
 
-from hiref import methods, records
+from hiref import HiRefConfig, methods, records, settings
+from hiref import workflow_config as wc
 from hiref.datasets import save_pair, synthetic
-from hiref.methods import scoring
+from hiref.methods import outputs, scoring
+from hiref.methods.hierarchical import PAPER_HIREF
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 64
@@ -38,35 +42,37 @@ def objective(result, cost):
     return result.cost_p2 if cost == "sqeuclidean" else result.cost_p1
 
 
-@pytest.mark.parametrize(
-    "label, cost",
-    [
-        ("hiref", "sqeuclidean"), ("hiref", "euclidean"), ("hiref_refined", "euclidean"),
-        ("sinkhorn", "sqeuclidean"), ("sinkhorn", "euclidean"),
-        ("progot", "sqeuclidean"), ("progot", "euclidean"),
-        ("lot", "sqeuclidean"), ("frlc", "euclidean"), ("frlc", "sqeuclidean"),
-        ("minibatch-16", "euclidean"), ("minibatch_exact-16", "sqeuclidean"),
-        ("bspot-8", "sqeuclidean"), ("bspot", "euclidean"),
-    ],
-)
+def sample_label(spec) -> str:
+    """The method's label with a small sweep value (a fast run at N points)."""
+    return f"{spec.name}-16" if spec.sweep else spec.name
+
+
+#: Every registered method under every cost it supports, but the exact reference itself.
+CASES = [(sample_label(spec), cost) for spec in methods.METHODS.values() if spec.name != "exact"
+         for cost in spec.costs]
+
+
+@pytest.mark.parametrize("label, cost", CASES)
 def test_method_is_feasible_and_no_better_than_exact(pair, exact, label, cost):
     x, y = pair
+    spec = methods.METHODS[methods.parse_label(label)[0]]
     result = methods.run(label, x, y, methods.resolve_params(label, {}, cost), seed=0)
     assert result.status == "ok", result.reason
     assert result.seconds > 0
-    jax_method = methods.METHODS[methods.parse_label(label)[0]].uses_jax
-    assert (result.compile_seconds is not None and result.compile_seconds > 0) == jax_method
+    assert (result.compile_seconds is not None and result.compile_seconds > 0) == spec.uses_jax
     best = objective(exact[cost], cost)
     # Every plan is a feasible coupling, so it cannot beat the optimum (float tolerance).
     assert objective(result, cost) >= best * (1 - 1e-6)
     assert objective(result, cost) <= best * 1.5
-    if result.perm is not None:
-        assert sorted(result.perm.tolist()) == list(range(N))
-    if label == "frlc":  # the argmax map of its plan
-        argmax = result.arrays["map"]
-        assert argmax.shape == (N,) and argmax.dtype == np.int64
-        assert 0 <= argmax.min() and argmax.max() < N
-        assert result.extra["map_distinct_targets"] == np.unique(argmax).size
+    # It returns exactly the arrays of its output form.
+    arrays = spec.output.arrays(result.perm, result.arrays, result.status)
+    if spec.output is outputs.BIJECTION:
+        assert sorted(arrays["perm"].tolist()) == list(range(N))
+    if spec.output is outputs.MAP:  # e.g. FRLC's argmax map of its plan
+        assert arrays["map"].shape == (N,)
+        assert 0 <= arrays["map"].min() and arrays["map"].max() < N
+    if label == "frlc":
+        assert result.extra["map_distinct_targets"] == np.unique(arrays["map"]).size
     assert result.params["cost"] == cost
 
 
@@ -80,6 +86,18 @@ def test_paper_hiref_is_one_start_without_refinement():
     paper, ours = (methods.resolve_params(label) for label in ("hiref", "hiref_refined"))
     assert paper["top_restarts"] == 1 and paper["refine_sweeps"] == 0
     assert ours["top_restarts"] > 1 and ours["refine_sweeps"] > 0
+
+
+def test_paper_hiref_spells_out_every_value():
+    """The paper's settings never come from HiRefConfig's defaults: spelled_out refuses a
+    missing field, and hiref's defaults are PAPER_HIREF's, field by field."""
+    with pytest.raises(TypeError, match="missing .*'gamma'"):
+        settings.spelled_out(HiRefConfig, **{k: v for k, v in PAPER_HIREF.to_dict().items()
+                                             if k != "gamma"})
+    assert methods.METHODS["hiref"].settings is PAPER_HIREF
+    assert methods.METHODS["hiref_refined"].settings == HiRefConfig()
+    assert {"max_leaf": 1023, "depth": 7, "max_rank": 16, "outer_iters": 60}.items() \
+        <= PAPER_HIREF.to_dict().items()
 
 
 def test_sinkhorn_uses_otts_relative_epsilon_and_records_it(pair):
@@ -209,13 +227,14 @@ def test_record_and_arrays_of_a_run(tmp_path, pair, label):
         experiment="e", dataset="d", method=label, params=params, n=N, seed=0,
     )
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["estimator"] == methods.METHODS[methods.parse_label(label)[0]].estimator
-    assert (record["compile_seconds"] is None) == (label != "frlc")
+    spec = methods.METHODS[methods.parse_label(label)[0]]
+    assert record["estimator"] == spec.estimator
+    assert (record["compile_seconds"] is None) == (not spec.uses_jax)
     with np.load(tmp_path / "run.npz") as arrays:
         assert set(arrays.files) == set(records.NPZ_KEYS)
         assert str(arrays["cost"]) == "euclidean"
         filled = {key for key in arrays.files if arrays[key].size}
-    assert filled == ({"map", "cost"} if label == "frlc" else {"perm", "cost"})
+    assert filled == {*spec.output.keys, "cost"}
 
 
 def test_importing_the_registry_imports_no_solver_library():
@@ -231,15 +250,44 @@ def test_importing_the_registry_imports_no_solver_library():
     assert out.stdout.strip() == "[]"
 
 
-def test_schema_documents_every_method_setting_with_its_default():
-    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
-    documented = schema["properties"]["methods"]["properties"]
-    assert set(documented) == set(methods.METHODS)
-    for name, method in methods.METHODS.items():
-        props = documented[name]["properties"]
-        assert set(props) == set(method.defaults), name
-        for key, default in method.defaults.items():
-            assert props[key]["default"] == default, f"config/schema.yaml: methods.{name}.{key}"
+def test_schema_methods_are_generated_from_the_registry():
+    """config/schema.yaml holds no method block; the loaded schema has one per registered
+    method whose defaults are the specification's (what the workflow fills in is what
+    resolve_params uses), each documented and within its own limits."""
+    written = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    assert "properties" not in written["properties"]["methods"]
+    schema = wc.load_schema(ROOT / "config" / "schema.yaml")
+    config = {"experiments": {"e": {"datasets": ["d"], "methods": ["exact"]}}}
+    wc.validate(config, schema)
+    assert config["methods"] == {name: spec.defaults for name, spec in methods.METHODS.items()}
+    for name, block in schema["properties"]["methods"]["properties"].items():
+        for key, prop in block["properties"].items():
+            assert prop["description"], f"methods.{name}.{key}"
+            jsonschema.validate(prop["default"], prop)
+    described = schema["$defs"]["experiment"]["properties"]["methods"]["description"]
+    assert ", ".join(methods.METHODS) in described and "batch_size" in described
+
+
+def test_registry_lines_are_checked():
+    assert list(methods.load_registry(["hiref.methods.matching:EXACT"])) == ["exact"]
+    with pytest.raises(ValueError, match="'hiref.methods.matching:EXAKT'"):
+        methods.load_registry(["hiref.methods.matching:EXAKT"])
+    with pytest.raises(ValueError, match="registered already"):
+        methods.load_registry(["hiref.methods.matching:EXACT"] * 2)
+    with pytest.raises(TypeError, match="not a hiref.methods.spec.MethodSpec"):
+        methods.load_registry(["hiref.methods.matching:run_exact"])
+    lines = methods.registry_lines({methods.EXTRA_METHODS: "a.b:C, d:E"})
+    assert lines == [*methods.REGISTRY, "a.b:C", "d:E"]
+
+
+def test_a_spec_is_checked_when_defined():
+    spec = methods.METHODS["bspot"]
+    with pytest.raises(ValueError, match="lower-case"):
+        dataclasses.replace(spec, name="BSP-OT")
+    with pytest.raises(ValueError, match="not an int field"):
+        dataclasses.replace(spec, sweep="n_plan")
+    with pytest.raises(ValueError, match="memory_growth"):
+        dataclasses.replace(spec, memory_growth=3)
 
 
 @pytest.mark.parametrize("cost", ["euclidean", "sqeuclidean"])

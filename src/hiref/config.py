@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hiref.settings import setting
+
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
 
@@ -66,21 +68,50 @@ class HiRefConfig:
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
     """
 
-    max_rank: int = 16
-    max_leaf: int = 128
-    depth: int = 6
-    schedule: tuple[int, ...] | None = None
-    outer_iters: int = 30
-    inner_iters: int = 12
-    gamma: float = 5.0
-    top_restarts: int = 8
-    cost_rank: int = 32
-    refine_sweeps: int = 6
-    refine_tol: float = 1e-4
-    leaf_solver: str = "auto"
-    leaf_threads: int = 0
-    leaf_memory_mb: int = 512
-    max_expansion: int = 8
+    # Each field's doc and limits (hiref.settings.setting) document and check the workflow's
+    # methods.hiref and methods.hiref_refined; hiref.validation.check_config enforces the same
+    # limits on any HiRefConfig.
+    max_rank: int = setting(16, "Largest rank of a low-rank split.", minimum=2)
+    max_leaf: int = setting(
+        128, "Largest block solved exactly at the last level, and the refinement group size; "
+        "the authors' max_Q = max_leaf + 1 (their schedule when n factors). A leaf of s points "
+        "costs 8 s^2 bytes per thread and about n s^2 work in all.", minimum=1)
+    depth: int = setting(6, "Largest number of schedule entries, leaf included (the authors' "
+                         "hierarchy_depth + 1).", minimum=2)
+    schedule: tuple[int, ...] | None = setting(
+        None, "Explicit ranks [r1, ..., rk] (overrides the dynamic programme); null: automatic.",
+        items={"minimum": 2}, minItems=1)
+    outer_iters: int = setting(30, "Mirror-descent iterations per level.", minimum=0)
+    inner_iters: int = setting(12, "Sinkhorn iterations per projection (two projections per "
+                               "mirror-descent step).", minimum=1)
+    gamma: float = setting(5.0, "Normalised mirror-descent step: a step moves each row of log Q "
+                           "by at most gamma between its most and least favoured co-cluster.",
+                           exclusiveMinimum=0)
+    top_restarts: int = setting(
+        8, "Candidate splits of the first (coarsest) level, each from a different k-means++ "
+        "start, run for 5 mirror-descent steps on the whole first block; the one whose "
+        "co-clusters keep together the most pairs of an exact matching of 512 sampled points "
+        "restarts from its seeds for the full split (1: a single start, as the authors).",
+        minimum=1)
+    cost_rank: int = setting(32, "Rank of the sampled Euclidean cost factorisation.", minimum=1)
+    refine_sweeps: int = setting(
+        6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
+        "max_leaf by principal-axis halving from a random start, each group re-solved exactly; "
+        "a sweep can only lower the cost and costs about one leaf level. At most this many "
+        "sweeps (see refine_tol).", minimum=0)
+    refine_tol: float = setting(
+        1e-4, "Refinement stops after a sweep that lowers the matching's cost by less than this "
+        "fraction (0: always run refine_sweeps sweeps).", minimum=0, exclusiveMaximum=1)
+    leaf_solver: str = setting(
+        "auto", "Exact solver of the leaves and refinement groups: scipy (host, threads), jax "
+        "(batched on JAX's device) or auto (scipy when JAX's backend is the CPU, else jax).",
+        enum=list(LEAF_SOLVERS))
+    leaf_threads: int = setting(0, "Host threads of the scipy leaf solver (0: every core the "
+                                "job may use).", minimum=0)
+    leaf_memory_mb: int = setting(512, "Memory for the dense leaf costs held at once (bounds "
+                                  "memory only).", minimum=1)
+    max_expansion: int = setting(8, "Largest lcm(n, m) / max(n, m) accepted when |X| != |Y|.",
+                                 minimum=1)
 
     def replace(self, **changes) -> HiRefConfig:
         return dataclasses.replace(self, **changes)

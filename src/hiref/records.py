@@ -10,20 +10,18 @@ import time
 
 import numpy as np
 
-from hiref.methods import METHODS, MethodResult, parse_label, run
+from hiref.methods import METHODS, MethodResult, output_forms, outputs, parse_label, run
 
 #: Keys of the ``.npz`` beside each record, always all present (empty arrays when they do not
-#: apply): ``perm`` the bijection ``x_i -> y_perm[i]``; ``map`` an argmax map of a plan (FRLC);
-#: the entropic mini-batch's ``batch_perm`` (the shared permutation), ``batch_size``, ``f``,
-#: ``g`` (each batch's potentials in batch order: position ``t`` belongs to
-#: ``x[batch_perm[t]]`` / ``y[batch_perm[t]]``) and ``batch_epsilon`` (one per batch), so that
-#: batch ``k``'s plan is ``exp((f_i + g_j - C_ij) / batch_epsilon[k])``; ``cost`` the cost name.
-NPZ_KEYS = ("perm", "map", "batch_perm", "batch_size", "f", "g", "batch_epsilon", "cost")
+#: apply): the keys of every registered method's output form (:mod:`hiref.methods.outputs`:
+#: ``perm`` a bijection, ``map`` an argmax map, the entropic mini-batch plan's ``batch_perm``,
+#: ``batch_size``, ``f``, ``g``, ``batch_epsilon``), then ``cost`` the cost name.
+NPZ_KEYS = outputs.npz_keys(output_forms())
 
 
 def solve_and_record(*, data, record, matching, experiment, dataset, method, params, n, seed):
     """One workflow run: loads the prepared pair, runs ``method``, writes the JSON record
-    (fields in README, "Results") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
+    (fields in docs/results.md, "What one run writes") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
 
     A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
     """
@@ -50,31 +48,28 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
         "seconds": result.seconds, "compile_seconds": result.compile_seconds,
         "wall_seconds": time.perf_counter() - t0, "estimator": METHODS[name].estimator,
         "peak_rss_mb": provenance.peak_rss_mb(), "device": provenance.device(uses_jax),
-        "params": result.params, "extra": result.extra,
+        "stand_in": provenance.stand_in(data), "params": result.params, "extra": result.extra,
         "versions": provenance.versions(), "git_commit": provenance.git_commit(),
     }
     with provenance.atomic_path(matching) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **run_arrays(result, params["cost"]))
+        np.savez(fh, **run_arrays(result, params["cost"], METHODS[name].output))
     provenance.write_json(record, out)
 
 
-def run_arrays(result: MethodResult, cost: str) -> dict[str, np.ndarray]:
-    """The arrays of a run's ``.npz``: every key of :data:`NPZ_KEYS`."""
-    unknown = set(result.arrays) - set(NPZ_KEYS)
-    if unknown:
-        raise ValueError(f"method arrays {sorted(unknown)} are not .npz keys {NPZ_KEYS}")
-    no_index, no_value = np.zeros(0, np.int64), np.zeros(0, np.float32)
-    arrays = {"perm": no_index, "map": no_index, "batch_perm": no_index,
-              "batch_size": no_index, "f": no_value, "g": no_value,
-              "batch_epsilon": np.zeros(0, np.float64)}
-    if result.perm is not None:
-        arrays["perm"] = np.asarray(result.perm, np.int64)
-    return {**arrays, **result.arrays, "cost": np.asarray(cost)}
+def run_arrays(result: MethodResult, cost: str, output: outputs.OutputForm
+               ) -> dict[str, np.ndarray]:
+    """The arrays of a run's ``.npz``: every key of :data:`NPZ_KEYS`, those of the method's
+    ``output`` form filled by an ``ok`` run."""
+    return {**outputs.empty_arrays(output_forms()),
+            **output.arrays(result.perm, result.arrays, result.status),
+            "cost": np.asarray(cost)}
 
 
 _TEXT, _COUNT, _NUMBER, _MAPPING = (str,), (numbers.Integral,), (numbers.Real,), (dict,)
+_FLAG = (bool,)
 #: Fields every record holds -> accepted types (None where listed). Costs and seconds are
-#: numbers whenever ``status`` is ``"ok"``.
+#: numbers whenever ``status`` is ``"ok"``. ``stand_in`` is true for a run on stand-in data
+#: (docs/stand-ins.md): tables and figures label it and set no published value beside it.
 RECORD_FIELDS = {
     "experiment": _TEXT, "dataset": _TEXT, "method": _TEXT, "n": _COUNT, "d": _COUNT,
     "seed": _COUNT, "cost": _TEXT, "status": _TEXT, "reason": (*_TEXT, type(None)),
@@ -82,7 +77,7 @@ RECORD_FIELDS = {
     "seconds": (*_NUMBER, type(None)), "wall_seconds": _NUMBER, "peak_rss_mb": _NUMBER,
     "device": _TEXT, "params": _MAPPING, "extra": _MAPPING, "versions": _MAPPING,
     "git_commit": (*_TEXT, type(None)), "compile_seconds": (*_NUMBER, type(None)),
-    "estimator": _TEXT,
+    "estimator": _TEXT, "stand_in": _FLAG,
 }
 STATUSES = ("ok", "skipped")
 
@@ -94,8 +89,9 @@ def record_problems(record) -> list[str]:
     problems = [f"missing field {name!r}" for name in RECORD_FIELDS if name not in record]
     for name, types in RECORD_FIELDS.items():
         value = record.get(name)
-        # JSON true/false are not counts or numbers.
-        if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+        # JSON true/false are not counts or numbers, only flags.
+        if name in record and (not isinstance(value, types)
+                               or (isinstance(value, bool) and types != _FLAG)):
             problems.append(f"{name} = {value!r} is not {' or '.join(t.__name__ for t in types)}")
     if "status" in record and record["status"] not in STATUSES:
         problems.append(f"status = {record['status']!r} is not one of {STATUSES}")

@@ -2,8 +2,10 @@
 as functions of its size n, dimension d, method and attempt.
 
 Estimates, not measurements: each is a base plus the growth of the method's dominant
-arrays and work, sized from the runs measured on the 2-core development machine (README,
-"Performance") with head-room. A retry (``attempt`` 2, 3, ...) asks for proportionally more,
+arrays and work (the ``memory_growth`` and ``work_growth`` of its
+:class:`~hiref.methods.spec.MethodSpec`), sized from the runs measured on the 2-core
+development machine (docs/performance.md) with head-room. A retry (``attempt`` 2, 3, ...)
+asks for proportionally more,
 so a job killed for memory or time is resubmitted with a larger request rather than the
 same one. Pure Python: the workflow evaluates them while building its DAG.
 """
@@ -12,12 +14,7 @@ from __future__ import annotations
 
 import math
 
-#: How memory grows with n per method; unlisted methods are linear in n (hierarchical,
-#: low-rank, mini-batch and BSP methods keep O(n d) arrays).
-QUADRATIC_MEMORY = frozenset({"sinkhorn", "progot", "exact"})
-#: How work grows with n for the methods that are not about linear: dense Sinkhorn-type
-#: solvers iterate over n^2 entries; the exact assignment is cubic.
-WORK_GROWTH = {"sinkhorn": 2, "progot": 2, "exact": 3}
+from hiref.methods import METHODS
 
 MIB = 2**20
 #: A run skipped for its size or cost does no work: the smallest request.
@@ -36,8 +33,9 @@ RUNTIME_UNIT = {2: 2**28, 3: 2**39, 1: 2**27}
 
 
 def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> int:
-    """Memory (MiB) of a solver job: ``attempt * (base_mb + arrays)``."""
-    if method in QUADRATIC_MEMORY:
+    """Memory (MiB) of a solver job: ``attempt * (base_mb + arrays)``; the arrays of a method
+    whose memory grows as n^2 are dense n x n, the others O(n d)."""
+    if METHODS[method].memory_growth == 2:
         arrays = DENSE_BYTES * n * n
     else:
         arrays = LINEAR_BYTES * n * (d + LINEAR_OVERHEAD)
@@ -45,7 +43,8 @@ def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> in
 
 
 def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int) -> int:
-    """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit)``."""
-    power = WORK_GROWTH.get(method, 1)
+    """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit)``, the work
+    n^2 or n^3 as the method's work grows, else n (d + overhead)."""
+    power = METHODS[method].work_growth
     work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD)
     return attempt * math.ceil(base_minutes * (1 + work / RUNTIME_UNIT[power]))

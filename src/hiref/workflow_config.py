@@ -24,8 +24,29 @@ class ConfigError(ValueError):
 
 
 def load_schema(path: str | os.PathLike) -> dict:
+    """config/schema.yaml with its parts generated from the method registry: ``methods.<name>``
+    of every registered method (:meth:`hiref.methods.spec.MethodSpec.schema`) and the method
+    names in the description of an experiment's ``methods``."""
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    methods = schema["properties"]["methods"]
+    if "properties" in methods:
+        raise ValueError(f"{path}: methods.properties is generated from the method "
+                         "registry (hiref.methods); remove it from the file")
+    methods["properties"] = {name: spec.schema() for name, spec in registry.METHODS.items()}
+    labels = schema["$defs"]["experiment"]["properties"]["methods"]
+    labels["description"] = labels["description"].format(
+        method_names=", ".join(registry.METHODS), sweep_settings=_sweep_settings())
+    return schema
+
+
+def _sweep_settings() -> str:
+    """``"minibatch and minibatch_exact: batch_size, bspot: n_plans"``."""
+    by_setting = {}
+    for name, spec in registry.METHODS.items():
+        if spec.sweep is not None:
+            by_setting.setdefault(spec.sweep, []).append(name)
+    return ", ".join(f"{' and '.join(names)}: {setting}" for setting, names in by_setting.items())
 
 
 def _error_line(error: jsonschema.ValidationError, where: str = "") -> str:

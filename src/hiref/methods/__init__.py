@@ -1,5 +1,10 @@
-"""The workflow's OT methods: one adapter function per method, ``run(x, y, params, seed)``,
-and the registry that the workflow's ``method`` wildcard is checked against.
+"""The workflow's OT methods: one :class:`MethodSpec` per method, and the registry that the
+workflow's ``method`` wildcard is checked against.
+
+A method is one module defining its specification (settings, runner, output form, memory and
+work growth, legend, estimator; :mod:`.spec`) plus one line of :data:`REGISTRY`; the
+configuration schema's ``methods`` section, its documentation, the cluster requests, figure
+legends and the ``.npz`` keys are generated from the specifications (docs/add-a-method.md).
 
 Beside a published number stands the authors' estimator under the paper's name (``hiref``,
 ``sinkhorn``, ``progot``, ``frlc``, ``minibatch``); our stronger variants stand beside it under
@@ -15,129 +20,86 @@ they run), so the workflow can be parsed without them.
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from hiref.config import COSTS, HiRefConfig
-from hiref.frlc_config import FRLCConfig
+from hiref.config import COSTS
 from hiref.methods.common import MethodResult, log
-from hiref.methods.entropic import run_minibatch, run_progot, run_sinkhorn
-from hiref.methods.hierarchical import run_hiref
-from hiref.methods.low_rank import run_frlc, run_lot
-from hiref.methods.matching import run_bspot, run_exact, run_minibatch_exact
+from hiref.methods.outputs import OutputForm
 from hiref.methods.scoring import (
     lowrank_plan_argmax,
     lowrank_plan_costs,
     matching_costs,
     mean_cost,
 )
+from hiref.methods.spec import NAME, MethodSpec
 
 __all__ = [
-    "METHODS", "Method", "MethodResult", "expand_labels", "label_pattern", "labels_help",
-    "lowrank_plan_argmax", "lowrank_plan_costs", "matching_costs", "mean_cost", "parse_label",
-    "resolve_params", "run", "skip_reason",
+    "EXTRA_METHODS", "METHODS", "REGISTRY", "MethodResult", "MethodSpec", "expand_labels",
+    "label_pattern", "labels_help", "load_registry", "lowrank_plan_argmax",
+    "lowrank_plan_costs", "matching_costs", "mean_cost", "output_forms", "parse_label",
+    "registry_lines", "resolve_params", "run", "skip_reason",
 ]
 
-
-@dataclass(frozen=True)
-class Method:
-    """A registry entry.
-
-    Attributes:
-      run: ``run(x, y, params, seed) -> MethodResult`` (``params`` complete, see ``defaults``).
-      defaults: every setting with its default; ``config/schema.yaml`` repeats them.
-      uses_jax: whether it runs on JAX's device (else on the host CPU).
-      estimator: one line, recorded with every run: what is computed and how it is scored.
-      sweep: a setting that the configuration may give as a list; each value becomes a
-        variant of the method named ``{method}-{value}`` (e.g. ``minibatch-128``).
-      limit: what grows too fast beyond ``max_n``, for the skip reason.
-      costs: the costs it can minimise; other costs give a ``skipped`` run.
-    """
-
-    run: Callable[[np.ndarray, np.ndarray, dict, int], MethodResult]
-    defaults: dict
-    uses_jax: bool
-    estimator: str
-    sweep: str | None = None
-    limit: str | None = None
-    costs: tuple[str, ...] = COSTS
+#: The registry: ``"module:NAME"`` of each method's :class:`MethodSpec`, one line per method,
+#: in the order of tables, legends and messages.
+REGISTRY = (
+    "hiref.methods.hierarchical:HIREF",
+    "hiref.methods.hierarchical:HIREF_REFINED",
+    "hiref.methods.entropic:SINKHORN",
+    "hiref.methods.entropic:PROGOT",
+    "hiref.methods.low_rank:LOT",
+    "hiref.methods.low_rank:FRLC",
+    "hiref.methods.entropic:MINIBATCH",
+    "hiref.methods.matching:MINIBATCH_EXACT",
+    "hiref.methods.matching:EXACT",
+    "hiref.methods.matching:BSPOT",
+)
+#: Environment variable adding registry lines, comma-separated, after :data:`REGISTRY`
+#: (a method outside this package: its module must be importable, e.g. on PYTHONPATH).
+#: Snakemake's jobs inherit it, locally and on SLURM (``--export=ALL``).
+EXTRA_METHODS = "HIREF_METHODS"
 
 
-#: The paper's HiRef: the authors' schedule rule with their code's defaults (max_Q 1024,
-#: max_rank 16, hierarchy_depth 6, which is our depth 7 since ours counts the leaf level too;
-#: ``plan_levels`` with max_leaf = max_Q - 1 is their ``rank_schedule`` when n factors), one
-#: start, no refinement, 60 mirror-descent iterations per level (their JAX port). Their last
-#: level, a rank-Q split into singletons, is an exact assignment of each leaf here. Every
-#: value is spelled out so that a change of HiRefConfig's defaults cannot change it.
-PAPER_HIREF = {**HiRefConfig().to_dict(), "max_leaf": 1023, "max_rank": 16, "depth": 7,
-               "top_restarts": 1, "refine_sweeps": 0, "outer_iters": 60}
+def load_registry(entries: Iterable[str]) -> dict[str, MethodSpec]:
+    """Method name -> specification of each registry line ``"module:NAME"``, in order."""
+    methods = {}
+    for entry in entries:
+        module, _, name = entry.strip().partition(":")
+        try:
+            spec = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ValueError(f"method registry line {entry!r} ('module:NAME' of a MethodSpec): "
+                             f"{err}") from err
+        if not isinstance(spec, MethodSpec):
+            raise TypeError(f"method registry line {entry!r} names a {type(spec).__name__}, "
+                            "not a hiref.methods.spec.MethodSpec")
+        if spec.name in methods:
+            raise ValueError(f"method registry line {entry!r}: a method {spec.name!r} is "
+                             "registered already")
+        methods[spec.name] = spec
+    return methods
 
-METHODS: dict[str, Method] = {
-    "hiref": Method(
-        run_hiref, {**PAPER_HIREF, "max_n": None}, uses_jax=True,
-        estimator="paper's HiRef: authors' schedule rule, one start, no refinement, LOT splits "
-                  "with fixed inner marginal, exact Q-point leaves; cost of the bijection",
-    ),
-    "hiref_refined": Method(
-        run_hiref, {**HiRefConfig().to_dict(), "max_n": None}, uses_jax=True,
-        estimator="our HiRef (HiRefConfig defaults): candidate first splits, refinement "
-                  "sweeps; cost of the bijection",
-    ),
-    "sinkhorn": Method(
-        run_sinkhorn,
-        {"epsilon": None, "threshold": 1e-3, "max_iterations": 2000, "max_n": 16384},
-        uses_jax=True, limit="dense n x n cost and plan: memory grows as n^2",
-        estimator="ott Sinkhorn (epsilon null: 0.05 x std of the cost), <C, P> of the entropic "
-                  "plan rounded onto the marginals",
-    ),
-    "progot": Method(
-        run_progot,
-        {"num_steps": 2, "alpha_schedule": "exp", "epsilon": None, "max_n": 4096},
-        uses_jax=True, limit="dense n x n Sinkhorn at every step: memory grows as n^2",
-        estimator="ott ProgOT solved on squared Euclidean, <C, P> of its last step's plan "
-                  "(rounded onto the marginals) under the scored cost",
-    ),
-    "lot": Method(
-        run_lot,
-        {"rank": 40, "gamma": 10.0, "max_iterations": 2000, "scale_cost": "mean",
-         "max_n": None},
-        uses_jax=True,
-        limit="on the Euclidean cost ott evaluates the n x n cost at every iteration: time "
-              "grows as n^2",
-        estimator="ott LRSinkhorn, <C, P> of the factored low-rank plan rounded onto the "
-                  "marginals",
-    ),
-    "frlc": Method(
-        run_frlc, {**FRLCConfig().to_dict(), "max_n": None}, uses_jax=True,
-        estimator="FRLC (Halmos et al. 2024, our JAX), <C, P> of the factored low-rank plan "
-                  "rounded onto the marginals; argmax map saved",
-    ),
-    "minibatch": Method(
-        run_minibatch, {"batch_size": 128, "max_n": None}, uses_jax=True, sweep="batch_size",
-        estimator="entropic mini-batch (authors'): one shared permutation, ott Sinkhorn per "
-                  "batch, relative epsilon, mean of <C_b, P_b> (plans rounded)",
-    ),
-    "minibatch_exact": Method(
-        run_minibatch_exact, {"batch_size": 128, "max_n": None}, uses_jax=False,
-        sweep="batch_size",
-        estimator="exact mini-batch (ours): independent shuffles of x and y, each batch pair "
-                  "solved exactly (SciPy); cost of the union bijection",
-    ),
-    "exact": Method(
-        run_exact, {"max_n": 4096}, uses_jax=False,
-        limit="dense cost and O(n^3) assignment",
-        estimator="exact OT: SciPy linear_sum_assignment on the dense cost",
-    ),
-    "bspot": Method(
-        run_bspot, {"n_plans": 64, "max_n": None}, uses_jax=False, sweep="n_plans",
-        estimator="BSP-OT (POT): n_plans random BSP matchings merged; cost of the bijection",
-    ),
-}
 
-_LABEL = re.compile(r"(?P<name>[a-z]+(?:_[a-z]+)*)(?:-(?P<value>\d+))?")
+def registry_lines(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """:data:`REGISTRY` and the lines of :data:`EXTRA_METHODS` in ``environ``."""
+    extra = [line.strip() for line in environ.get(EXTRA_METHODS, "").split(",") if line.strip()]
+    return [*REGISTRY, *extra]
+
+
+METHODS: dict[str, MethodSpec] = load_registry(registry_lines())
+
+
+def output_forms() -> list[OutputForm]:
+    """The output forms of the registered methods, each once, in registry order."""
+    return list(dict.fromkeys(spec.output for spec in METHODS.values()))
+
+
+_LABEL = re.compile(rf"(?P<name>{NAME.pattern})(?:-(?P<value>\d+))?")
 
 
 def label_pattern() -> str:
@@ -175,13 +137,13 @@ def resolve_params(label: str, settings: dict | None = None, cost: str = "sqeucl
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
     name, from_label = parse_label(label)
     method = METHODS[name]
-    unknown = set(settings or {}) - set(method.defaults)
+    defaults = method.defaults
+    unknown = set(settings or {}) - set(defaults)
     if unknown:
         raise ValueError(
-            f"methods.{name}: unknown setting(s) {sorted(unknown)}; known: "
-            f"{sorted(method.defaults)}"
+            f"methods.{name}: unknown setting(s) {sorted(unknown)}; known: {sorted(defaults)}"
         )
-    params = {**method.defaults, **(settings or {}), **from_label, "cost": cost}
+    params = {**defaults, **(settings or {}), **from_label, "cost": cost}
     if isinstance(params.get(method.sweep), list):
         # A list is a sweep; without a label choosing one value, the first is meant.
         params[method.sweep] = params[method.sweep][0]

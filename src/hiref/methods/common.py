@@ -1,5 +1,6 @@
 """Helpers shared by the method adapters: ahead-of-time compilation and timing, ott-jax
-cost functions, dense SciPy costs, progress logging, and the result of one run."""
+cost functions, dense SciPy costs, progress logging, the result of one run, and the settings
+of the mini-batch methods."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from hiref.settings import setting
 
 
 @dataclass
@@ -22,9 +25,8 @@ class MethodResult:
       compile_seconds: JIT compilation before the timed solve; None for host-only methods.
       params: every setting the method ran with, defaults included.
       perm: ``perm[i]`` matched to ``x[i]`` for methods that return a bijection, else None.
-      arrays: further arrays of the run's ``.npz`` (``map``, the entropic mini-batch's
-        ``batch_perm``, ``batch_size``, ``f``, ``g``, ``batch_epsilon``; see
-        :data:`hiref.records.NPZ_KEYS`).
+      arrays: further arrays of the run's ``.npz``: with ``perm``, exactly the keys of the
+        method's output form (:mod:`hiref.methods.outputs`).
       extra: method diagnostics (convergence, epsilon, schedule, ...).
     """
 
@@ -38,6 +40,14 @@ class MethodResult:
     perm: np.ndarray | None = None
     arrays: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Settings of the mini-batch methods."""
+
+    batch_size: int = setting(128, "Points per batch (the last batch may be smaller).",
+                              minimum=1)
 
 
 def compile_and_time(fn, *args):

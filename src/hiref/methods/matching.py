@@ -1,15 +1,26 @@
 """Baselines that return a bijection, on the host CPU: exact OT (SciPy), exact mini-batch OT
-and BSP-OT (POT)."""
+and BSP-OT (POT), and their specifications (``EXACT``, ``MINIBATCH_EXACT``, ``BSPOT``)."""
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from hiref.methods.common import MethodResult, dense_cost
+from hiref.methods import outputs
+from hiref.methods.common import BatchSettings, MethodResult, dense_cost
 from hiref.methods.scoring import matching_costs
+from hiref.methods.spec import MethodSpec, NoSettings
+from hiref.settings import setting
+
+
+@dataclass(frozen=True)
+class BSPOTSettings:
+    """Settings of BSP-OT."""
+
+    n_plans: int = setting(64, "Number of BSP matchings merged.", minimum=1)
 
 
 def run_minibatch_exact(x, y, params, seed) -> MethodResult:
@@ -67,3 +78,26 @@ def _bijection_result(x, y, perm, seconds) -> MethodResult:
         raise RuntimeError("the method returned a map that is not a bijection")
     p1, p2 = matching_costs(x, y, perm)
     return MethodResult(cost_p1=p1, cost_p2=p2, seconds=seconds, perm=perm)
+
+
+MINIBATCH_EXACT = MethodSpec(
+    "minibatch_exact", BatchSettings(), run_minibatch_exact, outputs.BIJECTION,
+    description="Exact mini-batch OT (ours): independent shuffles of x and y into batches of "
+                "batch_size, each batch pair solved exactly (SciPy); the union is a bijection.",
+    estimator="exact mini-batch (ours): independent shuffles of x and y, each batch pair "
+              "solved exactly (SciPy); cost of the union bijection",
+    legend="mini-batch OT, exact batches", uses_jax=False, sweep="batch_size",
+)
+EXACT = MethodSpec(
+    "exact", NoSettings(), run_exact, outputs.BIJECTION,
+    description="Exact OT, SciPy linear_sum_assignment on the dense cost.",
+    estimator="exact OT: SciPy linear_sum_assignment on the dense cost",
+    legend="exact OT (SciPy)", uses_jax=False, memory_growth=2, work_growth=3, max_n=4096,
+    limit="dense cost and O(n^3) assignment",
+)
+BSPOT = MethodSpec(
+    "bspot", BSPOTSettings(), run_bspot, outputs.BIJECTION,
+    description="BSP-OT bijection, POT ot.compute_bspot_bijection.",
+    estimator="BSP-OT (POT): n_plans random BSP matchings merged; cost of the bijection",
+    legend="BSP-OT (POT)", uses_jax=False, sweep="n_plans",
+)

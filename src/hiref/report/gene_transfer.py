@@ -17,17 +17,17 @@ with another computed by the same one. Each score row names its formula (:data:`
   ``B * sum_batches sum_ij P_ij x_i y_j`` with ``P`` each batch's entropic plan. A map is one
   batch of size n with ``P_i,map(i) = 1/n``, so the formula applies to every method.
 
-A run's transport comes from the ``.npz`` beside its record: ``perm`` (a bijection), ``map``
-(an argmax map) or the mini-batch keys ``batch_perm``, ``batch_size``, ``f``, ``g``,
-``batch_epsilon``, ``cost`` (batch ``k`` pairs ``x[batch_perm[kB:(k+1)B]]`` with the same rows
-of ``y``; its plan is ``exp((f_i + g_j - C_ij) / eps_k)``, ott's convention).
+A run's transport comes from the ``.npz`` beside its record, decoded by its method's output
+form (:mod:`hiref.methods.outputs`): ``perm`` (a bijection), ``map`` (an argmax map) or the
+mini-batch keys ``batch_perm``, ``batch_size``, ``f``, ``g``, ``batch_epsilon``, ``cost``
+(batch ``k`` pairs ``x[batch_perm[kB:(k+1)B]]`` with the same rows of ``y``; its plan is
+``exp((f_i + g_j - C_ij) / eps_k)``, ott's convention).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
@@ -35,7 +35,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from hiref.datasets.merfish import SPATIAL_KEY
+from hiref.methods import output_forms
+from hiref.methods.outputs import Transport
 from hiref.report import published as pub
+from hiref.report.stand_in import HEADING as STAND_IN_HEADING
+from hiref.report.stand_in import NOTE as STAND_IN_NOTE
 
 #: Cosine formulas by name: what each score row's ``definition`` means.
 COSINES = {
@@ -52,88 +56,17 @@ COSINES = {
         "(authors' minibatch_sinkhorn)"
     ),
 }
-_TRANSPORT_KEYS = ("perm", "map", "batch_perm", "batch_size", "f", "g", "batch_epsilon", "cost")
-
-
-@dataclass(frozen=True)
-class Transport:
-    """A run's transport from source cells (rows of ``x``) to target cells (rows of ``y``).
-
-    Attributes:
-      kind: ``"bijection"`` (``targets`` a permutation), ``"map"`` (``targets`` any map) or
-        ``"minibatch"`` (the entropic mini-batch plan).
-      targets: (n,) int64 target of each source cell, for bijections and maps.
-      batch_perm: (n,) int64 shared permutation of the mini-batches; ``batch_size`` B.
-      f, g: (n,) potentials in batch order; ``epsilon``: (n_batches,) each batch's epsilon.
-      cost: ``"euclidean"`` or ``"sqeuclidean"``, the batches' cost.
-    """
-
-    kind: str
-    targets: np.ndarray | None = None
-    batch_perm: np.ndarray | None = None
-    batch_size: int = 0
-    f: np.ndarray | None = None
-    g: np.ndarray | None = None
-    epsilon: np.ndarray | None = None
-    cost: str = ""
-
-    def batches(self):
-        """``(rows, start)`` of each mini-batch: its source/target row indices and the
-        position of its potentials in ``f`` and ``g``."""
-        for start in range(0, len(self.batch_perm), self.batch_size):
-            yield self.batch_perm[start:start + self.batch_size], start
-
-    def plan(self, k: int, rows: np.ndarray, start: int, x: np.ndarray,
-             y: np.ndarray) -> np.ndarray:
-        """(b, b) entropic plan of batch ``k`` between ``x[rows]`` and ``y[rows]``."""
-        diff = x[rows][:, None, :].astype(np.float64) - y[rows][None, :, :].astype(np.float64)
-        cost = np.sum(diff**2, axis=-1)
-        if self.cost == "euclidean":
-            cost = np.sqrt(cost)
-        stop = start + len(rows)
-        f = self.f[start:stop].astype(np.float64)
-        g = self.g[start:stop].astype(np.float64)
-        return np.exp((f[:, None] + g[None, :] - cost) / self.epsilon[k])
 
 
 def read_transport(path: str | os.PathLike, n_source: int, n_target: int) -> Transport:
-    """The transport of a run's ``.npz``; ``ValueError`` naming the file when it holds none or
-    does not fit the prepared slices (a run on a subsample cannot be mapped back to cells)."""
+    """The transport of a run's ``.npz``, decoded by the output form whose data it holds
+    (:mod:`hiref.methods.outputs`); ``ValueError`` naming the file when it holds none or does
+    not fit the prepared slices (a run on a subsample cannot be mapped back to cells)."""
     with np.load(path) as data:
-        arrays = {key: data[key] for key in _TRANSPORT_KEYS if key in data.files}
-    empty = np.zeros(0)
-    perm, fmap, batch_perm = (arrays.get(k, empty) for k in ("perm", "map", "batch_perm"))
-    size_hint = "gene transfer needs the run at the full size (n = prepared size)"
-    if perm.size or fmap.size:
-        targets = (perm if perm.size else fmap).astype(np.int64)
-        kind = "bijection" if perm.size else "map"
-        if len(targets) != n_source or targets.min() < 0 or targets.max() >= n_target:
-            raise ValueError(
-                f"{path}: {kind} of {len(targets)} points into [0, {int(targets.max()) + 1}) does "
-                f"not fit the {n_source} x {n_target} prepared cells; {size_hint}"
-            )
-        if kind == "bijection" and np.unique(targets).size != n_target:
-            raise ValueError(f"{path}: 'perm' is not a bijection of the {n_target} target cells")
-        return Transport(kind, targets=targets)
-    if batch_perm.size:
-        batch_size = int(arrays["batch_size"])
-        n_batches = -(-len(batch_perm) // max(batch_size, 1))
-        transport = Transport(
-            "minibatch", batch_perm=batch_perm.astype(np.int64), batch_size=batch_size,
-            f=arrays["f"], g=arrays["g"], epsilon=np.asarray(arrays["batch_epsilon"], float),
-            cost=str(arrays["cost"]),
-        )
-        if not (len(batch_perm) == n_source == n_target
-                and np.unique(batch_perm).size == n_source
-                and len(transport.f) == len(transport.g) == n_source
-                and len(transport.epsilon) == n_batches and (transport.epsilon > 0).all()
-                and transport.cost in ("euclidean", "sqeuclidean")):
-            raise ValueError(
-                f"{path}: mini-batch plan (batch_perm, f, g of length {len(batch_perm)}, "
-                f"{len(transport.epsilon)} epsilons for B = {batch_size}, cost "
-                f"{transport.cost!r}) does not fit the {n_source} prepared cells; {size_hint}"
-            )
-        return transport
+        arrays = {key: data[key] for key in data.files}
+    for form in output_forms():
+        if form.decode is not None and form.holds_data(arrays):
+            return form.decode(arrays, n_source, n_target, path)
     raise ValueError(f"{path}: holds no matching, map or mini-batch plan to transfer through")
 
 
@@ -280,15 +213,17 @@ def summarise_transfer(scores: pd.DataFrame, published: pd.DataFrame | None = No
     """Mean, standard deviation and count over seeds of the cosine per experiment, n, method,
     formula and gene (``scores``: rows of the per-run score files, with the run's ``cost`` and
     ``params`` as JSON), and ``paper``: the published cosine where the run used the authors'
-    estimator and the same formula (:func:`hiref.report.published.compare`), else NaN with
-    the reason in ``paper_note``."""
+    estimator and the same formula (:func:`hiref.report.published.compare`) on real data,
+    else NaN with the reason in ``paper_note``; ``stand_in`` marks scores of runs on
+    stand-in data, which never get a published value."""
     published = pub.load() if published is None else published
     keys = ["experiment", "n", "method", "bins", "definition", "gene"]
     summary = (
         scores.groupby(keys, sort=False)
         .agg(mean=("cosine_similarity", "mean"), sd=("cosine_similarity", "std"),
              runs=("cosine_similarity", "count"), targets_reached=("targets_reached", "min"),
-             cost=("cost", "first"), params=("params", lambda p: sorted(set(p))))
+             cost=("cost", "first"), params=("params", lambda p: sorted(set(p))),
+             stand_in=("stand_in", "any"))
         .reset_index()
     )
     cosines = published[published["metric"] == "cosine"].set_index(
@@ -296,6 +231,10 @@ def summarise_transfer(scores: pd.DataFrame, published: pd.DataFrame | None = No
     paper, notes = [], []
     for row in summary.itertuples():
         key = (row.experiment, dataset, row.method, row.n, row.gene, row.definition)
+        if row.stand_in:
+            paper.append(np.nan)
+            notes.append(STAND_IN_NOTE)
+            continue
         if key not in cosines.index:
             paper.append(np.nan)
             notes.append("")
@@ -314,11 +253,14 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
     under it where a published value matches, genes as columns; then what each formula is."""
     genes = list(dict.fromkeys(summary["gene"]))
     bins = ", ".join(f"{b} x {b}" for b in summary["bins"].unique())
-    lines = [
+    stand_in = bool(summary["stand_in"].any())
+    paper = "" if stand_in else (" Paper rows appear where the run used the authors' estimator "
+                                 "at the same n.")
+    lines = [STAND_IN_HEADING, ""] if stand_in else []
+    lines += [
         ("Gene-expression transfer on MERFISH: cosine scores of each method's transport, "
         f"expression averaged over a {bins} grid of bins. The paper used two formulas; a "
-        "score compares only with scores of the same formula (one table each). Paper rows "
-        "appear where the run used the authors' estimator at the same n."),
+        f"score compares only with scores of the same formula (one table each).{paper}"),
     ]
     for definition, group in summary.groupby("definition", sort=True):
         rows = []
@@ -335,7 +277,7 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
                 rows.append({"method": method, "n": n, "source": "paper", "targets reached": "",
                              **{g: "" if np.isnan(v) else f"{v:.3f}"
                                 for g, v in zip(genes, cells["paper"])}})
-        notes = sorted(set(group["paper_note"]) - {""})
+        notes = sorted(set(group["paper_note"]) - {"", STAND_IN_NOTE})
         lines += ["", f"### {definition}", "", COSINES.get(definition, definition) + ".", "",
                   pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
         lines += [f"\nPaper: {note}" for note in notes]
