@@ -64,7 +64,7 @@ def mosta_record(tmp_path, name, *, cost_form="factors", extra=None):
         "d": 30, "seed": 0, "cost": "euclidean", "status": "ok", "reason": None,
         "cost_p1": 23.61, "cost_p2": 600.0, "seconds": 3.0, "compile_seconds": 2.0,
         "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu", "estimator": "frlc",
-        "params": params, "git_commit": "abc", "versions": {},
+        "params": params, "git_commit": "abc", "versions": {}, "stand_in": False,
         "extra": {"cost_form": "factors_sampled", "solver_objective": 22.87,
                   "unrounded_plan_cost": 23.4} if extra is None else extra,
     }

@@ -57,18 +57,19 @@ def test_settings_by_n_takes_the_first_bound_at_or_above_n():
 
 
 def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=None, seed=0,
-           status="ok", experiment="scaling", extra=None):
+           status="ok", experiment="scaling", dataset="halfmoon_scurve", stand_in=False,
+           extra=None):
     rec = {
-        "experiment": experiment, "dataset": "halfmoon_scurve", "method": method, "n": n,
+        "experiment": experiment, "dataset": dataset, "method": method, "n": n,
         "d": 2, "seed": seed, "cost": cost, "status": status,
         "reason": None if status == "ok" else f"n = {n} > methods.{method}.max_n = 4096",
         "cost_p1": cost_p1, "cost_p2": None if cost_p1 is None else cost_p1**2,
         "seconds": seconds, "compile_seconds": None if seconds is None else 2.0,
         "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu",
         "estimator": f"{method} estimator", "params": params or {}, "git_commit": "abc",
-        "extra": extra or {}, "versions": {"hiref": "test"},
+        "extra": extra or {}, "versions": {"hiref": "test"}, "stand_in": stand_in,
     }
-    path = tmp_path / f"{method}_{n}_{seed}_{cost}.json"
+    path = tmp_path / f"{method}_{n}_{seed}_{cost}_{stand_in}.json"
     path.write_text(json.dumps(rec))
     return path
 
@@ -192,6 +193,56 @@ OTHER_SETTINGS = {
     ("scaling", "hiref", "seconds"): "the authors timed their code of 2025-01-28 (60 / 25 "
     "iterations); the sweep's W1 values, which the configuration reproduces, ran 50 / 15",
 }
+
+
+MERFISH_HIREF = methods.resolve_params(
+    "hiref", {"hierarchy_depth": 4, "max_rank": 11, "max_q": 4096}, "euclidean")
+
+
+def test_no_published_value_stands_beside_a_stand_in_run(tmp_path):
+    """The same runs at the paper's n with the authors' settings: on real data the paper's
+    330.33 stands beside HiRef; on stand-in data no published number appears anywhere."""
+    def runs(stand_in):
+        return tables.load_runs([
+            record(tmp_path, "hiref", 84172, 331.0, 50.0, params=MERFISH_HIREF,
+                   experiment="merfish", dataset="merfish", stand_in=stand_in),
+            record(tmp_path, "minibatch-64", 84172, 820.0, 40.0, params={"batch_size": 64},
+                   experiment="merfish", dataset="merfish", stand_in=stand_in),
+        ])
+
+    values = published.load()
+    real = tables.summarise(runs(False), values)
+    assert real.set_index("method").loc["hiref", "paper_cost_p1"] == 330.33
+    assert "415.07" in tables.to_markdown(real, "euclidean", values, experiment="merfish")
+
+    summary = tables.summarise(runs(True), values)
+    assert summary["stand_in"].all()
+    assert summary[["paper_cost_p1", "paper_cost_p2", "paper_seconds"]].isna().all(axis=None)
+    assert all(notes[0] == tables.STAND_IN_NOTE for notes in summary["notes"])
+    text = tables.to_markdown(summary, "euclidean", values, experiment="merfish")
+    costs = values[(values["experiment"] == "merfish") & (values["metric"] == "cost_p1")]
+    assert len(costs) >= 8  # 330.33, 415.07, 2479.61, 828.68 ... 349.30
+    assert not [v for v in costs["value"] if f"{v:.5g}" in text]
+    assert text.startswith("**Stand-in data.**") and "| data " in text and "| stand-in " in text
+    assert "'paper' columns" not in text and "Published, not run here" not in text
+    csv = tables.summary_csv(summary)
+    assert csv["stand_in"].all() and csv["paper_cost_p1"].isna().all()
+
+
+def test_a_stand_in_figure_says_so_and_carries_no_published_value(tmp_path, monkeypatch):
+    """The runs that carry the paper's values on real data carry none on stand-in data, and
+    the figure's title says which it is."""
+    titles = []
+    monkeypatch.setattr(figures.plt.Figure, "suptitle",
+                        lambda self, text, **k: titles.append(text))
+    for stand_in in (False, True):
+        paths = [record(tmp_path, "hiref", n, 2.2, n / 100, params=PAPER_HIREF,
+                        stand_in=stand_in) for n in (1024, 4096)]
+        data = figures.runtime_scaling_data(tables.load_runs(paths), published.load())
+        assert data["stand_in"].eq(stand_in).all()
+        assert data["paper_cost"].isna().all() == stand_in
+        figures.runtime_scaling(data, [tmp_path / f"f{stand_in}.png"])
+        assert titles[-1].startswith(figures.STAND_IN_TITLE) == stand_in
 
 
 def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():

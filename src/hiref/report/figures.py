@@ -13,6 +13,7 @@ import seaborn as sns
 from matplotlib.collections import LineCollection
 
 from hiref.methods import METHODS
+from hiref.report.stand_in import TITLE as STAND_IN_TITLE
 
 #: What each method stands for in figure legends (its specification's ``legend``; labels
 #: of unregistered methods show as they are).
@@ -67,6 +68,7 @@ FIGURE_COLUMNS = [
     "experiment", "dataset", "cost", "method", "n", "runs", "skipped", "seconds_mean",
     "seconds_sd", "compile_seconds_mean", "cost_metric", "cost_mean", "cost_sd",
     "cost_paper_form", "paper_seconds", "paper_cost", "device", "reason", "paper_notes",
+    "stand_in",
 ]
 
 
@@ -81,6 +83,7 @@ def runtime_scaling_data(runs: pd.DataFrame, published: pd.DataFrame) -> pd.Data
 
     ``runs``: the per-run table of one experiment (``<experiment>_runs.csv``, with each run's
     ``params`` and ``extra``); ``published``: :func:`hiref.report.published.load`.
+    Runs on stand-in data (``stand_in``) get no published value and a title that says so.
     """
     from hiref.report import tables
 
@@ -101,6 +104,7 @@ def runtime_scaling_data(runs: pd.DataFrame, published: pd.DataFrame) -> pd.Data
         "device": summary["device"], "reason": summary["reason"],
         "paper_notes": [" | ".join(n for n in notes if n.startswith("Paper") and "withheld" in n)
                         for notes in summary["notes"]],
+        "stand_in": summary["stand_in"],
     })
     return data[FIGURE_COLUMNS].sort_values(["method", "n"], kind="stable", ignore_index=True)
 
@@ -166,7 +170,8 @@ def runtime_scaling(data: pd.DataFrame, paths) -> None:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=8,
                   frameon=False)
     runs = int(data["runs"].max()) if len(data) else 0
-    fig.suptitle(f"{dataset}, {_COST_NAME[cost]}; experiment {experiment}"
+    fig.suptitle(f"{STAND_IN_TITLE if data['stand_in'].any() else ''}"
+                 f"{dataset}, {_COST_NAME[cost]}; experiment {experiment}"
                  f"{f' (mean of {runs} seeds)' if runs > 1 else ''}")
     for path in paths:
         fig.savefig(path, dpi=150)

@@ -1,5 +1,7 @@
 """Run records -> tables: one row per run, and a summary per dataset, n and method with the
-paper's published values beside ours where both measure the same thing."""
+paper's published values beside ours where both measure the same thing. A run on stand-in
+data (``stand_in`` in its record, docs/stand-ins.md) is labelled as such everywhere, and no
+published value is ever set beside it."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import pandas as pd
 
 from hiref.records import read_record
 from hiref.report import published as pub
+from hiref.report.stand_in import HEADING as STAND_IN_HEADING
+from hiref.report.stand_in import NOTE as STAND_IN_NOTE
 
 #: Columns of the per-run table, in order.
 RUN_COLUMNS = [
     "experiment", "dataset", "method", "n", "d", "seed", "cost", "status", "reason",
     "cost_p1", "cost_p2", "seconds", "compile_seconds", "wall_seconds", "peak_rss_mb",
-    "device", "estimator", "git_commit",
+    "device", "estimator", "stand_in", "git_commit",
 ]
 #: Metrics of the summary that may have a published value, and their names in tables.
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
@@ -66,6 +70,7 @@ def summarise(runs: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.D
         stats["cost"] = group["cost"].iloc[0]
         stats["device"] = ", ".join(sorted(set(ok["device"].dropna())))
         stats["estimator"] = "; ".join(sorted(set(group["estimator"].dropna())))
+        stats["stand_in"] = bool(group["stand_in"].any())
         stats["reason"] = "; ".join(sorted(set(group["reason"].dropna())))
         # The settings of every seed: a published value needs all of them to match.
         stats["params"] = sorted(set(group["params"]))
@@ -95,7 +100,8 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
 
     A published value is matched on experiment, dataset, method, n and metric, and shown only
     when :func:`hiref.report.published.compare` accepts every seed's settings and cost (also
-    beside a skipped row: the paper ran what our limits skipped).
+    beside a skipped row: the paper ran what our limits skipped), never beside a row run on
+    stand-in data (:data:`STAND_IN_NOTE`).
     """
     table = table.copy()
     published = pub.load() if published is None else published
@@ -107,6 +113,12 @@ def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.
     notes = []
     for row in table.itertuples():
         row_notes = [row.reason] if row.reason else []
+        if row.stand_in:
+            for metric in METRIC_NAMES:
+                values[metric].append(np.nan)
+                forms[metric].append(np.nan)
+            notes.append([STAND_IN_NOTE, *row_notes])
+            continue
         for metric, name in METRIC_NAMES.items():
             key = (row.experiment, row.dataset, row.method, row.n, metric)
             entry = costs.loc[key] if key in costs.index else None
@@ -194,13 +206,16 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
                 experiment: str | None = None) -> str:
     """The summary as Markdown: published values beside ours in their own columns, notes as
     numbered footnotes below the table, then each method's estimator and the published
-    values of this experiment that no run here matches."""
+    values of this experiment that no run here matches. A table with rows run on stand-in
+    data says so first, has a ``data`` column, and lists no published value at all."""
     footnotes: dict[str, int] = {}
 
     def refs(notes: list[str]) -> str:
         return " ".join(f"[{footnotes.setdefault(n, len(footnotes) + 1)}]" for n in notes)
 
+    stand_in = bool(table["stand_in"].any())
     shown = pd.DataFrame({
+        "data": table["stand_in"].map({True: "stand-in", False: "real"}),
         "dataset": table["dataset"],
         "n": table["n"],
         "method": table["method"],
@@ -223,20 +238,22 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
     })
     shown = shown.drop(columns=[c for c in ("W1, paper's form", "paper W1", "W2, paper's form",
                                             "paper W2", "paper seconds")
-                                if shown[c].eq("").all()])
+                                if shown[c].eq("").all()] + ([] if stand_in else ["data"]))
     objective = "W1 (Euclidean, p = 1)" if cost == "euclidean" else "W2 (squared Euclidean, p = 2)"
     devices = ", ".join(sorted({d for ds in table["device"] for d in ds.split(", ") if d}))
-    lines = [
+    paper = ("" if stand_in else " 'paper' columns hold the published value where the run used "
+             "the authors' estimator at the same n and cost; the notes say how the paper "
+             "measured it. \"W1, paper's form\" is ours computed as the authors computed "
+             "theirs where that is not W1: an entropic or low-rank plan's cost as the solver "
+             "returned it, not rounded onto the marginals (FRLC on MOSTA: its objective on the "
+             "cost factors); the paper's value stands beside it.")
+    lines = [STAND_IN_HEADING, ""] if stand_in else []
+    lines += [
         (f"Methods minimise the {objective} cost. W1 and W2 are primal costs of each plan, mean "
         "± sd over seeds; 'x exact' is the minimised cost relative to exact OT on the same "
         "data. 'seconds' is solver time after compilation; 'compile s' is the JIT compilation "
         "(or first call on the same shapes) before it, recorded apart; host-only methods "
-        f"have none. Ours ran on: {devices or '—'}. 'paper' columns hold the published "
-        "value where the run used the authors' estimator at the same n and cost; the notes "
-        "say how the paper measured it. \"W1, paper's form\" is ours computed as the authors "
-        "computed theirs where that is not W1: an entropic or low-rank plan's cost as the "
-        "solver returned it, not rounded onto the marginals (FRLC on MOSTA: its objective on "
-        "the cost factors); the paper's value stands beside it."),
+        f"have none. Ours ran on: {devices or '—'}.{paper}"),
         "",
         shown.to_markdown(index=False),
     ]
@@ -247,7 +264,7 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
     if len(estimators):
         lines += ["", "Estimators:", ""]
         lines += [f"- `{m}`: {e}" for m, e in zip(estimators["method"], estimators["estimator"])]
-    if experiment is not None:
+    if experiment is not None and not stand_in:
         missing = unmatched_published(table, published, experiment)
         if len(missing):
             lines += ["", "Published, not run here (no run at this method and n):", ""]
