@@ -1,6 +1,6 @@
-# Imbalanced clustering (issue 13, part B): P²OT pseudo-labels against balanced OT (SeLa),
-# k-means and a supervised head on long-tailed data. Config: `imbalanced_clustering`
-# (config/schema.yaml); package: hiref.clustering. Names and input functions:
+# Imbalanced clustering (docs/imbalanced-clustering.md): P²OT pseudo-labels against balanced
+# OT (SeLa), k-means and a supervised head on long-tailed data. Config: `imbalanced_clustering`
+# (config/schema.yaml); package: hiref.studies.clustering. Names and input functions:
 # rules/clustering_common.smk.
 
 
@@ -47,7 +47,7 @@ rule cluster:
         gpu=cluster_gpus,
     params:
         seeds=CLUSTERING["seeds"],
-        settings={key: CLUSTERING[key] for key in ("head", "training", "kmeans", "sela", "p2ot")},
+        settings=cluster_settings,
     script:
         "../scripts/cluster.py"
 
@@ -134,16 +134,16 @@ rule embed_cifar100_lt:
         "results/benchmarks/embed_cifar100_lt.tsv"
     conda:
         "../envs/vision.yaml"
-    threads: DATA["embedding"]["threads"]
+    threads: EMBEDDING["threads"]
     resources:
         gpu=config["resources"]["gpu"],
-        mem_mb=DATA["embedding"]["mem_mb"],
-        runtime=DATA["embedding"]["runtime"],
+        mem_mb=EMBEDDING["mem_mb"],
+        runtime=EMBEDDING["runtime"],
     params:
-        size=DATA["embedding"]["size"],
-        normalize=DATA["embedding"]["normalize"],
-        batch_size=DATA["embedding"]["batch_size"],
-        random_init_seed=DATA["embedding"]["random_init_seed"],
+        size=EMBEDDING["size"],
+        normalize=EMBEDDING["normalize"],
+        batch_size=EMBEDDING["batch_size"],
+        random_init_seed=EMBEDDING["random_init_seed"],
         min_images=1,
     script:
         "../scripts/embed_images.py"

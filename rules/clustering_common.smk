@@ -1,9 +1,13 @@
 # Imbalanced-clustering study: settings, registered targets and input functions of
-# rules/clustering.smk.
-from hiref.clustering import datasets as clustering_datasets
-from hiref.clustering import methods as clustering_methods
+# rules/clustering.smk. Self-contained: it needs only rules/common.smk (included first by
+# the Snakefile) and, for cifar100_lt, the files rules/data.smk's `retrieve` downloads (the
+# CIFAR-100 archive and the ResNet50 weights).
+from hiref.studies.clustering import datasets as clustering_datasets
+from hiref.studies.clustering import methods as clustering_methods
 
 CLUSTERING = config["imbalanced_clustering"]
+# The ResNet50 embedding settings shared with rules/data.smk's embed_images.
+EMBEDDING = config["data"]["embedding"]
 CLUSTERING_TABLE = "results/tables/imbalanced_clustering"
 CLUSTERING_FIGURE = "results/figures/imbalanced_clustering_class_accuracy"
 CIFAR_ARCHIVE = "cifar100/cifar-100-python.tar.gz"
@@ -38,14 +42,23 @@ def clustering_data_inputs(wildcards):
 
 
 def cifar100_archive(wildcards):
-    return DATA["cifar100"]["archive"] or raw(CIFAR_ARCHIVE)
+    return config["data"]["cifar100"]["archive"] or raw_file(CIFAR_ARCHIVE)
 
 
 def cifar100_embed_inputs(wildcards):
     inputs = {"images": "results/clustering/cifar100_lt/images.zip"}
-    if DATA["embedding"]["random_init_seed"] is None:
-        inputs["weights"] = DATA["weights"]["path"] or raw(f"weights/{WEIGHTS_FILE}")
+    if EMBEDDING["random_init_seed"] is None:
+        inputs["weights"] = resnet50_weights()
     return inputs
+
+
+def cluster_settings(wildcards):
+    """The settings one method reads: k-means its restarts, a head method the head, its
+    training and its pseudo-labels (sela, p2ot)."""
+    if wildcards.method == "kmeans":
+        return {"kmeans": CLUSTERING["kmeans"]}
+    labels = [wildcards.method] if wildcards.method in ("sela", "p2ot") else []
+    return {key: CLUSTERING[key] for key in ("head", "training", "kmeans", *labels)}
 
 
 def cluster_gpus(wildcards):

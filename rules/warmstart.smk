@@ -1,6 +1,9 @@
-# Study "warmstart": learned Sinkhorn warm starts for colour-palette transfer (issue 13 A).
+# Study "warmstart": learned Sinkhorn warm starts for colour-palette transfer (docs/warmstart.md).
 # Palettes -> split by photo + trained initializer -> Sinkhorn from every initializer on the
-# held-out pairs -> table, histogram, colour-transfer figure. Settings: config `warmstart`.
+# held-out pairs -> table, histogram, colour-transfer figure. Settings: config `warmstart`;
+# code: hiref.studies.warmstart. Self-contained: it needs only rules/common.smk (included
+# first by the Snakefile) and, with `source: coco`, the COCO zip that rules/data.smk's
+# `retrieve` writes.
 
 WARMSTART = config["warmstart"]
 WARMSTART_DIR = "results/warmstart"
@@ -9,13 +12,24 @@ WARMSTART_ITERATIONS = expand("results/figures/warmstart_iterations.{ext}", ext=
 WARMSTART_TRANSFER = "results/figures/warmstart_transfer.png"
 
 register_study("warmstart", [*WARMSTART_TABLE, *WARMSTART_ITERATIONS, WARMSTART_TRANSFER])
-# scikit-image's photographs ship with the package: only COCO has an input file.
-WARMSTART_IMAGES = {"images": image_source("coco")} if WARMSTART["source"] == "coco" else {}
+
+
+def warmstart_images():
+    """The COCO images (data.coco.images, else the zip `retrieve` downloads); scikit-image's
+    photographs ship with the package and have no input file."""
+    if WARMSTART["source"] != "coco":
+        return {}
+    return {"images": config["data"]["coco"]["images"] or raw_file("coco/val2017.zip")}
+
+
+def warmstart_settings(*keys):
+    """The parts of the `warmstart` section a rule reads (each rule is given only those)."""
+    return {key: WARMSTART[key] for key in keys}
 
 
 rule extract_palettes:
     input:
-        **WARMSTART_IMAGES,
+        **warmstart_images(),
     output:
         f"{WARMSTART_DIR}/palettes.npz",
     log:
@@ -25,7 +39,7 @@ rule extract_palettes:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("source", "skimage", "coco", "palette"),
     script:
         "../scripts/extract_palettes.py"
 
@@ -43,7 +57,7 @@ rule train_warmstart:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("source", "skimage", "coco", "split", "model", "sinkhorn"),
     script:
         "../scripts/train_warmstart.py"
 
@@ -67,7 +81,7 @@ rule evaluate_warmstart:
     resources:
         gpu=config["resources"]["gpu"],
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("sinkhorn", "initializers", "subsample"),
     script:
         "../scripts/evaluate_warmstart.py"
 
@@ -92,7 +106,7 @@ rule gather_warmstart:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("sinkhorn", "reference"),
     script:
         "../scripts/gather_warmstart.py"
 
@@ -117,14 +131,14 @@ rule plot_warmstart_iterations:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("sinkhorn"),
     script:
         "../scripts/plot_warmstart_iterations.py"
 
 
 rule plot_warmstart_transfer:
     input:
-        **WARMSTART_IMAGES,
+        **warmstart_images(),
         palettes=f"{WARMSTART_DIR}/palettes.npz",
         evaluation=f"{WARMSTART_DIR}/evaluation.json",
         potentials=f"{WARMSTART_DIR}/potentials.npz",
@@ -142,6 +156,6 @@ rule plot_warmstart_transfer:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("sinkhorn", "transfer_figure"),
     script:
         "../scripts/plot_warmstart_transfer.py"

@@ -4,7 +4,7 @@
 from contextlib import redirect_stderr, redirect_stdout
 
 from hiref import accelerator
-from hiref.clustering import methods
+from hiref.studies.clustering import methods
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):

@@ -3,7 +3,7 @@
 from contextlib import redirect_stderr, redirect_stdout
 
 from hiref import accelerator
-from hiref.warmstart import steps
+from hiref.studies.warmstart import steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiref.clustering import datasets, metrics
-from hiref.clustering.methods import Settings, run_method
-from hiref.clustering.p2ot import P2OTConfig, rho_at, solve_p2ot
-from hiref.clustering.pseudolabels import SelaConfig, solve_sela
+from hiref.studies.clustering import datasets, metrics
+from hiref.studies.clustering.methods import Settings, run_method
+from hiref.studies.clustering.p2ot import P2OTConfig, rho_at, solve_p2ot
+from hiref.studies.clustering.pseudolabels import SelaConfig, solve_sela
 
 N, K = 300, 6
 
@@ -254,7 +254,7 @@ def test_bad_study_settings_name_the_key():
 
 
 def test_table_prints_published_rows_and_an_honest_verdict():
-    from hiref.clustering import report
+    from hiref.studies.clustering import report
 
     rows = [{"dataset": "d", "method": m, "seed": s, "n": 10, "k": 2, "seconds": 1.0,
              "compile_seconds": 2.0, **{score: acc for score in report.SCORES}}

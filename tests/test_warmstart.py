@@ -15,7 +15,7 @@ from conftest import ROOT, run_snakemake
 from PIL import Image
 from skimage.color import rgb2lab
 
-from hiref.warmstart import experiment, initializers, model, palettes, steps
+from hiref.studies.warmstart import experiment, initializers, model, palettes, steps
 
 K = 8
 EPS = 0.5

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from hiref.clustering.heads import HeadConfig, TrainConfig
-    from hiref.clustering.p2ot import P2OTConfig
-    from hiref.clustering.pseudolabels import SelaConfig
+    from hiref.studies.clustering.heads import HeadConfig, TrainConfig
+    from hiref.studies.clustering.p2ot import P2OTConfig
+    from hiref.studies.clustering.pseudolabels import SelaConfig
 
 #: Method names, in table order.
 METHODS = ("kmeans", "sela", "p2ot", "supervised")
@@ -47,9 +47,9 @@ class Settings:
 
     @classmethod
     def from_config(cls, section: dict) -> Settings:
-        from hiref.clustering.heads import HeadConfig, TrainConfig
-        from hiref.clustering.p2ot import P2OTConfig
-        from hiref.clustering.pseudolabels import SelaConfig
+        from hiref.studies.clustering.heads import HeadConfig, TrainConfig
+        from hiref.studies.clustering.p2ot import P2OTConfig
+        from hiref.studies.clustering.pseudolabels import SelaConfig
 
         head = dict(section.get("head", {}))
         init = head.pop("init", "random")
@@ -95,14 +95,14 @@ def _labeler(method: str, labels: np.ndarray, k: int, settings: Settings):
         one_hot = jax.nn.one_hot(jnp.asarray(labels), k)
         return lambda log_p, progress: (one_hot, {})
     if method == "sela":
-        from hiref.clustering.pseudolabels import solve_sela
+        from hiref.studies.clustering.pseudolabels import solve_sela
 
         def sela(log_p, progress):
             out = solve_sela(log_p, settings.sela)
             return log_p.shape[0] * out.plan, {"iterations": out.iterations, "error": out.error}
 
         return sela
-    from hiref.clustering.p2ot import rho_at, solve_p2ot
+    from hiref.studies.clustering.p2ot import rho_at, solve_p2ot
 
     def p2ot(log_p, progress):
         rho = rho_at(progress, settings.p2ot)
@@ -135,7 +135,7 @@ def _run_head(method, x, labels, k, seeds, settings: Settings):
     import jax
     import jax.numpy as jnp
 
-    from hiref.clustering.heads import apply_head, init_head, train_head
+    from hiref.studies.clustering.heads import apply_head, init_head, train_head
 
     xj = jnp.asarray(x)
     labeler = _labeler(method, labels, k, settings)
@@ -169,8 +169,8 @@ def cluster_and_record(*, data, records, dataset: str, method: str, seeds, confi
     """One workflow job: every seed of ``method`` on the prepared ``data``; writes one JSON
     record per seed (``records``, in the order of ``seeds``), atomically."""
     from hiref import provenance
-    from hiref.clustering.datasets import load_prepared
-    from hiref.clustering.metrics import class_accuracy, clustering_scores
+    from hiref.studies.clustering.datasets import load_prepared
+    from hiref.studies.clustering.metrics import class_accuracy, clustering_scores
 
     t0 = time.perf_counter()
     if len(records) != len(seeds):

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from hiref.clustering.methods import METHODS
-from hiref.clustering.metrics import GROUPS
-from hiref.report.tables import _mean_sd
+from hiref.report.tables import mean_sd
+from hiref.studies.clustering.methods import METHODS
+from hiref.studies.clustering.metrics import GROUPS
 
 #: Scores of every record, in table order (fractions in [0, 1]; ARI may be negative).
 SCORES = ("acc", "macro_acc", "nmi", "ari", *(f"acc_{g}" for g in GROUPS))
@@ -118,14 +118,14 @@ def to_markdown(table: pd.DataFrame, provenance: dict) -> str:
     """The summary in percent (mean ± sd over seeds), published values in their own rows,
     the verdicts and the provenance."""
     def pct(mean, sd):
-        return _mean_sd(mean * 100, sd * 100)
+        return mean_sd(mean * 100, sd * 100)
 
     shown = {"dataset": table["dataset"], "method": table["method"], "n": table["n"],
              "K": table["k"], "seeds": table["seeds"]}
     for score in SCORES:
         shown[TITLES[score]] = [pct(m, s) for m, s in
                                 zip(table[f"{score}_mean"], table[f"{score}_sd"])]
-    shown["seconds"] = [_mean_sd(m, s) for m, s in zip(table["seconds_mean"], table["seconds_sd"])]
+    shown["seconds"] = [mean_sd(m, s) for m, s in zip(table["seconds_mean"], table["seconds_sd"])]
     out = pd.DataFrame(shown)
     published = table[[f"paper_{s}" for s in SCORES]].notna().any(axis=1)
     if published.any():

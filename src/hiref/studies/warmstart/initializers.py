@@ -6,7 +6,7 @@
   Euclidean distance, so it is a heuristic here (reported as such).
 - ``subsample``: ott's ``SubsampleInitializer``: Sinkhorn on ``subsample_points`` colours
   drawn from each palette by mass (seeded), its potential extended to every colour.
-- ``learned``: :class:`LearnedInitializer`, the network of :mod:`hiref.warmstart.model`.
+- ``learned``: :class:`LearnedInitializer`, the network of :mod:`hiref.studies.warmstart.model`.
 
 Not applicable, hence not offered: ott's ``SortingInitializer`` (1-D sorted supports with
 uniform masses) and ``MetaInitializer`` (one fixed geometry: palettes change supports).
@@ -20,7 +20,7 @@ import jax
 from ott.geometry import pointcloud
 from ott.initializers.linear import initializers as ott_init
 
-from hiref.warmstart import model as model_lib
+from hiref.studies.warmstart import model as model_lib
 
 INITIALIZERS = ("cold", "gaussian", "subsample", "learned")
 NOT_APPLICABLE = {
@@ -34,7 +34,7 @@ class LearnedInitializer(ott_init.DefaultInitializer):
     """Potential f on the first palette predicted by the trained network (ott convention).
 
     Needs a ``PointCloud`` geometry of the two palettes with the Euclidean cost, as built
-    by :func:`hiref.warmstart.experiment.palette_problem`.
+    by :func:`hiref.studies.warmstart.experiment.palette_problem`.
     """
 
     def __init__(self, params: dict, config: model_lib.ModelConfig):

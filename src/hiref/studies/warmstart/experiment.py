@@ -21,7 +21,7 @@ from ott.geometry import costs, pointcloud
 from ott.problems.linear import linear_problem
 from ott.solvers.linear import sinkhorn
 
-from hiref.warmstart import model as model_lib
+from hiref.studies.warmstart import model as model_lib
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hiref import provenance
-from hiref.warmstart import palettes, report
+from hiref.studies.warmstart import palettes, report
 
 # experiment, initializers and model (ott-jax, optax) are imported by the steps that solve
 # or train, so that the table and figure jobs start without them.
@@ -28,7 +28,7 @@ def _fields(cls, section: dict) -> dict:
 
 def model_configs(cfg: dict):
     """(ModelConfig, TrainConfig) of the ``model`` section."""
-    from hiref.warmstart import model
+    from hiref.studies.warmstart import model
 
     section = cfg["model"]
     return model.ModelConfig(**_fields(model.ModelConfig, section)), model.TrainConfig(
@@ -61,7 +61,7 @@ def extract_palettes(cfg: dict, images: str | None, out: str) -> None:
 
 def split_pairs(palette_set: palettes.PaletteSet, cfg: dict) -> dict:
     """Train and test images (split by source photo) and their ordered pairs."""
-    from hiref.warmstart import experiment
+    from hiref.studies.warmstart import experiment
 
     split = cfg["split"]
     counts = cfg[cfg["source"]]
@@ -80,7 +80,7 @@ def split_pairs(palette_set: palettes.PaletteSet, cfg: dict) -> dict:
 
 def train(cfg: dict, palettes_path: str, model_out: str, split_out: str) -> None:
     """Rule train_warmstart: the split, and the learned initializer fitted on train pairs."""
-    from hiref.warmstart import model
+    from hiref.studies.warmstart import model
 
     palette_set = palettes.PaletteSet.load(palettes_path)
     split = split_pairs(palette_set, cfg)
@@ -132,7 +132,7 @@ def evaluate(
     cfg: dict, palettes_path: str, model_path: str, split_path: str, out: str, potentials: str
 ) -> None:
     """Rule evaluate_warmstart: Sinkhorn from every initializer on the held-out pairs."""
-    from hiref.warmstart import experiment, initializers, model
+    from hiref.studies.warmstart import experiment, initializers, model
 
     names = list(cfg["initializers"])
     initializers.check_names(names)
