@@ -47,9 +47,59 @@ rule cluster:
         gpu=cluster_gpus,
     params:
         seeds=CLUSTERING["seeds"],
-        settings=cluster_settings,
+        settings=lambda wc: method_settings(wc.method),
     script:
         "../scripts/cluster.py"
+
+
+if KL_SWEEP:
+
+    rule cluster_kl_sweep:
+        input:
+            data="results/clustering/data/{dataset}.npz",
+        output:
+            records=kl_sweep_records(),
+        log:
+            "results/logs/cluster_kl_sweep/{dataset}.log",
+        benchmark:
+            "results/benchmarks/cluster_kl_sweep/{dataset}.tsv"
+        wildcard_constraints:
+            dataset="|".join(clustering_datasets.DATASETS),
+        conda:
+            "../envs/clustering.yaml"
+        resources:
+            gpu=config["resources"]["gpu"],
+        params:
+            seeds=CLUSTERING["seeds"],
+            kl_weights=KL_SWEEP,
+            settings=method_settings("p2ot"),
+        script:
+            "../scripts/cluster.py"
+
+    rule plot_kl_sweep:
+        input:
+            records=[r for d in CLUSTERING["datasets"] for r in kl_sweep_records(d)],
+            table=f"{CLUSTERING_TABLE}.csv",
+        output:
+            png=report(
+                KL_SWEEP_OUTPUTS["figure"][0],
+                caption="../report/imbalanced_clustering_kl_weight.rst",
+                category="Imbalanced clustering",
+                labels={"figure": "P²OT against its KL weight"},
+            ),
+            pdf=KL_SWEEP_OUTPUTS["figure"][1],
+            csv=KL_SWEEP_OUTPUTS["table"][0],
+            markdown=KL_SWEEP_OUTPUTS["table"][1],
+        log:
+            "results/logs/plot_kl_sweep.log",
+        benchmark:
+            "results/benchmarks/plot_kl_sweep.tsv"
+        # Light step: on a cluster it runs where Snakemake runs, not as a job.
+        localrule: True
+        conda:
+            "../envs/clustering.yaml"
+        script:
+            "../scripts/plot_kl_sweep.py"
 
 
 rule gather_clustering_table:

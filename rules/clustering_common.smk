@@ -10,6 +10,12 @@ CLUSTERING = config["imbalanced_clustering"]
 EMBEDDING = config["data"]["embedding"]
 CLUSTERING_TABLE = "results/tables/imbalanced_clustering"
 CLUSTERING_FIGURE = "results/figures/imbalanced_clustering_class_accuracy"
+# P²OT against its KL weight (imbalanced_clustering.kl_sweep; none when the list is empty).
+KL_SWEEP = CLUSTERING["kl_sweep"] if "p2ot" in CLUSTERING["methods"] else []
+KL_SWEEP_OUTPUTS = {
+    "figure": expand("results/figures/imbalanced_clustering_kl_weight.{ext}", ext=["png", "pdf"]),
+    "table": expand("results/tables/imbalanced_clustering_kl_weight.{ext}", ext=["csv", "md"]),
+}
 CIFAR_ARCHIVE = "cifar100/cifar-100-python.tar.gz"
 
 register_study(
@@ -19,6 +25,7 @@ register_study(
         f"{CLUSTERING_TABLE}.md",
         f"{CLUSTERING_FIGURE}.png",
         f"{CLUSTERING_FIGURE}.pdf",
+        *(KL_SWEEP_OUTPUTS["figure"] + KL_SWEEP_OUTPUTS["table"] if KL_SWEEP else []),
     ],
 )
 
@@ -30,6 +37,16 @@ def clustering_records(wildcards=None):
         method=CLUSTERING["methods"],
         seed=CLUSTERING["seeds"],
     )
+
+
+def kl_sweep_records(dataset="{dataset}"):
+    """Records of P²OT's KL-weight sweep on one dataset (the `{dataset}` pattern by
+    default), lam-major: run_kl_sweep's order."""
+    return [
+        f"results/clustering/kl_sweep/{dataset}/lam{lam:g}_seed{seed}.json"
+        for lam in KL_SWEEP
+        for seed in CLUSTERING["seeds"]
+    ]
 
 
 def clustering_data_inputs(wildcards):
@@ -52,13 +69,13 @@ def cifar100_embed_inputs(wildcards):
     return inputs
 
 
-def cluster_settings(wildcards):
+def method_settings(method):
     """The settings one method reads: k-means its restarts, a head method the head, its
-    training and its pseudo-labels (sela, p2ot)."""
-    if wildcards.method == "kmeans":
-        return {"kmeans": CLUSTERING["kmeans"]}
-    labels = [wildcards.method] if wildcards.method in ("sela", "p2ot") else []
-    return {key: CLUSTERING[key] for key in ("head", "training", "kmeans", *labels)}
+    training and its pseudo-labels (sela, p2ot); every method the evaluation."""
+    if method == "kmeans":
+        return {key: CLUSTERING[key] for key in ("kmeans", "evaluation")}
+    labels = [method] if method in clustering_methods.PSEUDO_LABEL_METHODS else []
+    return {key: CLUSTERING[key] for key in ("head", "training", "kmeans", "evaluation", *labels)}
 
 
 def cluster_gpus(wildcards):

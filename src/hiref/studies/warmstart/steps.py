@@ -1,6 +1,7 @@
-"""The workflow steps of the warm-start study, one function per rule; each takes the
-validated ``warmstart`` configuration section and file paths, and writes its outputs
-atomically with their provenance (settings, seeds, versions, git commit)."""
+"""The workflow steps of the warm-start study, one function per rule. Each takes only the
+settings its rule is given (a part of the ``warmstart`` section) and file paths, and writes
+its outputs atomically with their provenance (settings, seeds, versions, git commit); a
+step's provenance also carries the settings recorded by the steps before it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pandas as pd
 from hiref import provenance
 from hiref.studies.warmstart import palettes, report
 
-# experiment, initializers and model (ott-jax, optax) are imported by the steps that solve
-# or train, so that the table and figure jobs start without them.
+# experiment, initializers, sinkhorn and the models (ott-jax, optax) are imported by the
+# steps that solve or train, so that the table and figure jobs start without them.
 
 #: Arrays of the potentials file written by :func:`evaluate`.
 POTENTIAL_KEYS = ("f", "g", "pairs", "initializers")
@@ -26,23 +27,27 @@ def _fields(cls, section: dict) -> dict:
     return {key: value for key, value in section.items() if key in names}
 
 
-def model_configs(cfg: dict):
-    """(ModelConfig, TrainConfig) of the ``model`` section."""
-    from hiref.studies.warmstart import model
+def network_configs(module, section: dict):
+    """(ModelConfig, TrainConfig) of a model module from its config section."""
+    return (module.ModelConfig(**_fields(module.ModelConfig, section)),
+            module.TrainConfig(**_fields(module.TrainConfig, section)))
 
-    section = cfg["model"]
-    return model.ModelConfig(**_fields(model.ModelConfig, section)), model.TrainConfig(
-        **_fields(model.TrainConfig, section)
-    )
+
+def sinkhorn_settings(problem: dict):
+    """The :class:`~hiref.studies.warmstart.sinkhorn.SinkhornSettings` of a problem section."""
+    from hiref.studies.warmstart import sinkhorn
+
+    return sinkhorn.SinkhornSettings(**_fields(sinkhorn.SinkhornSettings, problem))
 
 
 def extract_palettes(cfg: dict, images: str | None, out: str) -> None:
-    """Rule extract_palettes: palettes of the configured image source."""
+    """Rule extract_palettes: palettes of the configured images (``source``, ``bundled`` or
+    ``coco``, ``palette``)."""
     settings = palettes.PaletteSettings(**cfg["palette"])
     skipped = []
-    if cfg["source"] == palettes.SKIMAGE:
-        source = palettes.SKIMAGE
-        refs = palettes.skimage_refs(cfg["skimage"]["photos"], cfg["skimage"]["tiles"])
+    if cfg["source"] == palettes.BUNDLED:
+        source = palettes.BUNDLED
+        refs = palettes.bundled_refs(cfg["bundled"]["photos"], cfg["bundled"]["tiles"])
     else:
         source = str(images)
         coco = cfg["coco"]
@@ -60,7 +65,8 @@ def extract_palettes(cfg: dict, images: str | None, out: str) -> None:
 
 
 def split_pairs(palette_set: palettes.PaletteSet, cfg: dict) -> dict:
-    """Train and test images (split by source photo) and their ordered pairs."""
+    """Train and test images (split by source photo) and their ordered pairs, each in a
+    seeded random order (``source``, its section's pair counts, ``split``)."""
     from hiref.studies.warmstart import experiment
 
     split = cfg["split"]
@@ -78,91 +84,155 @@ def split_pairs(palette_set: palettes.PaletteSet, cfg: dict) -> dict:
     }
 
 
-def train(cfg: dict, palettes_path: str, model_out: str, split_out: str) -> None:
-    """Rule train_warmstart: the split, and the learned initializer fitted on train pairs."""
-    from hiref.studies.warmstart import model
-
+def split(cfg: dict, palettes_path: str, out: str) -> None:
+    """Rule split_warmstart: the split by photo and the pairs of each side."""
     palette_set = palettes.PaletteSet.load(palettes_path)
-    split = split_pairs(palette_set, cfg)
-    net, training = model_configs(cfg)
-    eps = cfg["sinkhorn"]["epsilon"]
-    start = time.perf_counter()
-    params, losses = model.train(
-        palette_set.colors, palette_set.masses, split["train_pairs"], net, training, eps
-    )
-    seconds = time.perf_counter() - start
-    before = model.initial_params(net, training)
-    objective = {
-        side: {
-            label: model.mean_objective(
-                weights, net, palette_set.colors, palette_set.masses, split[f"{side}_pairs"], eps
-            )
-            for label, weights in (("initial", before), ("trained", params))
-        }
-        for side in ("train", "test")
-    }
-    meta = {
-        **report.study_provenance(cfg, uses_jax=True),
-        "training": {"seconds": seconds, "loss": losses.tolist(), "objective": objective},
-        "groups": {"train": sorted(set(palette_set.groups[split["train_images"]].tolist())),
-                   "test": sorted(set(palette_set.groups[split["test_images"]].tolist()))},
-    }
-    model.save_model(model_out, params, net, meta)
-    provenance.write_json(split_out, {
-        **{key: value.tolist() for key, value in split.items()},
-        "names": palette_set.names.tolist(),
-        **report.study_provenance(cfg, uses_jax=False),
+    pairs = split_pairs(palette_set, cfg)
+    groups = {side: sorted(set(palette_set.groups[pairs[f"{side}_images"]].tolist()))
+              for side in ("train", "test")}
+    provenance.write_json(out, {
+        **{key: value.tolist() for key, value in pairs.items()},
+        "names": palette_set.names.tolist(), "groups": groups,
+        **report.study_provenance({**palette_set.meta["settings"], **cfg}, uses_jax=False),
     })
-    print(f"trained in {seconds:.1f} s; mean semi-dual objective {objective}")
+    print(f"photos: train {groups['train']}, test {groups['test']}; pairs: "
+          f"{len(pairs['train_pairs'])} train, {len(pairs['test_pairs'])} test")
 
 
 def _load_split(path: str, palette_set: palettes.PaletteSet) -> dict:
     try:
         with open(path) as fh:
-            split = json.load(fh)
-        pairs = np.asarray(split["test_pairs"], dtype=np.int64).reshape(-1, 2)
+            data = json.load(fh)
+        for key in ("train_pairs", "test_pairs"):
+            data[key] = np.asarray(data[key], dtype=np.int64).reshape(-1, 2)
     except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{path}: not a split file written by train_warmstart: {err}") from err
-    if split["names"] != palette_set.names.tolist():
-        raise ValueError(f"{path}: was made for other palettes; rerun train_warmstart")
-    return {**split, "test_pairs": pairs}
+        raise ValueError(f"{path}: not a split file written by split_warmstart: {err}") from err
+    if data["names"] != palette_set.names.tolist():
+        raise ValueError(f"{path}: was made for other palettes; rerun split_warmstart")
+    return data
 
 
-def evaluate(
-    cfg: dict, palettes_path: str, model_path: str, split_path: str, out: str, potentials: str
-) -> None:
-    """Rule evaluate_warmstart: Sinkhorn from every initializer on the held-out pairs."""
-    from hiref.studies.warmstart import experiment, initializers, model
+def train_potential_model(cfg: dict, palettes_path: str, split_path: str, out: str) -> None:
+    """Rule train_potential_model: our potential network, fitted on the training pairs at
+    the problem's epsilon (``problem``, ``potential_model``)."""
+    from hiref.studies.warmstart import potential_model, weights
+
+    palette_set = palettes.PaletteSet.load(palettes_path)
+    data = _load_split(split_path, palette_set)
+    net, training = network_configs(potential_model, cfg["potential_model"])
+    eps = cfg["problem"]["epsilon"]
+    start = time.perf_counter()
+    params, losses = potential_model.train(
+        palette_set.colors, palette_set.masses, data["train_pairs"], net, training, eps
+    )
+    seconds = time.perf_counter() - start
+    before = potential_model.initial_params(net, training)
+    objective = {
+        side: {
+            label: potential_model.mean_objective(
+                w, net, palette_set.colors, palette_set.masses, data[f"{side}_pairs"], eps
+            )
+            for label, w in (("initial", before), ("trained", params))
+        }
+        for side in ("train", "test")
+    }
+    meta = {
+        **report.study_provenance({**data["settings"], **cfg}, uses_jax=True),
+        "training": {"seconds": seconds, "loss": losses.tolist(), "objective": objective},
+    }
+    weights.save(out, params, net, meta)
+    print(f"trained in {seconds:.1f} s; mean semi-dual objective {objective}")
+
+
+def train_plan_model(cfg: dict, palettes_path: str, split_path: str, out: str) -> None:
+    """Rule train_plan_model: the reference's P0 network, fitted on converged plans of the
+    first ``label_pairs`` training pairs at the problem's settings (``problem``,
+    ``plan_model``)."""
+    from hiref.studies.warmstart import plan_model, weights
+
+    palette_set = palettes.PaletteSet.load(palettes_path)
+    data = _load_split(split_path, palette_set)
+    section = cfg["plan_model"]
+    net, training = network_configs(plan_model, section)
+    labels = dataclasses.replace(
+        sinkhorn_settings(cfg["problem"]), max_iterations=section["label_max_iterations"]
+    )
+    pairs = data["train_pairs"][: section["label_pairs"]]
+    start = time.perf_counter()
+    plans, iterations, converged = plan_model.converged_plans(
+        palette_set.colors, palette_set.masses, pairs, labels
+    )
+    label_seconds = time.perf_counter() - start
+    print(f"{len(pairs)} label plans in {label_seconds:.1f} s, {int((~converged).sum())} capped "
+          f"at {labels.max_iterations}", flush=True)
+    start = time.perf_counter()
+    params, losses = plan_model.train(
+        palette_set.colors, palette_set.masses, pairs, plans, net, training
+    )
+    seconds = time.perf_counter() - start
+    before = plan_model.initial_params(net, training)
+    loss = {label: plan_model.mean_loss(w, net, palette_set.colors, palette_set.masses, pairs,
+                                        plans)
+            for label, w in (("initial", before), ("trained", params))}
+    meta = {
+        **report.study_provenance({**data["settings"], **cfg}, uses_jax=True),
+        "labels": {"pairs": len(pairs), "seconds": label_seconds,
+                   "iterations": iterations.tolist(), "capped": int((~converged).sum())},
+        "training": {"seconds": seconds, "loss": losses.tolist(), "mean_loss": loss},
+    }
+    weights.save(out, params, net, meta)
+    print(f"trained in {seconds:.1f} s; mean KL loss on its pairs {loss}")
+
+
+def load_network(name: str, path: str):
+    """(weights, network size, meta) of a learned initializer's model file."""
+    from hiref.studies.warmstart import plan_model, potential_model, weights
+
+    module = potential_model if name == "learned_potentials" else plan_model
+    return weights.load(path, module.ModelConfig, module.init_params,
+                        f"a {name} model written by its training rule")
+
+
+def evaluate(cfg: dict, palettes_path: str, split_path: str, models: dict, out: str,
+             potentials: str) -> None:
+    """Rule evaluate_warmstart: Sinkhorn from every initializer on the first
+    ``test_pairs`` held-out pairs of one problem (``name``, ``problem``, ``initializers``,
+    ``subsample``); ``models``: {learned initializer: model file}."""
+    from hiref.studies.warmstart import experiment, initializers
 
     names = list(cfg["initializers"])
     initializers.check_names(names)
     palette_set = palettes.PaletteSet.load(palettes_path)
-    split = _load_split(split_path, palette_set)
-    params, net, _ = model.load_model(model_path)
-    sink = experiment.SinkhornSettings(**cfg["sinkhorn"])
-    init_settings = initializers.InitializerSettings(cfg["subsample"]["points"])
-    inits = {
-        name: initializers.make_initializer(
-            name, init_settings, sink.solver_kwargs(), (params, net)
+    data = _load_split(split_path, palette_set)
+    problem = cfg["problem"]
+    settings = sinkhorn_settings(problem)
+    pairs = data["test_pairs"][: problem["test_pairs"]]
+    upstream = dict(data["settings"])
+    inits = {}
+    for name in names:
+        network = None
+        if name in initializers.LEARNED:
+            *network, meta = load_network(name, models[name])
+            upstream[name] = {key: meta["settings"][key] for key in meta["settings"]
+                              if key.endswith("_model")}
+        inits[name] = initializers.make_initializer(
+            name, initializers.InitializerSettings(cfg["subsample"]["points"]), network
         )
-        for name in names
-    }
     rows, final, compile_seconds = experiment.evaluate(
-        palette_set.colors, palette_set.masses, split["test_pairs"], inits, sink,
-        cfg["subsample"]["seed"],
+        palette_set.colors, palette_set.masses, pairs, inits, settings, cfg["subsample"]["seed"],
     )
     provenance.write_json(out, {
-        **report.study_provenance(cfg, uses_jax=True),
-        "test_photos": len(set(palette_set.groups[split["test_images"]].tolist())),
-        "train_pairs": len(split["train_pairs"]),
-        "test_pairs": len(split["test_pairs"]),
+        **report.study_provenance({**upstream, **cfg}, uses_jax=True),
+        "problem": cfg["name"],
+        "test_photos": len(data["groups"]["test"]),
+        "train_pairs": len(data["train_pairs"]),
+        "test_pairs": len(pairs),
         "compile_seconds": compile_seconds,
         "peak_rss_mb": provenance.peak_rss_mb(),
         "rows": rows,
     })
     with provenance.atomic_path(potentials) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, f=final["f"], g=final["g"], pairs=split["test_pairs"],
-                 initializers=np.asarray(names))
+        np.savez(fh, f=final["f"], g=final["g"], pairs=pairs, initializers=np.asarray(names))
 
 
 def _load_evaluation(path: str) -> tuple[dict, pd.DataFrame]:
@@ -175,41 +245,65 @@ def _load_evaluation(path: str) -> tuple[dict, pd.DataFrame]:
     return data, rows
 
 
-def _table_meta(data: dict) -> dict:
-    settings = dict(data["settings"])
-    settings["test_pairs_used"] = data["test_pairs"]
-    settings["train_pairs_used"] = data["train_pairs"]
-    settings["test_photos"] = data["test_photos"]
-    settings["sinkhorn_compile_seconds"] = data["compile_seconds"]["sinkhorn"]
-    return {key: data[key] for key in ("versions", "git_commit", "device")} | {"settings": settings}
+def _table_meta(evaluations: dict[str, dict], bootstrap: dict | None = None) -> dict:
+    """Provenance of the table and figures: each problem's settings and counts, versions,
+    git commit and device of the evaluations."""
+    problems = {}
+    for name, data in evaluations.items():
+        problems[name] = {
+            **data["settings"]["problem"],
+            "sinkhorn": dataclasses.asdict(sinkhorn_settings(data["settings"]["problem"])),
+            "test_pairs_used": data["test_pairs"], "train_pairs_used": data["train_pairs"],
+            "test_photos": data["test_photos"],
+            "sinkhorn_compile_seconds": data["compile_seconds"]["sinkhorn"],
+            "upstream": {k: v for k, v in data["settings"].items() if k != "problem"},
+        }
+    first = next(iter(evaluations.values()))
+    meta = {key: first[key] for key in ("versions", "git_commit", "device")}
+    return meta | {"problems": problems, "bootstrap": bootstrap}
 
 
-def gather(cfg: dict, evaluation: str, csv: str, markdown: str) -> None:
-    """Rule gather_warmstart: the summary table (CSV and Markdown), reference beside ours."""
-    data, rows = _load_evaluation(evaluation)
-    table = report.summarise(rows, cfg["sinkhorn"]["threshold"], data["compile_seconds"])
-    table = report.with_reference(table, cfg["reference"]["iterations"])
-    meta = _table_meta(data)
+def gather(cfg: dict, evaluations: dict[str, str], csv: str, markdown: str) -> None:
+    """Rule gather_warmstart: the table of every problem (CSV and Markdown), paired
+    comparisons with the cold start, the reference's numbers in the ``reference.problem``
+    section (``bootstrap``, ``reference``)."""
+    loaded = {name: _load_evaluation(path) for name, path in evaluations.items()}
+    parts = [
+        report.summarise(rows, name, data["settings"]["problem"], data["compile_seconds"],
+                         cfg["bootstrap"])
+        for name, (data, rows) in loaded.items()
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    reference = cfg["reference"]
+    if reference["problem"] in loaded:
+        table = report.with_reference(table, reference["iterations"], reference["problem"])
+        order = {name: i for i, name in enumerate(loaded)}
+        table = table.sort_values("problem", key=lambda s: s.map(order), kind="stable",
+                                  ignore_index=True)
+    meta = _table_meta({name: data for name, (data, _) in loaded.items()}, cfg["bootstrap"])
     with provenance.atomic_path(csv) as tmp, open(tmp, "w") as fh:
         fh.write(f"# provenance: {json.dumps(meta, sort_keys=True)}\n")
         table.to_csv(fh, index=False)
     with provenance.atomic_path(markdown) as tmp:
-        tmp.write_text(report.to_markdown(table, meta, cfg["reference"]["label"]))
+        tmp.write_text(report.to_markdown(table, meta, reference["label"]))
 
 
-def plot_iterations(cfg: dict, evaluation: str, paths: list[str]) -> None:
-    """Rule plot_warmstart_iterations: histogram of iterations per initializer."""
-    data, rows = _load_evaluation(evaluation)
+def plot_iterations(evaluations: dict[str, str], paths: list[str]) -> None:
+    """Rule plot_warmstart_iterations: iterations and paired ratios of every problem."""
+    loaded = {name: _load_evaluation(path) for name, path in evaluations.items()}
+    caps = {name: sinkhorn_settings(data["settings"]["problem"]).max_iterations
+            for name, (data, _) in loaded.items()}
+    meta = _table_meta({name: data for name, (data, _) in loaded.items()})
     with provenance.atomic_path(paths[0]) as png, provenance.atomic_path(paths[1]) as pdf:
-        sink = cfg["sinkhorn"]
-        report.plot_iterations(rows, sink["max_iterations"], sink["inner_iterations"],
-                               [png, pdf], _table_meta(data))
+        report.plot_iterations({name: rows for name, (_, rows) in loaded.items()}, caps,
+                               [png, pdf], meta)
 
 
 def plot_transfer(
     cfg: dict, palettes_path: str, evaluation: str, potentials: str, out: str
 ) -> None:
-    """Rule plot_warmstart_transfer: image A recoloured with B's palette, cold and warm."""
+    """Rule plot_warmstart_transfer: image A recoloured with B's palette, cold and warm
+    (``transfer_figure``)."""
     palette_set = palettes.PaletteSet.load(palettes_path)
     data, rows = _load_evaluation(evaluation)
     final = palettes.read_arrays(
@@ -223,7 +317,7 @@ def plot_transfer(
             + ", ".join(names)
         )
     shown = [names.index("cold"), names.index(warm)]
-    eps = cfg["sinkhorn"]["epsilon"]
+    eps = data["settings"]["problem"]["epsilon"]
     panels = []
     for p in _figure_pairs(final["pairs"], palette_set.groups, cfg["transfer_figure"]["pairs"]):
         i, j = final["pairs"][p]
@@ -246,7 +340,7 @@ def plot_transfer(
             "recoloured": recoloured,
         })
     with provenance.atomic_path(out) as png:
-        report.plot_transfer(panels, [png], _table_meta(data))
+        report.plot_transfer(panels, [png], _table_meta({data["problem"]: data}))
 
 
 def _figure_pairs(pairs: np.ndarray, groups: np.ndarray, count: int) -> list[int]:
