@@ -93,8 +93,7 @@ def p2ot_objective_minimiser(log_p, rho, epsilon, kl_weight):
     return plan(result.x)[:, :k]
 
 
-@pytest.mark.parametrize("rho, kl_weight", [(0.6, 1.0), (0.3, 0.2)])
-def test_p2ot_plan_is_the_minimiser_of_its_objective(rho, kl_weight):
+def test_p2ot_plan_is_the_minimiser_of_its_objective(rho=0.6, kl_weight=1.0):
     """Oracle: the scaling algorithm's plan equals a generic solver's minimiser of the stated
     objective (a wrong damping exponent or column marginal moves it by percents)."""
     log_p = np.asarray(log_probs(seed=4, scale=2.0, n=6, k=3), np.float64)
@@ -103,6 +102,19 @@ def test_p2ot_plan_is_the_minimiser_of_its_objective(rho, kl_weight):
     expected = p2ot_objective_minimiser(log_p, rho, 0.3, kl_weight)
     assert bool(out.converged)
     np.testing.assert_allclose(np.asarray(out.plan), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_p2ot_converges_well_before_its_cap_at_the_first_epochs_rho():
+    """The authors' settings (lam 1, eps 0.1, threshold 1e-5, cap 1000) at the first
+    labelling's rho (about 0.1), where the scaling is slowest, converge with room to spare
+    (about 660 iterations): a capped solve would be flagged in the records and the table.
+    The KL target's scale rho / K is what makes it so: a target of 1 / K has the same
+    minimiser (the total mass rho is fixed by the constraints) but a fixed point further
+    from the zero start, and needs about 50 % more iterations, past the cap."""
+    log_p, _ = imbalanced_log_probs()
+    config = P2OTConfig()
+    out = p2ot_jit(log_p, float(rho_at(0.0, config)), config)
+    assert bool(out.converged) and int(out.iterations) < 0.8 * config.max_iterations
 
 
 def test_p2ot_and_sela_report_a_capped_solve():

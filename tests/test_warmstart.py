@@ -410,6 +410,43 @@ def test_every_initializer_converges_to_the_cold_start_cost(palette_set, trained
     assert (table["seconds"] > 0).all()
 
 
+def fake_evaluation(path, problem: str, stopping: str, iterations: list[int]) -> str:
+    """An evaluation file as evaluate_warmstart writes it: a cold and a warm start."""
+    n = len(iterations) // 2
+    rows = [{"pair": p % n, "initializer": name, "iterations": its, "converged": True,
+             "reg_ot_cost": 10.0, "primal_cost": 9.0, "initial_dual": 5.0, "final_dual": 10.0,
+             "seconds": 0.01, "init_seconds": 0.001}
+            for p, (name, its) in enumerate(zip(["cold"] * n + ["warm"] * n, iterations))]
+    settings = {"problem": {"epsilon": 0.1, "stopping": stopping, "threshold": 1e-4,
+                            "check_every": 1, "max_iterations": 100, "test_pairs": n,
+                            "same_cost_tolerance": 1e-3}}
+    steps.provenance.write_json(path, {
+        **report.study_provenance(settings, uses_jax=False), "problem": problem,
+        "test_photos": 2, "train_pairs": 6, "test_pairs": n,
+        "compile_seconds": {"sinkhorn": 1.0, "cold": 0.1, "warm": 0.1}, "rows": rows})
+    return str(path)
+
+
+def test_table_has_a_section_per_problem_and_the_reference_in_its_own(tmp_path):
+    evaluations = {
+        "ott": fake_evaluation(tmp_path / "a.json", "ott", "marginal", [10, 20, 5, 20]),
+        "reference": fake_evaluation(tmp_path / "b.json", "reference", "scaling",
+                                     [100, 40, 50, 20]),
+    }
+    cfg = {"bootstrap": {"resamples": 50, "seed": 0},
+           "reference": {"problem": "reference", "label": "the reference",
+                         "iterations": {"reference: cold": [1, 2, 3, 4, 5]}}}
+    steps.gather(cfg, evaluations, tmp_path / "t.csv", tmp_path / "t.md")
+    table = pd.read_csv(tmp_path / "t.csv", comment="#")
+    assert table["problem"].tolist() == ["ott", "ott", "reference", "reference", "reference"]
+    assert table["source"].tolist() == ["ours"] * 4 + ["reference"]
+    warm = table[table["initializer"] == "warm"].set_index("problem")
+    assert warm.at["ott", "ratio_median"] == 0.75 and warm.at["reference", "ratio_median"] == 0.5
+    text = (tmp_path / "t.md").read_text()
+    assert text.index("## Problem `ott`") < text.index("## Problem `reference`")
+    assert text.index("## Problem `reference`") < text.index("| reference: cold | the reference")
+
+
 def test_paired_statistics_on_a_hand_made_case():
     # Four pairs; the warm start's ratios to cold: 0.5, 0.5, 1, 4.
     rows = pd.DataFrame({
@@ -427,51 +464,52 @@ def test_paired_statistics_on_a_hand_made_case():
 
 # ----------------------------------------------------------------------------- workflow
 
+#: The warm-start section of the end-to-end run; it replaces the default section whole.
 TINY = {
     "run": ["warmstart"],
     "warmstart": {
         "bundled": {"photos": ["astronaut", "chelsea", "china"], "tiles": 2,
-                    "train_pairs": 24, "test_pairs": 16},
+                    "train_pairs": 24, "test_pairs": None},
         "palette": {"k": 16, "sample_pixels": 256},
         "split": {"test_fraction": 0.3},
-        "problems": {
-            "ott": {"epsilon": 1.0, "test_pairs": 16},
-            "reference": {"epsilon": 0.5, "stopping": "scaling", "threshold": 1e-4,
-                          "check_every": 1, "test_pairs": 8},
-        },
+        # One problem (the reference's stopping rule); several are the unit tests' case.
+        "problems": {"reference": {"epsilon": 0.5, "stopping": "scaling", "threshold": 1e-4,
+                                   "check_every": 1, "test_pairs": 8}},
         # ott's own initializers are covered by the tests above.
         "initializers": ["cold", "learned_potentials", "learned_plan"],
         "potential_model": {"hidden": 8, "steps": 10, "batch_pairs": 4},
         "plan_model": {"hidden": 8, "heads": 2, "steps": 10, "batch_pairs": 4,
                        "label_pairs": 6},
         "bootstrap": {"resamples": 100},
-        "transfer_figure": {"pairs": 2},
+        "transfer_figure": {"problem": "reference", "pairs": 2},
     },
 }
 
 
 @pytest.mark.slow
 def test_study_runs_end_to_end(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    configs = ("--configfile", str(ROOT / "config" / "config.yaml"), "tiny.yaml")
+    # The whole configuration in one file: a second configfile would merge `problems` with
+    # the default problems instead of replacing them.
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()) | TINY
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    configs = ("--configfile", "tiny.yaml")
     result = run_snakemake(*configs, "--cores", "2", "--resources", "gpu=0", workdir=tmp_path)
     assert result.returncode == 0, result.stderr[-5000:]
     report_run = run_snakemake(*configs, "--report", "report.html", workdir=tmp_path)
     assert report_run.returncode == 0, report_run.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
-    assert "warmstart_transfer.png" in html and "paired" in html
+    assert "warmstart_transfer.png" in html and "paired ratio" in html
     results = tmp_path / "results"
     csv = results / "tables" / "warmstart.csv"
     meta = json.loads(csv.read_text().splitlines()[0].removeprefix("# provenance: "))
     reference = meta["problems"]["reference"]
-    assert reference["sinkhorn"]["stopping"] == "scaling" and reference["test_pairs_used"] == 8
+    assert list(meta["problems"]) == ["reference"] and reference["test_pairs_used"] == 8
+    assert reference["sinkhorn"]["stopping"] == "scaling" and reference["sinkhorn"]["epsilon"] == 0.5
     assert reference["upstream"]["palette"]["k"] == 16 and meta["versions"]["ott-jax"] == "0.6.0"
     table = pd.read_csv(csv, comment="#")
     ours = table[table["source"] == "ours"]
-    assert ours.groupby("problem")["initializer"].apply(list).to_dict() == {
-        "ott": ["cold", "learned_potentials", "learned_plan"],
-        "reference": ["cold", "learned_potentials", "learned_plan"]}
-    assert ours["pairs"].tolist() == [16] * 3 + [8] * 3 and ours["same_cost"].all()
+    assert ours["initializer"].tolist() == ["cold", "learned_potentials", "learned_plan"]
+    assert (ours["pairs"] == 8).all() and ours["same_cost"].all()
     warm = ours[ours["initializer"] != "cold"]
     assert ((warm["ratio_low"] <= warm["ratio_median"])
             & (warm["ratio_median"] <= warm["ratio_high"])).all()
@@ -481,6 +519,7 @@ def test_study_runs_end_to_end(tmp_path):
     assert photos.isdisjoint(split["names"][i] for i in split["train_images"])
     markdown = (results / "tables" / "warmstart.md").read_text()
     assert "## Problem `reference`" in markdown and "| learned_plan | ours | 8 |" in markdown
+    assert "largest change of the log-scaling" in markdown
     model = weights.load(results / "warmstart" / "reference" / "plan_model.npz",
                          plan_model.ModelConfig, plan_model.init_params, "a plan model")
     assert model[2]["labels"]["pairs"] == 6
