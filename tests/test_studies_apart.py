@@ -14,7 +14,7 @@ from conftest import ROOT
 
 SRC = ROOT / "src"
 STUDIES = SRC / "hiref" / "studies"
-STUDY_RULES = ("warmstart.smk", "clustering.smk", "clustering_common.smk")
+STUDY_RULES = ("warmstart.smk", "warmstart_common.smk", "clustering.smk", "clustering_common.smk")
 #: A module path naming a study, as an import or as a string handed to importlib.
 STUDY_MODULE = re.compile(r"hiref\.studies(\.\w+)*(:\w+)?")
 

@@ -79,7 +79,7 @@ class TrainConfig:
 
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
-    steps: int = 300
+    steps: int = 200
     batch_pairs: int = 32
     seed: int = 0
 
