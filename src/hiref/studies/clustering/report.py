@@ -265,29 +265,33 @@ def sweep_markdown(sweep: pd.DataFrame, baselines: pd.DataFrame, provenance: dic
 
 def plot_kl_sweep(sweep: pd.DataFrame, baselines: pd.DataFrame, paths) -> None:
     """One panel per dataset: P²OT's ACC and class-averaged ACC (mean ± sd over seeds)
-    against lam (log axis), k-means' and SeLa's ACC as horizontal lines."""
+    against lam (log axis), k-means' and SeLa's values of both as horizontal lines in the
+    same colours."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; jobs have no display
     import matplotlib.pyplot as plt
 
     datasets = sorted(sweep["dataset"].unique())
+    scores = {"acc": ("C0", "o"), "macro_acc": ("C1", "s")}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.8),
                              squeeze=False, constrained_layout=True)
     for ax, dataset in zip(axes[0], datasets):
         part = sweep[sweep["dataset"] == dataset]
-        for score, marker in (("acc", "o"), ("macro_acc", "s")):
+        base = baselines[baselines["dataset"] == dataset].set_index("method")
+        for score, (colour, marker) in scores.items():
             ax.errorbar(part["kl_weight"], 100 * part[f"{score}_mean"],
                         yerr=100 * part[f"{score}_sd"].fillna(0), marker=marker, capsize=3,
-                        label=f"P²OT {TITLES[score]}")
-        base = baselines[baselines["dataset"] == dataset].set_index("method")
-        for method, style in (("kmeans", "--"), ("sela", ":")):
-            if method in base.index:
-                ax.axhline(100 * base.at[method, "acc_mean"], color="0.3", linestyle=style,
-                           label=f"{method} ACC")
-        ax.set(xscale="log", title=dataset, xlabel="KL weight lam",
-               ylabel="percent (mean ± sd over seeds)")
-        ax.legend(fontsize=7)
+                        color=colour, label=f"P²OT {TITLES[score]}")
+            for method, style in (("kmeans", "--"), ("sela", ":")):
+                if method in base.index:
+                    ax.axhline(100 * base.at[method, f"{score}_mean"], color=colour,
+                               linestyle=style, alpha=0.7, label=f"{method} {TITLES[score]}")
+        ax.set_xscale("log")
+        ax.set_xticks(part["kl_weight"], [f"{lam:g}" for lam in part["kl_weight"]])
+        ax.minorticks_off()
+        ax.set(title=dataset, xlabel="KL weight λ", ylabel="percent (mean ± sd over seeds)")
+        ax.legend(fontsize=6)
     for path in paths:
         fig.savefig(path, dpi=150)
     plt.close(fig)

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only; jobs have no display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from hiref import provenance
 
@@ -244,10 +245,12 @@ def plot_iterations(evaluations: dict[str, pd.DataFrame], caps: dict[str, int], 
     for column, (problem, rows) in enumerate(evaluations.items()):
         top, bottom = axes[0, column], axes[1, column]
         names = list(dict.fromkeys(rows["initializer"]))
+        # One colour per initializer in both panels.
+        colours = {name: f"C{i}" for i, name in enumerate(names)}
         for name in names:
             its = np.sort(rows.loc[rows["initializer"] == name, "iterations"].to_numpy())
             top.step(its, np.arange(1, len(its) + 1) / len(its), where="post",
-                     label=f"{name} (median {np.median(its):.0f})")
+                     color=colours[name], label=f"{name} (median {np.median(its):.0f})")
         top.axvline(caps[problem], color="0.4", linestyle=":", label=f"cap {caps[problem]}")
         top.set(xscale="log", xlabel="Sinkhorn iterations", ylabel="share of pairs",
                 title=f"{problem}: {rows['pair'].nunique()} held-out pairs")
@@ -258,11 +261,14 @@ def plot_iterations(evaluations: dict[str, pd.DataFrame], caps: dict[str, int], 
         for position, name in enumerate(warm):
             values = ratios.loc[ratios["initializer"] == name, "ratio"].to_numpy()
             bottom.scatter(position + jitter.uniform(-0.25, 0.25, len(values)), values, s=6,
-                           alpha=0.5)
+                           alpha=0.5, color=colours[name])
             bottom.hlines(np.median(values), position - 0.35, position + 0.35, color="k")
         bottom.axhline(1.0, color="0.4", linestyle=":")
         bottom.set(yscale="log", xticks=range(len(warm)), ylabel="iterations / cold start's",
                    title="paired ratios (below 1: faster than cold)")
+        bottom.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        bottom.yaxis.set_major_formatter(ScalarFormatter())
+        bottom.yaxis.set_minor_formatter(NullFormatter())
         bottom.set_xticklabels(warm, rotation=15, fontsize=8)
     _save(fig, paths, meta)
 
