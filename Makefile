@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# pip extras to install (README, "Installation"); on a CUDA machine: make install EXTRAS=all,gpu
+# pip extras to install (docs/cluster.md, "Installation"); on a CUDA machine: make install EXTRAS=all,gpu
 EXTRAS ?= all
 # A marker newer than pyproject.toml means the environment is up to date for these extras.
 comma := ,
@@ -23,7 +23,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first: the CPU wheel pins the torchvision that fits it (see README, Installation).
+	# torch first: the CPU wheel pins the torchvision that fits it (see docs/cluster.md, "Installation").
 	$(BIN)/python -m pip install torch==2.13.0 torchvision==0.28.0
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)

@@ -1,5 +1,5 @@
 # Hierarchical Refinement OT: synthetic benchmarks, baselines, tables and figures.
-# Usage: README.md. Configuration: config/config.yaml, documented in config/schema.yaml.
+# Usage: README.md and docs/cluster.md. Configuration: config/config.yaml, documented in config/schema.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")

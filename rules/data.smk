@@ -1,6 +1,7 @@
-# Real datasets (docs/datasets.md): raw files retrieved and verified under resources/,
-# ResNet50 image embeddings split 50:50 (coco, imagenet), MOSTA stage pairs
-# (mosta_<stage>_<stage>), MERFISH slices (merfish) and their gene-transfer scores.
+# Real datasets (docs/datasets.md): raw files retrieved and verified under resources/ (or,
+# with data.stand_in: true, generated stand-ins under data.stand_in_data.dir:
+# docs/stand-ins.md), ResNet50 image embeddings split 50:50 (coco, imagenet), MOSTA stage
+# pairs (mosta_<stage>_<stage>), MERFISH slices (merfish) and their gene-transfer scores.
 
 
 include: "data_common.smk"
@@ -48,15 +49,16 @@ rule embed_images:
         size=DATA["embedding"]["size"],
         normalize=DATA["embedding"]["normalize"],
         batch_size=DATA["embedding"]["batch_size"],
-        random_init_seed=DATA["embedding"]["random_init_seed"],
+        random_init_seed=EMBED_SEED,
         min_images=lambda wc: 2 * DATA[wc.image_set]["n_per_side"],
+        stand_in=STAND_IN,
     script:
         "../scripts/embed_images.py"
 
 
 rule split_embeddings:
     input:
-        "results/embeddings/{image_set}.npz",
+        embeddings_file,
     output:
         "results/data/{image_set}.npz",
     log:
@@ -68,10 +70,12 @@ rule split_embeddings:
     conda:
         "../envs/vision.yaml"
     resources:
-        mem_mb=DATA["embedding"]["mem_mb"],
+        # Streams in blocks: 0.33 GB peak at ImageNet's size (docs/stand-ins.md).
+        mem_mb=1000,
     params:
         n_per_side=lambda wc: DATA[wc.image_set]["n_per_side"],
         seed=lambda wc: DATA[wc.image_set]["seed"],
+        stand_in=STAND_IN,
     script:
         "../scripts/split_embeddings.py"
 
@@ -98,6 +102,7 @@ rule preprocess_mosta:
         stages=lambda wc: [wc.stage1, wc.stage2],
         n_comps=DATA["mosta"]["n_comps"],
         seed=DATA["mosta"]["seed"],
+        stand_in=STAND_IN,
     script:
         "../scripts/preprocess_mosta.py"
 
@@ -118,6 +123,7 @@ rule preprocess_merfish:
         names=[f"S2R{MERFISH_ROLES['source']}", f"S2R{MERFISH_ROLES['target']}"],
         rotate_target_deg=MERFISH["rotate_target_deg"],
         seed=MERFISH["seed"],
+        stand_in=STAND_IN,
     script:
         "../scripts/preprocess_merfish.py"
 
@@ -176,3 +182,119 @@ rule gather_gene_transfer:
         "../envs/bio.yaml"
     script:
         "../scripts/gather_gene_transfer.py"
+
+
+# ------------------------------------------------ stand-ins (docs/stand-ins.md)
+# Generated only when data.stand_in is true (the input functions above point at them then).
+
+
+rule stand_in_mosta:
+    output:
+        stand_in_file("mosta/{stage}_E1S1.MOSTA.h5ad"),
+    log:
+        "results/logs/stand_in/mosta/{stage}.log",
+    benchmark:
+        "results/benchmarks/stand_in/mosta/{stage}.tsv"
+    wildcard_constraints:
+        stage="|".join(map(re.escape, STAGES)),
+    conda:
+        "../envs/bio.yaml"
+    resources:
+        mem_mb=STAND_IN_MEM_MB["mosta"],
+    params:
+        stage_index=lambda wc: STAGES.index(wc.stage),
+        cells=lambda wc: STAND_INS["mosta"]["cells"][wc.stage],
+        tissues=lambda wc: STAND_INS["mosta"]["tissues"][wc.stage],
+        genes=STAND_INS["mosta"]["genes"],
+        gene_dropout=STAND_INS["mosta"]["gene_dropout"],
+        median_umi=STAND_INS["mosta"]["median_umi"],
+        seed=STAND_INS["seed"],
+    script:
+        "../scripts/stand_in_mosta.py"
+
+
+rule stand_in_merfish:
+    output:
+        metadata=stand_in_file("merfish/cell_metadata_S2R{replicate}.csv.gz"),
+        counts=stand_in_file("merfish/cell_by_gene_S2R{replicate}.csv.gz"),
+    log:
+        "results/logs/stand_in/merfish/S2R{replicate}.log",
+    benchmark:
+        "results/benchmarks/stand_in/merfish/S2R{replicate}.tsv"
+    wildcard_constraints:
+        replicate="|".join(str(r) for r in MERFISH_ROLES.values()),
+    conda:
+        "../envs/bio.yaml"
+    resources:
+        mem_mb=STAND_IN_MEM_MB["merfish"],
+    params:
+        role=lambda wc: merfish_role(int(wc.replicate)),
+        cells=lambda wc: STAND_INS["merfish"][f"{merfish_role(int(wc.replicate))}_cells"],
+        rotation_deg=MERFISH["rotate_target_deg"],
+        seed=STAND_INS["seed"],
+    script:
+        "../scripts/stand_in_merfish.py"
+
+
+rule stand_in_coco:
+    output:
+        stand_in_file("coco/val2017.zip"),
+    log:
+        "results/logs/stand_in/coco.log",
+    benchmark:
+        "results/benchmarks/stand_in/coco.tsv"
+    # scikit-image and scikit-learn photographs, Pillow: the warm-start study's environment.
+    conda:
+        "../envs/warmstart.yaml"
+    resources:
+        mem_mb=STAND_IN_MEM_MB["coco"],
+    params:
+        images=STAND_INS["coco"]["images"],
+        seed=STAND_INS["seed"],
+    script:
+        "../scripts/stand_in_coco.py"
+
+
+rule stand_in_imagenet:
+    output:
+        stand_in_file("imagenet/imagenet.npz"),
+    log:
+        "results/logs/stand_in/imagenet.log",
+    benchmark:
+        "results/benchmarks/stand_in/imagenet.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=STAND_IN_MEM_MB["imagenet"],
+    params:
+        rows=STAND_INS["imagenet"]["rows"],
+        classes=STAND_INS["imagenet"]["classes"],
+        dim=STAND_INS["imagenet"]["dim"],
+        seed=STAND_INS["seed"],
+    script:
+        "../scripts/stand_in_imagenet.py"
+
+
+# Experiments that need ImageNet without a train folder and without stand-ins: their table
+# says why they did not run (rules/data_common.smk, NOT_RUN).
+if NOT_RUN:
+
+    rule experiment_not_run:
+        output:
+            csv="results/tables/{experiment}.csv",
+            markdown="results/tables/{experiment}.md",
+        log:
+            "results/logs/experiment_not_run/{experiment}.log",
+        benchmark:
+            "results/benchmarks/experiment_not_run/{experiment}.tsv"
+        wildcard_constraints:
+            experiment="|".join(map(re.escape, NOT_RUN)),
+        localrule: True
+        conda:
+            "../envs/data.yaml"
+        params:
+            message=lambda wc: NOT_RUN[wc.experiment],
+        script:
+            "../scripts/experiment_not_run.py"
+
+    ruleorder: experiment_not_run > gather_tables

@@ -1,8 +1,10 @@
 """Snakemake script: ResNet50 (fc = Identity) embeddings of every image of a zip or folder.
 
-input: images (zip or folder), weights (absent when params.random_init_seed is set: tests only).
-params: size, normalize, batch_size, min_images, random_init_seed. threads: decoding workers.
-output: .npz with ``embeddings`` (float32, n x 2048), ``ids`` (sorted image paths), ``meta`` (JSON).
+input: images (zip or folder), weights (absent when params.random_init_seed is set: offline
+tests and stand-in runs). params: size, normalize, batch_size, min_images, random_init_seed,
+stand_in (stand-in images are embedded only when it is true, and then only they are).
+threads: decoding workers. output: .npz with ``embeddings`` (float32, n x 2048), ``ids``
+(sorted image paths), ``meta`` (JSON; the images' stand-in marker under ``stand_in``).
 """
 
 from contextlib import redirect_stderr, redirect_stdout
@@ -11,6 +13,7 @@ import pooch
 import torch
 
 from hiref.accelerator import require_gpu
+from hiref.datasets.image_files import source_marker
 from hiref.datasets.images import build_resnet50, default_device, embed_images, save_embeddings
 from hiref.provenance import versions
 
@@ -31,13 +34,14 @@ def main(sm) -> None:
         num_workers=max(sm.threads - 1, 0),
         device=device,
         min_images=sm.params.min_images,
+        stand_in=sm.params.stand_in,
     )
     meta = {
         "source": str(sm.input.images),
         "model": "torchvision resnet50, fc = Identity",
         "weights": str(weights)
         if weights
-        else f"RANDOM INIT (seed {seed}): test embeddings, not the paper's",
+        else f"RANDOM INIT (seed {seed}): not the paper's pretrained weights",
         "weights_sha256": pooch.file_hash(weights) if weights else None,
         "transform": f"Resize(({sm.params.size}, {sm.params.size})) + ToTensor"
         + (" + Normalize(ImageNet mean/std)" if sm.params.normalize else ""),
@@ -46,6 +50,9 @@ def main(sm) -> None:
         "n_images": len(ids),
         "versions": versions(("torch", "torchvision", "pillow", "hiref")),
     }
+    marker = source_marker(sm.input.images, ids[0])
+    if marker is not None:
+        meta["stand_in"] = marker
     save_embeddings(sm.output[0], embeddings, ids, meta)
     print(f"embedded {len(ids)} images from {sm.input.images} on {device}")
 

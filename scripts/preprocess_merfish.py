@@ -1,29 +1,34 @@
 """Snakemake script: Vizgen MERFISH Slice 2 replicates -> centred, rotated, equal-size slices.
 
 input: source_metadata, source_counts (Replicate 3), target_metadata, target_counts (Replicate 2).
-params: rotate_target_deg, seed. output: h5ad (joint AnnData, raw counts), npz (prepared dataset).
+params: rotate_target_deg, seed, stand_in (stand-in replicates are read only when it is true,
+and then only they are). output: h5ad (joint AnnData, raw counts), npz (prepared dataset).
 """
 
 import json
 from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.datasets import save_pair
+from hiref.datasets import prepared_meta, save_pair
 from hiref.datasets.merfish import check_files, pair_arrays, prepare_pair, read_replicate
 
 
 def main(sm) -> None:
     # Check all four headers before reading either replicate in full.
-    check_files(sm.input.source_metadata, sm.input.source_counts)
-    check_files(sm.input.target_metadata, sm.input.target_counts)
-    source = read_replicate(sm.input.source_metadata, sm.input.source_counts, sm.params.names[0])
-    target = read_replicate(sm.input.target_metadata, sm.input.target_counts, sm.params.names[1])
+    stand_in = sm.params.stand_in
+    check_files(sm.input.source_metadata, sm.input.source_counts, stand_in=stand_in)
+    check_files(sm.input.target_metadata, sm.input.target_counts, stand_in=stand_in)
+    source = read_replicate(sm.input.source_metadata, sm.input.source_counts,
+                            sm.params.names[0], stand_in=stand_in)
+    target = read_replicate(sm.input.target_metadata, sm.input.target_counts,
+                            sm.params.names[1], stand_in=stand_in)
     adata = prepare_pair(
         source, target, rotate_target_deg=sm.params.rotate_target_deg, seed=sm.params.seed
     )
     adata.write_h5ad(sm.output.h5ad, compression="gzip")
-    save_pair(sm.output.npz, **pair_arrays(adata), meta=json.dumps(adata.uns["preprocess"]))
+    save_pair(sm.output.npz, **pair_arrays(adata),
+              meta=json.dumps(prepared_meta(adata.uns["preprocess"])))
     print(json.dumps(adata.uns["preprocess"], indent=1))
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -1,13 +1,14 @@
 """Snakemake script: one consecutive MOSTA stage pair -> joint PCA, subsampled to equal sizes.
 
-input: stage1, stage2 (h5ad). params: stages (names), n_comps, seed.
+input: stage1, stage2 (h5ad). params: stages (names), n_comps, seed, stand_in (stand-in stages
+are read only when it is true, and then only they are).
 output: h5ad (subsampled joint AnnData with X_pca and spatial), npz (prepared dataset).
 """
 
 import json
 from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.datasets import save_pair
+from hiref.datasets import prepared_meta, save_pair
 from hiref.datasets.mosta import pair_arrays, preprocess_pair
 
 
@@ -18,11 +19,13 @@ def main(sm) -> None:
         stages=tuple(sm.params.stages),
         n_comps=sm.params.n_comps,
         seed=sm.params.seed,
+        stand_in=sm.params.stand_in,
     )
     adata.write_h5ad(sm.output.h5ad, compression="gzip")
-    save_pair(sm.output.npz, **pair_arrays(adata), meta=json.dumps(adata.uns["preprocess"]))
+    save_pair(sm.output.npz, **pair_arrays(adata),
+              meta=json.dumps(prepared_meta(adata.uns["preprocess"])))
     print(json.dumps(adata.uns["preprocess"], indent=1))
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
     main(snakemake)  # noqa: F821

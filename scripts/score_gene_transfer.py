@@ -2,7 +2,8 @@
 
 input: h5ad (prepared MERFISH pair), matching (the run's .npz), record (the run's JSON).
 params: genes, bins, labels. output: csv (gene, definition, cosine_similarity, bins,
-targets_reached, the run's labels, cost and params), png and pdf (slices and expression).
+targets_reached, the run's labels, cost, params and stand_in), png and pdf (slices and
+expression; titled as stand-in data when the run was).
 """
 
 import json
@@ -12,6 +13,7 @@ import anndata as ad
 
 from hiref.provenance import atomic_path
 from hiref.report.gene_transfer import gene_transfer_scores, plot_transfer, read_transport
+from hiref.report.stand_in import TITLE as STAND_IN_TITLE
 
 
 def main(sm) -> None:
@@ -26,11 +28,13 @@ def main(sm) -> None:
     for key, value in sm.params.labels.items():
         scores[key] = value
     scores["cost"] = record["cost"]
+    scores["stand_in"] = record["stand_in"]
     scores["params"] = json.dumps(record["params"], sort_keys=True)
     with atomic_path(sm.output.csv) as tmp:
         scores.to_csv(tmp, index=False)
     label = ", ".join(f"{k} {v}" for k, v in sm.params.labels.items())
-    fig = plot_transfer(adata, smoothed, scores, title=f"MERFISH gene transfer: {label}")
+    prefix = STAND_IN_TITLE if record["stand_in"] else ""
+    fig = plot_transfer(adata, smoothed, scores, title=f"{prefix}MERFISH gene transfer: {label}")
     with atomic_path(sm.output.png) as png, atomic_path(sm.output.pdf) as pdf:
         fig.savefig(png, dpi=150)
         fig.savefig(pdf)

@@ -33,7 +33,7 @@ RECORD_FIELDS = {
 def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("clustering")
     (work / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    # CPU-only here: JAX jobs run on the CPU knowingly (README, "Usage").
+    # CPU-only here: JAX jobs run on the CPU knowingly (docs/cluster.md, "GPUs").
     result = run_snakemake("--configfile", DEFAULTS, "small.yaml", "--cores", "2",
                            "--resources", "gpu=0", workdir=work, timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]

@@ -48,11 +48,72 @@ def test_paper_config_dry_run_shows_every_real_experiment(tmp_path):
     assert jobs["embed_images"] == jobs["split_embeddings"] == 2
     assert jobs["preprocess_mosta"] == 7 and jobs["preprocess_merfish"] == 1
     assert jobs["score_gene_transfer"] >= 1 and jobs["gather_gene_transfer"] == 1
-    # Without the ImageNet folder the imagenet experiment is dropped, with a warning.
+    # Without the ImageNet folder the imagenet experiment does not run: one message at parse
+    # time, and its table says why (the configuration's `run` is left as it is).
     proc = run_snakemake("-n", "--configfile", *paper_yaml, workdir=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "experiment imagenet not run: set data.imagenet.train_dir" in proc.stdout + proc.stderr
-    assert job_counts(proc.stdout)["embed_images"] == 1
+    message = ("experiment imagenet is not run: the ImageNet (ILSVRC2012) train images are "
+               "licensed and never downloaded. Set data.imagenet.train_dir")
+    assert (proc.stdout + proc.stderr).count(message) == 1
+    assert "data.stand_in: true" in proc.stdout + proc.stderr
+    jobs = job_counts(proc.stdout)
+    assert jobs["embed_images"] == 1 and jobs["experiment_not_run"] == 1
+
+
+def test_paper_real_data_on_stand_ins_is_one_command(tmp_path):
+    """The documented stand-in command (docs/stand-ins.md): generators instead of downloads,
+    the same preprocessing rules, every real-data experiment of config/paper.yaml."""
+    configs = [str(ROOT / "config" / name) for name in ("config.yaml", "paper.yaml",
+                                                         "stand_in.yaml")]
+    # Local copies of real data are left alone (and may even be absent) in stand-in mode.
+    overlay = tmp_path / "local.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"mosta": {"local_dir": str(tmp_path)}}}))
+    proc = run_snakemake("-n", "--configfile", *configs, str(overlay), workdir=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = job_counts(proc.stdout)
+    assert "retrieve" not in jobs and "experiment_not_run" not in jobs
+    assert jobs["stand_in_mosta"] == 8 and jobs["stand_in_merfish"] == 2
+    assert jobs["stand_in_coco"] == jobs["stand_in_imagenet"] == jobs["embed_images"] == 1
+    assert jobs["split_embeddings"] == 2 and jobs["preprocess_mosta"] == 7
+    assert jobs["preprocess_merfish"] == 1 and jobs["gather_tables"] == 5
+    assert "resources/stand_in/imagenet/imagenet.npz" in proc.stdout
+
+
+def test_missing_local_data_is_one_message_before_any_job(tmp_path):
+    (tmp_path / "empty").mkdir()
+    overlay = tmp_path / "local.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "run": ["coco", "mosta"],
+        "data": {"coco": {"images": str(tmp_path / "val2017")},
+                 "mosta": {"local_dir": str(tmp_path / "empty")}},
+    }))
+    proc = run_snakemake("--cores", "1", "--configfile", str(ROOT / "config/config.yaml"),
+                         str(overlay), workdir=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "nothing has run" in out
+    assert f"data.coco.images: {tmp_path / 'val2017'} does not exist" in out
+    assert f"data.mosta.local_dir: {tmp_path / 'empty' / 'E9.5_E1S1.MOSTA.h5ad'} does not exist" in out
+    assert "downloaded when its local key is null" in out and "data.stand_in: true" in out
+    assert out.count("cannot start") == 1 and not (tmp_path / "results").exists()
+
+
+def test_stand_ins_never_replace_real_data(tmp_path):
+    """A stand-in run refuses a working directory holding real prepared data, and a stand-in
+    folder that is the real data's folder; both before any job."""
+    configs = [str(ROOT / "config" / name) for name in ("config.yaml", "stand_in.yaml")]
+    (tmp_path / "results" / "data").mkdir(parents=True)
+    real = tmp_path / "results" / "data" / "merfish.npz"
+    np.savez(real, x=np.zeros((2, 2)), y=np.zeros((2, 2)), meta=json.dumps({"n": 2}))
+    proc = run_snakemake("-n", "--configfile", *configs, workdir=tmp_path)
+    assert proc.returncode != 0
+    assert "results/data/merfish.npz: was prepared from real data" in proc.stdout + proc.stderr
+    real.unlink()
+    overlay = tmp_path / "same.yaml"
+    overlay.write_text(yaml.safe_dump({"data": {"stand_in_data": {"dir": "resources"}}}))
+    proc = run_snakemake("-n", "--configfile", *configs, str(overlay), workdir=tmp_path)
+    assert proc.returncode != 0
+    assert ("resources/mosta/E9.5_E1S1.MOSTA.h5ad: the stand-in generator would write the real "
+            "data's own file") in proc.stdout + proc.stderr
 
 
 def test_local_copies_replace_downloads(tmp_path):
@@ -229,3 +290,66 @@ def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
             any((work / "results/logs" / rule).rglob("*.log"))
             or (work / f"results/logs/{rule}.log").exists()
         ), rule
+
+
+def stand_in_overlay() -> dict:
+    """The real-data experiments on tiny stand-ins: the same generators and rules, sizes
+    from the configuration (docs/stand-ins.md)."""
+    return {
+        "run": ["coco", "mosta", "merfish", "imagenet"],
+        "resources": {"gpu": 0},
+        "experiments": {
+            "coco": {"n": [8], "methods": ["exact"]},
+            "mosta": {"datasets": ["mosta_E9.5_E10.5"],
+                      "n_by_dataset": {"mosta_E9.5_E10.5": [60]}, "methods": ["exact"]},
+            # At the paper's n the published costs would stand beside a real run.
+            "merfish": {"n": [100], "methods": ["exact"]},
+            "imagenet": {"n": [50], "methods": ["exact"]},
+        },
+        "data": {
+            "stand_in": True,
+            "stand_in_data": {
+                "mosta": {"cells": {"E9.5": 60, "E10.5": 80}, "tissues": {"E9.5": 3, "E10.5": 4},
+                          "genes": 300, "median_umi": 200},
+                "merfish": {"source_cells": 120, "target_cells": 100},
+                "coco": {"images": 16},
+                "imagenet": {"rows": 120, "classes": 6, "dim": 32},
+            },
+            "mosta": {"stages": ["E9.5", "E10.5"], "n_comps": 5},
+            "coco": {"n_per_side": 8},
+            "imagenet": {"n_per_side": 50},
+            "embedding": {"size": 64, "batch_size": 4, "threads": 2},
+            "merfish": {"bins": 10, "transfer_methods": ["exact"]},
+        },
+    }
+
+
+@pytest.mark.slow
+def test_stand_ins_run_through_the_real_data_rules_to_labelled_tables(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(stand_in_overlay()))
+    proc = run_snakemake("--cores", "2", "--resources", "gpu=0", "--configfile",
+                         str(ROOT / "config/config.yaml"), "tiny.yaml", workdir=tmp_path,
+                         timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    assert not (tmp_path / "resources" / "mosta").exists()  # nothing at the real paths
+    assert (tmp_path / "resources/stand_in/mosta/E9.5_E1S1.MOSTA.h5ad").exists()
+    with np.load(tmp_path / "results/data/coco.npz") as data:
+        assert data["x"].shape == (8, 2048)
+        meta = json.loads(str(data["meta"]))
+        assert "RANDOM INIT" in meta["weights"] and meta["stand_in"]["dataset"] == "coco"
+    for experiment, dataset in (("coco", "coco"), ("mosta", "mosta_E9.5_E10.5"),
+                                ("merfish", "merfish"), ("imagenet", "imagenet")):
+        runs = pd.read_csv(tmp_path / f"results/tables/{experiment}_runs.csv")
+        assert (runs["status"] == "ok").all() and runs["stand_in"].all(), runs
+        record = json.loads(next((tmp_path / "results/runs" / experiment / dataset)
+                                 .rglob("*.json")).read_text())
+        assert record["stand_in"] is True
+        text = (tmp_path / f"results/tables/{experiment}.md").read_text()
+        assert text.startswith("**Stand-in data.**") and "| stand-in " in text
+        assert "Published, not run here" not in text
+    transfer = (tmp_path / "results/tables/gene_transfer/merfish.md").read_text()
+    assert transfer.startswith("**Stand-in data.**") and "| paper" not in transfer
+    assert pd.read_csv(tmp_path / "results/tables/gene_transfer/merfish.csv")["stand_in"].all()
+    for job in ("mosta/E9.5", "mosta/E10.5", "merfish/S2R3", "merfish/S2R2", "coco", "imagenet"):
+        assert (tmp_path / f"results/benchmarks/stand_in/{job}.tsv").exists(), job
+        assert "\nwrote " in "\n" + (tmp_path / f"results/logs/stand_in/{job}.log").read_text()

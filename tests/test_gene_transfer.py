@@ -154,13 +154,15 @@ def test_read_transport_checks_what_the_file_holds(tmp_path):
         read_transport(tmp_path / "bad.npz", 3, 3)
 
 
-def test_published_cosines_stand_beside_the_same_formula_only():
-    def rows(method, cost, definition, value):
-        return [{"experiment": "merfish", "n": 84172, "method": method, "bins": 75,
-                 "definition": definition, "gene": gene, "cosine_similarity": value + k / 100,
-                 "targets_reached": 84172, "seed": 0, "cost": cost, "params": json.dumps({})}
-                for k, gene in enumerate(PAPER_GENES)]
+def rows(method, cost, definition, value, stand_in=False):
+    return [{"experiment": "merfish", "n": 84172, "method": method, "bins": 75,
+             "definition": definition, "gene": gene, "cosine_similarity": value + k / 100,
+             "targets_reached": 84172, "seed": 0, "cost": cost, "params": json.dumps({}),
+             "stand_in": stand_in}
+            for k, gene in enumerate(PAPER_GENES)]
 
+
+def test_published_cosines_stand_beside_the_same_formula_only():
     scores = pd.DataFrame(
         rows("minibatch-64", "euclidean", "plan_inner_product", 0.6)
         + rows("minibatch-128", "sqeuclidean", "plan_inner_product", 0.6)
@@ -176,6 +178,16 @@ def test_published_cosines_stand_beside_the_same_formula_only():
     assert re.search(r"\| minibatch-64 +\| 84172 \| paper +\| +\| 0\.642 ", text)
     assert not re.search(r"\| minibatch-128 +\| 84172 \| paper", text)
     assert "value for minibatch-128 withheld: the run minimised sqeuclidean" in text
+
+
+def test_no_published_cosine_stands_beside_a_stand_in_run():
+    scores = pd.DataFrame(rows("minibatch-64", "euclidean", "plan_inner_product", 0.6,
+                               stand_in=True))
+    summary = summarise_transfer(scores)
+    assert summary["paper"].isna().all() and summary["stand_in"].all()
+    text = transfer_markdown(summary)
+    assert text.startswith("**Stand-in data.**") and "| paper" not in text
+    assert "0.642" not in text and "Paper rows appear" not in text
 
 
 def test_transports_written_by_runs_are_scored(joint, tmp_path):

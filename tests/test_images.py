@@ -1,4 +1,5 @@
-"""Image listing, decoding, ResNet50 embedding and the 50:50 split, on generated images."""
+"""Image listing, decoding and ResNet50 embedding on generated images (the 50:50 split:
+tests/test_stand_ins.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from hiref.datasets.images import (
     embed_images,
     image_transform,
     list_images,
-    split_embeddings,
 )
 from hiref.datasets.tv_compat import import_torchvision
 
@@ -100,22 +100,6 @@ def test_too_few_images_fail_before_decoding(tmp_path, model):
     (folder / "broken.jpg").write_bytes(b"never decoded")
     with pytest.raises(ValueError, match=r"imgs: has 6 images, the experiment needs at least 5000"):
         embed_images(folder, model, min_images=5000, progress=False)
-
-
-def test_split_is_seeded_disjoint_and_sized():
-    emb = np.arange(23 * 4, dtype=np.float32).reshape(23, 4)
-    ids = np.array([f"img{i}" for i in range(23)])
-    a = split_embeddings(emb, ids, n_per_side=10, seed=1)
-    b = split_embeddings(emb, ids, n_per_side=10, seed=1)
-    c = split_embeddings(emb, ids, n_per_side=None, seed=2)
-    assert a["x"].shape == a["y"].shape == (10, 4) and c["x"].shape == (11, 4)
-    assert not set(a["x_ids"]) & set(a["y_ids"])
-    np.testing.assert_array_equal(a["x"], b["x"])
-    assert not np.array_equal(a["x_ids"], c["x_ids"][:10])
-    # rows travel with their ids
-    np.testing.assert_array_equal(a["x"][:, 0] / 4, [int(i[3:]) for i in a["x_ids"]])
-    with pytest.raises(ValueError, match="needs 2 x 12 = 24 embeddings, only 23"):
-        split_embeddings(emb, ids, n_per_side=12, seed=0)
 
 
 def test_torchvision_import_workaround_is_idempotent():

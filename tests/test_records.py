@@ -19,7 +19,7 @@ GOOD = {
     "seed": 0, "cost": "sqeuclidean", "status": "ok", "reason": None, "cost_p1": 0.5,
     "cost_p2": 0.3, "seconds": 0.1, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
     "device": "cpu: test CPU (2 cores)", "params": {}, "extra": {}, "versions": {}, "git_commit": None,
-    "compile_seconds": 1.5, "estimator": "our HiRef",
+    "compile_seconds": 1.5, "estimator": "our HiRef", "stand_in": False,
 }
 
 
@@ -30,6 +30,8 @@ def write(path, data):
 
 def test_good_record_is_read(tmp_path):
     assert read_record(write(tmp_path / "r.json", GOOD)) == GOOD
+    stand_in = {**GOOD, "stand_in": True}
+    assert read_record(write(tmp_path / "t.json", stand_in))["stand_in"] is True
     skipped = {**GOOD, "status": "skipped", "reason": "n > max_n", "cost_p1": None,
                "cost_p2": None, "seconds": None, "compile_seconds": None}
     assert read_record(write(tmp_path / "s.json", skipped))["status"] == "skipped"
@@ -44,6 +46,10 @@ BROKEN = {
     "ok without cost": ({**GOOD, "cost_p2": None}, "cost_p2 is null in a run with status 'ok'"),
     "unknown status": ({**GOOD, "status": "done"}, "status = 'done'"),
     "boolean seconds": ({**GOOD, "seconds": True}, "seconds = True"),
+    "no stand_in flag": ({k: v for k, v in GOOD.items() if k != "stand_in"},
+                         "missing field 'stand_in'"),
+    "text stand_in": ({**GOOD, "stand_in": "no"}, "stand_in = 'no' is not bool"),
+    "number stand_in": ({**GOOD, "stand_in": 0}, "stand_in = 0 is not bool"),
 }
 
 
@@ -76,3 +82,17 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask):
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "record.json").stat().st_mode)
     assert mode == 0o666 & ~umask
+
+
+def test_stand_in_flag_comes_from_the_prepared_pair(tmp_path):
+    from hiref.datasets import save_pair
+    from hiref.datasets.stand_ins.markers import make_marker
+
+    xy = [[0.0, 1.0]]
+    save_pair(tmp_path / "real.npz", xy, xy, meta=json.dumps({"n": 1}))
+    save_pair(tmp_path / "synthetic.npz", xy, xy, seed=0)
+    save_pair(tmp_path / "stand_in.npz", xy, xy,
+              meta=json.dumps({"n": 1, "stand_in": make_marker("merfish", 0)}))
+    assert not provenance.stand_in(tmp_path / "real.npz")
+    assert not provenance.stand_in(tmp_path / "synthetic.npz")
+    assert provenance.stand_in(tmp_path / "stand_in.npz")

@@ -53,18 +53,18 @@ def test_settings_by_n_takes_the_first_bound_at_or_above_n():
 
 
 def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=None, seed=0,
-           status="ok", experiment="scaling"):
+           status="ok", experiment="scaling", dataset="halfmoon_scurve", stand_in=False):
     rec = {
-        "experiment": experiment, "dataset": "halfmoon_scurve", "method": method, "n": n,
+        "experiment": experiment, "dataset": dataset, "method": method, "n": n,
         "d": 2, "seed": seed, "cost": cost, "status": status,
         "reason": None if status == "ok" else f"n = {n} > methods.{method}.max_n = 4096",
         "cost_p1": cost_p1, "cost_p2": None if cost_p1 is None else cost_p1**2,
         "seconds": seconds, "compile_seconds": None if seconds is None else 2.0,
         "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu",
         "estimator": f"{method} estimator", "params": params or {}, "git_commit": "abc",
-        "extra": {}, "versions": {"hiref": "test"},
+        "extra": {}, "versions": {"hiref": "test"}, "stand_in": stand_in,
     }
-    path = tmp_path / f"{method}_{n}_{seed}_{cost}.json"
+    path = tmp_path / f"{method}_{n}_{seed}_{cost}_{stand_in}.json"
     path.write_text(json.dumps(rec))
     return path
 
@@ -132,6 +132,57 @@ def test_a_run_minimising_another_cost_gets_no_paper_value(tmp_path):
     assert "the run minimised sqeuclidean" in summary["notes"][0][0]
 
 
+MERFISH_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 5, "max_rank": 11,
+                 "max_leaf": 4095}
+
+
+def test_no_published_value_stands_beside_a_stand_in_run(tmp_path):
+    """The same runs at the paper's n with the authors' settings: on real data the paper's
+    330.33 stands beside HiRef; on stand-in data no published number appears anywhere."""
+    def runs(stand_in):
+        return tables.load_runs([
+            record(tmp_path, "hiref", 84172, 331.0, 50.0, params=MERFISH_HIREF,
+                   experiment="merfish", dataset="merfish", stand_in=stand_in),
+            record(tmp_path, "minibatch-64", 84172, 820.0, 40.0, params={"batch_size": 64},
+                   experiment="merfish", dataset="merfish", stand_in=stand_in),
+        ])
+
+    values = published.load()
+    real = tables.summarise(runs(False), values)
+    assert real.set_index("method").loc["hiref", "paper_cost_p1"] == 330.33
+    assert "415.07" in tables.to_markdown(real, "euclidean", values, experiment="merfish")
+
+    summary = tables.summarise(runs(True), values)
+    assert summary["stand_in"].all()
+    assert summary[["paper_cost_p1", "paper_cost_p2", "paper_seconds"]].isna().all(axis=None)
+    assert all(notes[0] == tables.STAND_IN_NOTE for notes in summary["notes"])
+    text = tables.to_markdown(summary, "euclidean", values, experiment="merfish")
+    costs = values[(values["experiment"] == "merfish") & (values["metric"] == "cost_p1")]
+    assert len(costs) >= 8  # 330.33, 415.07, 2479.61, 828.68 ... 349.30
+    assert not [v for v in costs["value"] if f"{v:.5g}" in text]
+    assert text.startswith("**Stand-in data.**") and "| data " in text and "| stand-in " in text
+    assert "'paper' columns" not in text and "Published, not run here" not in text
+    csv = tables.summary_csv(summary)
+    assert csv["stand_in"].all() and csv["paper_cost_p1"].isna().all()
+
+
+def test_a_stand_in_figure_says_so_and_draws_no_published_curve(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(figures, "_paper_curves", lambda *a, **k: drawn.append(a))
+    titles = []
+    monkeypatch.setattr(figures.plt.Figure, "suptitle",
+                        lambda self, text, **k: titles.append(text))
+    rows = [{"experiment": "scaling", "dataset": "halfmoon_scurve", "method": "hiref",
+             "n": n, "seed": 0, "cost": "euclidean", "status": "ok", "seconds": 0.5 * n,
+             "cost_p1": 2.2, "cost_p2": np.nan, "device": "cpu", "stand_in": stand_in}
+            for n in (1024, 4096) for stand_in in (True,)]
+    figures.runtime_scaling(pd.DataFrame(rows), published.load(), [tmp_path / "f.png"])
+    assert not drawn and titles[0].startswith(figures.STAND_IN_TITLE)
+    figures.runtime_scaling(pd.DataFrame(rows).assign(stand_in=False), published.load(),
+                            [tmp_path / "g.png"])
+    assert drawn and not titles[1].startswith(figures.STAND_IN_TITLE)
+
+
 def test_runtime_figure_draws_ours_beside_the_paper(tmp_path):
     rows = []
     for method, base, skip_from in (("hiref", 0.5, None), ("sinkhorn", 0.1, 8192),
@@ -165,7 +216,8 @@ def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
     for entry in values.itertuples():
         exp = config["experiments"].get(entry.experiment)
         name = entry.method.split("-")[0]
-        if exp is None or entry.cost != exp["cost"] or name not in registry.METHODS:
+        if (exp is None or entry.cost != exp["cost"] or name not in registry.METHODS
+                or entry.objective == "unknown"):  # of unknown form: stands beside nothing
             continue
         settings = published.settings_at(
             {**config["methods"].get(name, {}), **exp.get("settings", {}).get(name, {})},

@@ -1,5 +1,7 @@
 """HiRef solver: bijection, closeness to exact OT, determinism, |X| != |Y|, bad input."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
@@ -222,3 +224,147 @@ GOOD = np.zeros((5, 2), np.float32)
 def test_bad_input_is_a_clear_value_error(x, y, kwargs, message):
     with pytest.raises(ValueError, match=message):
         hiref.solve(x, y, **kwargs)
+
+
+# Memory: the clouds are never copied whole, neither by the device programs nor on the host.
+
+
+def placed(a, offset):
+    """A copy of ``a`` whose data start ``offset`` bytes past a 64-byte boundary."""
+    raw = np.empty(a.nbytes + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + offset
+    out = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[:] = a
+    return out
+
+
+def test_float32_input_is_read_in_place_and_normalised_on_reading():
+    from hiref import costs
+
+    x, y = (placed(a, 0) for a in cloud(300, 4))
+    norm = costs.normalise(x, y, "sqeuclidean")
+    assert norm.x is x and norm.y is y, "an input JAX can use is not copied"
+    clouds = norm.clouds()
+    rows = np.array([5, 0, 299, 17])
+    # The device and the host read the same normalised points, bit for bit.
+    assert np.array_equal(np.asarray(clouds.read(1, rows)), norm.take(1, rows))
+    if jax.default_backend() == "cpu":
+        assert clouds.x.unsafe_buffer_pointer() == x.ctypes.data, "device_put copied"
+    # The same values elsewhere in memory: one aligned copy, the same normalised points.
+    moved = costs.normalise(placed(x, 16), placed(y, 16), "sqeuclidean")
+    assert costs.usable_in_place(moved.x) and not np.shares_memory(moved.x, x)
+    assert np.array_equal(moved.take(0, rows), norm.take(0, rows))
+    # float64 input is normalised in float64 and stored in float32, read as it is.
+    wide = costs.normalise(x.astype(np.float64), y.astype(np.float64), "sqeuclidean")
+    assert wide.x.dtype == np.float32 and not wide.offset.any() and wide.inv_scale == 1
+    assert np.allclose(wide.take(0, rows), norm.take(0, rows), rtol=1e-6, atol=1e-6)
+
+
+def test_where_the_input_lies_in_memory_does_not_change_the_result():
+    x, y = cloud(1024, 3, seed=2)
+    aligned = hiref.solve(placed(x, 0), placed(y, 0), config=SMALL)
+    shifted = hiref.solve(placed(x, 16), placed(y, 16), config=SMALL)
+    assert np.array_equal(aligned.perm, shifted.perm) and aligned.cost_p2 == shifted.cost_p2
+
+
+@pytest.mark.parametrize("program, cost, blocks, size, rank", [
+    ("level", "sqeuclidean", 1, 8192, 4),     # one large block, read in chunks
+    ("level", "euclidean", 1, 8192, 4),       # sampled factors built chunk by chunk
+    ("level", "euclidean", 256, 32, 8),       # dense small blocks, in batches
+    ("leaves", "sqeuclidean", 128, 64, None),  # device leaves, in batches
+])
+def test_device_programs_hold_no_copy_of_the_clouds(monkeypatch, program, cost, blocks, size,
+                                                    rank):
+    from hiref import solver
+
+    # Chunks of 1 MiB against clouds of 64 MiB: a gathered copy of the points would show.
+    monkeypatch.setattr(solver, "LEVEL_CHUNK_BYTES", 1 << 20)
+    config = hiref.HiRefConfig(leaf_solver="jax", leaf_memory_mb=1)
+    n, d = blocks * size, 2048
+    plan = solver._make_plan(n, config, np.float32)
+    if program == "level":
+        lowered = solver._lower_level(plan, n, d, blocks, size, rank, False, cost, config)
+    else:
+        lowered = solver._lower_leaves(plan, n, d, blocks, size, False, cost, config)
+    temp = lowered.compile().memory_analysis().temp_size_in_bytes
+    assert temp < n * d * 4 / 4, f"{temp / 2**20:.1f} MiB of temporaries"
+
+
+def test_host_side_of_a_solve_holds_no_copy_of_the_clouds(monkeypatch):
+    import tracemalloc
+
+    from hiref import costs
+
+    # NumPy's allocations are traced (the device's are not: see the test above). Besides
+    # chunks, the host holds a few numbers per point and the candidates' probe of 512
+    # points in float64, neither of which grows with n.
+    monkeypatch.setattr(costs, "HOST_CHUNK", 1 << 14)
+    x, y = (placed(a, 0) for a in cloud(4096, 1024))
+    hiref.solve(x, y, config=SMALL)  # compiles
+    tracemalloc.start()
+    try:
+        hiref.solve(x, y, config=SMALL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes, f"{peak / 2**20:.1f} MiB against {x.nbytes / 2**20:.0f} MiB"
+
+
+def test_refinement_groups_wide_pairs_on_a_projection():
+    from hiref import refine
+
+    rng = np.random.default_rng(0)
+    order_x, order_y = rng.permutation(500), rng.permutation(500)
+    for d in (3, 40):
+        x, y = cloud(500, d)
+
+        def take(side, rows, x=x, y=y):
+            return (x if side == 0 else y)[rows]
+
+        points = refine.pair_points(take, order_x, order_y, np.random.default_rng(1))
+        if 2 * d <= refine.PROJECTED_DIM:
+            assert np.array_equal(points, np.concatenate([x[order_x], y[order_y]], 1))
+        else:
+            directions = np.random.default_rng(1).standard_normal((2, d, refine.PROJECTED_DIM))
+            expected = x[order_x] @ directions[0] + y[order_y] @ directions[1]
+            assert points.shape == (500, refine.PROJECTED_DIM)
+            assert np.allclose(points, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_coupling_cost_in_chunks_is_the_sum_over_pairs(monkeypatch):
+    from hiref import costs
+
+    x, y = cloud(1000, 7)
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(1000, size=3000), rng.integers(1000, size=3000)
+    weights = rng.uniform(size=3000)
+    whole = hiref.coupling_cost(x, y, rows, cols, weights, 1)
+    monkeypatch.setattr(costs, "HOST_CHUNK", 50)  # 7 pairs per chunk
+    assert hiref.coupling_cost(x, y, rows, cols, weights, 1) == whole
+    direct = np.sqrt(((x[rows].astype(np.float64) - y[cols]) ** 2).sum(1)) @ weights
+    assert whole == pytest.approx(direct, rel=1e-12)
+
+
+def test_kmeanspp_seeds_are_distinct_valid_points_of_the_block():
+    from hiref import costs, lowrank, starts
+
+    x, y = cloud(40, 3, seed=4)
+    rows = np.stack([np.arange(40), np.arange(40)[::-1]])[:, :32]
+    mask = np.arange(32) < 30  # the last two positions are padding
+    uniforms = jnp.linspace(0.05, 0.95, 6)
+
+    def seeds(x, y, chunk, uniforms):
+        def draw(x, y, uniforms):
+            clouds = costs.Clouds(x, y, jnp.zeros(3), jnp.float32(1))
+            points = lowrank.BlockPoints(clouds, jnp.asarray(rows), jnp.asarray(mask), chunk)
+            return starts.kmeanspp(points, uniforms)
+
+        return np.asarray(jax.jit(draw)(x, y, uniforms))
+
+    valid = np.concatenate([x[rows[0][mask]], y[rows[1][mask]]])
+    for chunk in (32, 8):
+        hits = [np.flatnonzero((valid == centre).all(1)) for centre in seeds(x, y, chunk,
+                                                                           uniforms)]
+        assert all(len(hit) == 1 for hit in hits) and len({int(h[0]) for h in hits}) == 6
+    ones = np.ones((40, 3), np.float32)
+    assert np.array_equal(seeds(ones, ones, 8, uniforms[:4]), np.ones((4, 3)))

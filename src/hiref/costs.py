@@ -8,6 +8,7 @@ by one point and are padded to a common shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,15 @@ import numpy as np
 #: float32 (on GPUs JAX's default may be TensorFloat-32, whose 10-bit mantissa would blur
 #: the differences of squared distances that decide a split).
 HIGHEST = jax.lax.Precision.HIGHEST
+#: Floor of a divisor that is zero only in a degenerate case (all points of a block
+#: coincide, a gradient without spread, a power iteration from a null vector).
+DIVISOR_FLOOR = 1e-30
+#: Byte alignment at which JAX's CPU backend uses a NumPy array in place (``jax.device_put``
+#: makes no copy); NumPy itself aligns large arrays to 16 bytes only.
+ALIGNMENT = 64
+#: Entries (rows times features) of the host's per-chunk temporaries when it reads, converts
+#: or scores points (about 32 MB in float64), whatever the size of the clouds.
+HOST_CHUNK = 1 << 22
 
 
 def block_centre(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
@@ -48,12 +58,6 @@ def pairwise(x: jax.Array, y: jax.Array, cost: str) -> jax.Array:
     return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
 
 
-def pairwise_rows(x: jax.Array, y: jax.Array, cost: str) -> jax.Array:
-    """Costs (s,) between the rows ``x[i]`` and ``y[i]`` of (s, d) arrays."""
-    sq = ((x - y) ** 2).sum(-1)
-    return sq if cost == "sqeuclidean" else jnp.sqrt(sq)
-
-
 def sqeuclidean_factors(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Exact factors ``A (s, d+2)``, ``B (s, d+2)`` with ``A @ B.T = |x_i - y_j|^2``."""
     ones = jnp.ones((x.shape[0], 1), x.dtype)
@@ -75,33 +79,56 @@ def sampled_factors(
 ) -> tuple[jax.Array, jax.Array]:
     """Sampled low-rank factors of the Euclidean cost, ``A (s, rank) @ B(s, rank).T ~ C``.
 
-    A CUR (skeleton) approximation: ``C ~ C[:, J] C[I, J]^+_rank C[I, :]`` with ``landmarks``
-    (default ``rank``) landmark rows ``I`` and columns ``J`` drawn uniformly among the block's
-    valid points, and the pseudo-inverse of the core truncated to its ``rank`` largest singular
-    values (relative cut-off 1e-4). It reads ``O(s * landmarks)`` entries of the cost, never the
-    whole matrix. Requires at least ``landmarks >= rank`` valid points. The landmarks are the
-    rows of largest ``noise`` (2, s) uniforms (:func:`sample_rows`), drawn from ``key`` when
-    ``noise`` is None.
+    A CUR (skeleton) approximation (:func:`skeleton_factors`) with ``landmarks`` (default
+    ``rank``) landmark rows ``I`` and columns ``J`` drawn uniformly among the block's valid
+    points. It reads ``O(s * landmarks)`` entries of the cost, never the whole matrix.
+    Requires at least ``landmarks >= rank`` valid points. The landmarks are the rows of
+    largest ``noise`` (2, s) uniforms (:func:`sample_rows`), drawn from ``key`` when ``noise``
+    is None.
     """
     if noise is None:
         noise = jax.random.uniform(key, (2, x.shape[0]), x.dtype)
     rows_i, cols_j = sample_rows(noise, mask, rank if landmarks is None else landmarks)
-    c_xj = pairwise(x, y[cols_j], "euclidean")
-    c_iy = pairwise(x[rows_i], y, "euclidean")
+    return skeleton_factors(pairwise(x, y[cols_j], "euclidean"),
+                            pairwise(x[rows_i], y, "euclidean"), rows_i, rank, mask)
+
+
+def skeleton_factors(c_xj: jax.Array, c_iy: jax.Array, rows_i: jax.Array, rank: int,
+                     mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Factors ``A (s, rank)``, ``B (s, rank)`` of ``C ~ C[:, J] C[I, J]^+_rank C[I, :]`` from
+    the cost's landmark columns ``c_xj`` (s, L) and rows ``c_iy`` (L, s), the landmark rows
+    ``rows_i`` (L,) and the block's ``mask`` (s,): the pseudo-inverse of the core ``C[I, J]``
+    is truncated to its ``rank`` largest singular values (relative cut-off 1e-4); padded rows
+    are zero."""
     u, sing, vt = jnp.linalg.svd(c_xj[rows_i])
     inv = jnp.where(sing[:rank] > 1e-4 * sing[0], 1.0 / sing[:rank], 0.0)
     return (jnp.matmul(c_xj, vt[:rank].T * inv[None, :], precision=HIGHEST) * mask[:, None],
             jnp.matmul(c_iy.T, u[:, :rank], precision=HIGHEST) * mask[:, None])
 
 
-#: Entries (rows times features) per chunk of the float64 work in :func:`normalise`: its
-#: temporaries stay near 32 MB whatever the size of the clouds.
-NORMALISE_CHUNK = 1 << 22
+class Clouds(NamedTuple):
+    """The two clouds as a device program reads them: row ``i`` of ``x`` stands for the
+    normalised point ``(x[i] - offset) * inv_scale`` (likewise ``y``; see :class:`Normalised`).
+
+    Attributes:
+      x, y: (n, d) stored points; offset: (d,); inv_scale: () (zero and one when the stored
+        points are already normalised).
+    """
+
+    x: jax.Array
+    y: jax.Array
+    offset: jax.Array
+    inv_scale: jax.Array
+
+    def read(self, side: int, rows: jax.Array) -> jax.Array:
+        """Normalised points (..., d) of ``x`` (``side`` 0) or ``y`` (1) at ``rows`` (...)."""
+        return ((self.x if side == 0 else self.y)[rows] - self.offset) * self.inv_scale
 
 
 @dataclass(frozen=True)
 class Normalised:
-    """Point clouds shifted and scaled in float64 before any low-precision work.
+    """Point clouds shifted and scaled together, so that low-precision work sees coordinates
+    of order one.
 
     Both clouds get the same shift (their joint mean) and the same scale (the root mean square
     distance of the shifted points from the origin), so the optimal matching does not change:
@@ -110,11 +137,23 @@ class Normalised:
     scales it. Costs of the normalised problem are multiplied by ``cost_scale`` to return to
     the caller's units.
 
+    The normalised point ``i`` of ``x`` is ``(x[i] - offset) * inv_scale`` (:meth:`take`), in
+    one of two forms decided by the input's type and range, never by where it lies in memory
+    (so the same values always give the same result):
+
+    - read: points already in the working dtype whose range allows it are normalised on
+      reading, in the working dtype; ``x`` and ``y`` are the caller's arrays themselves
+      (no copy) when JAX can use them in place, else copies aligned so that it can.
+    - copy: other points (float64 in a float32 solve, or near the dtype's overflow or
+      underflow) are shifted and scaled in float64, a chunk at a time, and stored normalised
+      in the working dtype; ``offset`` is zero and ``inv_scale`` one.
+
     Attributes:
-      x, y: (n, d) normalised points, stored in the solve's working dtype (float32 unless
-        the solve runs in float64): the shift and scale are applied in float64, a chunk at a
-        time, before the cast. matrix: (n, m) float64 normalised cost or None.
-      shift: (d,) the joint mean removed; scale: the length unit (1 when all points coincide).
+      x, y: (n, d) stored points in the working dtype. offset: (d,) and inv_scale: () in the
+        working dtype, the normalisation applied on reading. matrix: (n, m) float64
+        normalised cost or None.
+      shift: (d,) the joint mean removed; scale: the length unit (1 when all points coincide;
+        in the read form, ``1 / inv_scale`` exactly).
       cost_scale, cost_offset: a mean cost ``c`` of the normalised problem is
         ``c * cost_scale + cost_offset`` in the caller's units (``scale**p`` and 0 for points;
         the matrix's range and minimum for a cost matrix).
@@ -122,36 +161,71 @@ class Normalised:
 
     x: np.ndarray
     y: np.ndarray
+    offset: np.ndarray
+    inv_scale: np.ndarray
     matrix: np.ndarray | None
     shift: np.ndarray
     scale: float
     cost_scale: float
     cost_offset: float = 0.0
 
+    def take(self, side: int, rows: np.ndarray) -> np.ndarray:
+        """Normalised points (..., d) of ``x`` (``side`` 0) or ``y`` (1) at ``rows`` (...), in
+        the working dtype: the same values as :meth:`Clouds.read` on the device."""
+        points = np.take(self.x if side == 0 else self.y, rows, axis=0)
+        points -= self.offset
+        points *= self.inv_scale
+        return points
 
-def _chunks(a: np.ndarray):
-    """Yields ``(start, chunk)``: the rows of ``a`` (n, d) from ``start`` as a float64 array of
-    about ``NORMALISE_CHUNK`` entries, one chunk in memory at a time."""
-    step = max(1, NORMALISE_CHUNK // max(1, a.shape[1]))
-    for start in range(0, len(a), step):
-        yield start, np.asarray(a[start:start + step], np.float64)
+    def clouds(self) -> Clouds:
+        """The clouds on JAX's default device: on a CPU the stored arrays themselves (aligned,
+        so ``jax.device_put`` makes no copy)."""
+        return Clouds(*(jax.device_put(a) for a in (self.x, self.y, self.offset,
+                                                      self.inv_scale)))
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data start at a multiple of ``ALIGNMENT``
+    bytes, so that JAX's CPU backend uses it in place."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def usable_in_place(a: np.ndarray) -> bool:
+    """Whether JAX's default device can use ``a`` without a copy on the host: any C-contiguous
+    array off the CPU (the device has its own memory), an aligned one on the CPU."""
+    return a.flags.c_contiguous and (jax.default_backend() != "cpu"
+                                     or a.ctypes.data % ALIGNMENT == 0)
+
+
+def row_chunks(count: int, dim: int):
+    """Yields ``(begin, end)``: ranges of rows of ``dim`` entries each, about ``HOST_CHUNK``
+    entries in all, covering ``count`` rows."""
+    step = max(1, HOST_CHUNK // max(1, dim))
+    for begin in range(0, count, step):
+        yield begin, min(begin + step, count)
 
 
 def _chunked(clouds, reduce):
     """``reduce`` applied to every float64 row chunk of every cloud, one chunk in memory at a
     time; returns the list of results."""
-    return [reduce(chunk) for cloud in clouds for _, chunk in _chunks(cloud)]
+    return [reduce(np.asarray(cloud[begin:end], np.float64))
+            for cloud in clouds for begin, end in row_chunks(*cloud.shape)]
 
 
 def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None,
               dtype=np.float32) -> Normalised:
-    """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) in float64 and
-    stores the points in ``dtype``; see :class:`Normalised`. Any finite input, from 1e-30 to
+    """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) for work in
+    ``dtype``; see :class:`Normalised` for the two forms. Any finite input, from 1e-30 to
     1e300 in magnitude or far from the origin, comes out with coordinates of order one.
 
-    Memory: the normalised clouds in ``dtype`` plus float64 chunks of ``NORMALISE_CHUNK``
-    entries; no float64 copy of a whole cloud is made.
+    Memory: float64 chunks of ``HOST_CHUNK`` entries, plus the stored points in ``dtype``
+    unless the caller's arrays are used in place; no float64 copy of a whole cloud is made.
     """
+    dtype = np.dtype(dtype)
     clouds = (x, y)
     count = len(x) + len(y)
     # Two passes for the mean: the first removes the bulk of the offset, the second the
@@ -165,22 +239,47 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
         square = sum(_chunked(clouds, lambda c: float((((c - shift) / top) ** 2).sum())))
         rms = top * np.sqrt(square / count)
         scale = float(rms) if rms > 0 else float(top)
-    out = []
-    for cloud in clouds:
-        stored = np.empty(cloud.shape, dtype)
-        for start, chunk in _chunks(cloud):
-            stored[start:start + len(chunk)] = (chunk - shift) / scale
-        out.append(stored)
+    info = np.finfo(dtype)
+    inv_scale = dtype.type(1.0 / scale)
+    # Reading in ``dtype`` needs the differences from the shift and the inverse scale to be
+    # finite normal numbers of the dtype with room to spare.
+    readable = (x.dtype == dtype and y.dtype == dtype and top < info.max / 4
+                and info.tiny < inv_scale < info.max / 4)
+    if readable:
+        scale = 1.0 / float(inv_scale)
+        offset = shift.astype(dtype)
+        stored = [a if usable_in_place(a) else _aligned_copy(a) for a in clouds]
+    else:
+        offset, inv_scale = np.zeros(x.shape[1], dtype), dtype.type(1)
+        stored = [_normalised_copy(a, shift, scale, dtype) for a in clouds]
+    form = {"offset": offset, "inv_scale": np.asarray(inv_scale, dtype), "shift": shift,
+            "scale": scale}
     if matrix is None:
-        return Normalised(*out, None, shift, scale,
-                          scale ** (2 if cost == "sqeuclidean" else 1))
+        power = 2 if cost == "sqeuclidean" else 1
+        return Normalised(*stored, matrix=None, cost_scale=scale ** power, **form)
     matrix = np.asarray(matrix, np.float64)
     # Divided by its largest magnitude first, so that max - min cannot overflow.
     top = max(float(np.abs(matrix).max()), np.finfo(np.float64).tiny)
     unit = matrix / top
     low, high = float(unit.min()), float(unit.max())
     span = high - low if high > low else 1.0
-    return Normalised(*out, (unit - low) / span, shift, scale, span * top, low * top)
+    return Normalised(*stored, matrix=(unit - low) / span, cost_scale=span * top,
+                      cost_offset=low * top, **form)
+
+
+def _aligned_copy(a: np.ndarray) -> np.ndarray:
+    out = aligned_empty(a.shape, a.dtype)
+    for begin, end in row_chunks(*a.shape):
+        out[begin:end] = a[begin:end]
+    return out
+
+
+def _normalised_copy(a: np.ndarray, shift: np.ndarray, scale: float, dtype) -> np.ndarray:
+    """``(a - shift) / scale`` computed in float64 a chunk at a time, stored in ``dtype``."""
+    out = aligned_empty(a.shape, dtype)
+    for begin, end in row_chunks(*a.shape):
+        out[begin:end] = (np.asarray(a[begin:end], np.float64) - shift) / scale
+    return out
 
 
 def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
@@ -195,17 +294,22 @@ def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
     (measured on leaf blocks of 128 points in 2-D to 32-D). Euclidean: ``|x - y|`` after
     centring both at their joint mean, so the expansion ``|x|^2 + |y|^2 - 2 x.y`` keeps its
     precision.
+
+    Memory: the costs and one float64 copy of each of ``x`` and ``y``.
     """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
+    x = np.array(x, np.float64)
+    y = np.array(y, np.float64)
+    # The cross products by BLAS (``matmul``): 20 times faster than ``einsum`` on blocks of
+    # 1830 points in 2048-D.
     if cost == "sqeuclidean":
-        x = x - x.mean(1, keepdims=True)
-        y = y - y.mean(1, keepdims=True)
-        return -2.0 * np.einsum("bsd,btd->bst", x, y)
+        x -= x.mean(1, keepdims=True)
+        y -= y.mean(1, keepdims=True)
+        return -2.0 * np.matmul(x, np.swapaxes(y, 1, 2))
     centre = (x.mean(1, keepdims=True) + y.mean(1, keepdims=True)) / 2
-    x, y = x - centre, y - centre
+    x -= centre
+    y -= centre
     sq = (np.einsum("bsd,bsd->bs", x, x)[:, :, None] + np.einsum("btd,btd->bt", y, y)[:, None, :]
-          - 2.0 * np.einsum("bsd,btd->bst", x, y))
+          - 2.0 * np.matmul(x, np.swapaxes(y, 1, 2)))
     np.maximum(sq, 0.0, out=sq)
     return np.sqrt(sq, out=sq)
 
@@ -221,16 +325,25 @@ def coupling_cost(
 ) -> float:
     """``sum_k weights[k] * |x[rows[k]] - y[cols[k]]|^p`` in float64, ``chunk`` pairs at a time.
 
-    Memory is linear in the number of pairs; use it to score any sparse coupling or matching.
+    Memory is linear in the number of pairs (their costs, 8 bytes each) plus float64 chunks
+    of ``HOST_CHUNK`` entries; use it to score any sparse coupling or matching.
     """
     if p not in (1, 2):
         raise ValueError(f"p must be 1 or 2, got {p!r}.")
-    x = np.asarray(x)
-    y = np.asarray(y)
-    total = 0.0
-    for start in range(0, len(rows), chunk):
-        sl = slice(start, start + chunk)
-        diff = x[rows[sl]].astype(np.float64) - y[cols[sl]].astype(np.float64)
-        sq = np.einsum("ij,ij->i", diff, diff)
-        total += float(np.dot(weights[sl], sq if p == 2 else np.sqrt(sq)))
-    return total
+    x, y = np.asarray(x), np.asarray(y)
+    return weighted_pair_cost(lambda k: x[k], lambda k: y[k], rows, cols, weights, p, chunk)
+
+
+def weighted_pair_cost(take_x, take_y, rows, cols, weights, p: int, chunk: int = 1 << 16
+                       ) -> float:
+    """:func:`coupling_cost` of points read by ``take_x(rows)`` and ``take_y(cols)`` (any
+    float arrays (k, d)); the weighted sum runs ``chunk`` pairs at a time."""
+    dim = take_x(rows[:1]).shape[1]
+    sq = np.empty(len(rows))
+    for begin, end in row_chunks(len(rows), dim):
+        diff = take_x(rows[begin:end]).astype(np.float64)
+        diff -= take_y(cols[begin:end])
+        sq[begin:end] = np.einsum("ij,ij->i", diff, diff)
+    costs = sq if p == 2 else np.sqrt(sq, out=sq)
+    return sum(float(np.dot(weights[k:k + chunk], costs[k:k + chunk]))
+               for k in range(0, len(rows), chunk))

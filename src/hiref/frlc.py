@@ -22,17 +22,28 @@ the authors' does, with the update of the second marginal, so an unconverged pro
 leaves its error on the outer marginals; :func:`hiref.methods.scoring.lowrank_plan_costs`
 rounds the plan onto the exact marginals before scoring it.
 
-The cost is a :class:`CostOperator`: the dense matrix for small problems, or factors
-``C ~ A B^T`` — exact for the squared Euclidean cost, a sampled rank-``cost_rank`` skeleton
-(CUR) factorisation of the Euclidean cost from ``ceil(cost_rank / cost_eps)`` landmark rows and
-columns (the authors' ``low_rank_distance_factorization(r, eps)`` samples ``r / eps`` rows and
-columns as well, with a different sampling scheme). The cost is divided by ``D^p`` with
-``D = max_i |x_i - c| + max_j |y_j - c|`` (``c`` the joint centre, ``p`` = 1 or 2), a bound of
-its largest entry, so normalised entries lie in ``[0, 1]``: the authors normalise to order one
-too (the dense cost by its maximum; the Euclidean factors by ``C1.max()**1/2 *
-C2.max()**1/2``, which Python reads as ``C1.max() / 2 * C2.max() / 2``, a half and not the
-square root they meant, leaving the scale arbitrary). Mirror descent itself is invariant to
-the cost's scale (``gamma_k`` normalises it); the scale enters through ``tau_in`` and ``tol``.
+The cost is a :data:`CostOperator` in one of the forms of ``FRLCConfig.cost_form`` (each run
+records the form it used, :func:`~hiref.frlc_config.resolve_cost_form`):
+
+- ``dense_matrix``: the exact n x m matrix, divided by its largest entry (the authors'
+  max-normalisation of their dense cost, undone by multiplying back);
+- ``dense_tiled``: the same exact, max-normalised cost, never held whole: each product
+  ``C @ R``, ``C^T @ Q`` is computed a tile of rows at a time from the coordinates
+  (:func:`tiled_product`), and the maximum by one tiled pass (:func:`max_pairwise_distance`);
+  memory is linear in n, time ``O(n m rank)`` per product. The authors' MERFISH baseline (rank
+  500 on 84172 x 84172) ran on this cost, held whole on a GPU;
+- ``factors``: exact squared-Euclidean factors, or a sampled rank-``cost_rank`` skeleton (CUR)
+  factorisation of the Euclidean cost from ``ceil(cost_rank / cost_eps)`` landmark rows and
+  columns, an approximation (the authors' ``low_rank_distance_factorization(r, eps)`` samples
+  ``r / eps`` rows and columns as well, by importance rather than uniformly). The factors are
+  divided by ``D^p`` with ``D = max_i |x_i - c| + max_j |y_j - c|`` (``c`` the joint centre,
+  ``p`` = 1 or 2), a bound of the largest entry that needs no pass over all pairs. The authors
+  divide their Euclidean factors by ``C1.max()**1/2 * C2.max()**1/2``, which Python reads as
+  ``C1.max() / 2 * C2.max() / 2`` (a half, not the square root they meant), leaving the scale
+  arbitrary, and report ``W_cost`` times that factor squared.
+
+Mirror descent itself is invariant to the cost's scale (``gamma_k`` normalises it); the scale
+enters through ``tau_in`` and ``tol``.
 
 Deviations from the reference code, each a correction: the initial latent coupling enters the
 first gradient as ``diag(1/g_Q) T diag(1/g_R)`` like every later one (the reference of the
@@ -46,8 +57,12 @@ entries for padded rows, so a padded block version can be ``jax.vmap``-ed over b
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import numbers
+import sys
+import time
 from typing import NamedTuple
 
 import jax
@@ -56,29 +71,138 @@ import numpy as np
 
 from hiref import costs
 from hiref.config import COSTS
-from hiref.frlc_config import COST_MATRICES, DENSE_AUTO_ENTRIES, FRLCConfig
+from hiref.costs import HIGHEST
+from hiref.frlc_config import (
+    COST_FORMS,
+    DENSE_MATRIX_ENTRIES,
+    RESOLVED_COST_FORMS,
+    FRLCConfig,
+    resolve_cost_form,
+)
 
 __all__ = [
-    "COST_MATRICES", "DENSE_AUTO_ENTRIES", "CostOperator", "FRLCConfig", "FRLCResult",
-    "check_inputs", "cost_operator", "solve", "solve_operator", "solve_points",
+    "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "TILE_ENTRIES", "CostOperator",
+    "DenseCost", "FRLCConfig", "FRLCResult", "FactoredCost", "TiledCost", "check_inputs",
+    "cost_operator", "factored_plan_cost", "max_pairwise_distance", "resolve_cost_form",
+    "solve", "solve_operator", "solve_points", "tiled_product",
 ]
 
 
-class CostOperator(NamedTuple):
-    """A cost matrix ``C`` (n, m), divided by ``scale``: dense (``right`` is None, ``left`` is
-    ``C``) or factored, ``C ~ left @ right.T`` with ``left`` (n, k) and ``right`` (m, k)."""
+#: Largest number of cost entries one tile of a tiled product holds (64 MiB in float32).
+TILE_ENTRIES = 1 << 24
+#: Problems with more cost entries than this report every outer iteration on stderr (at the
+#: MERFISH shape one iteration of the dense cost takes minutes on a CPU).
+PROGRESS_ENTRIES = DENSE_MATRIX_ENTRIES
 
-    left: jax.Array
-    right: jax.Array | None
+#: Every product in the solver runs at full float32 precision, whatever JAX's default (on GPUs
+#: it may be TensorFloat-32, a 10-bit mantissa).
+_matmul = functools.partial(jnp.matmul, precision=HIGHEST)
+
+
+def _report_iteration(k, objective, delta) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] frlc: iteration {int(k)}, objective "
+          f"{float(objective):.6g}, delta {float(delta):.3g}", file=sys.stderr, flush=True)
+
+
+class DenseCost(NamedTuple):
+    """The cost matrix ``C`` (n, m) divided by ``scale`` (zero rows and columns for padding)."""
+
+    matrix: jax.Array
     scale: jax.Array
 
     def times(self, mat: jax.Array) -> jax.Array:
         """``C @ mat`` for ``mat`` (m, r) -> (n, r)."""
-        return self.left @ mat if self.right is None else self.left @ (self.right.T @ mat)
+        return _matmul(self.matrix, mat)
 
     def times_transposed(self, mat: jax.Array) -> jax.Array:
         """``C^T @ mat`` for ``mat`` (n, r) -> (m, r)."""
-        return self.left.T @ mat if self.right is None else self.right @ (self.left.T @ mat)
+        return _matmul(self.matrix.T, mat)
+
+
+class FactoredCost(NamedTuple):
+    """Factors of the cost divided by ``scale``, ``C ~ left @ right.T`` with ``left`` (n, k)
+    and ``right`` (m, k) (zero rows for padding)."""
+
+    left: jax.Array
+    right: jax.Array
+    scale: jax.Array
+
+    def times(self, mat: jax.Array) -> jax.Array:
+        return _matmul(self.left, _matmul(self.right.T, mat))
+
+    def times_transposed(self, mat: jax.Array) -> jax.Array:
+        return _matmul(self.right, _matmul(self.left.T, mat))
+
+
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["x", "y", "valid_x", "valid_y", "scale"], meta_fields=["cost"])
+@dataclasses.dataclass(frozen=True)
+class TiledCost:
+    """The dense cost ``C_ij = c(x_i, y_j)`` (``cost``) of coordinates ``x`` (n, d) and ``y``
+    (m, d) already divided by the normaliser, so that ``C`` is the data's cost divided by
+    ``scale``; never held whole: every product is computed a tile of rows at a time
+    (:func:`tiled_product`). ``valid_x`` (n,), ``valid_y`` (m,) mark real points; padded rows
+    and columns of the cost are zero."""
+
+    x: jax.Array
+    y: jax.Array
+    valid_x: jax.Array
+    valid_y: jax.Array
+    scale: jax.Array
+    cost: str
+
+    def times(self, mat: jax.Array) -> jax.Array:
+        return tiled_product(self.x, self.y, self.valid_x, self.valid_y, mat, self.cost)
+
+    def times_transposed(self, mat: jax.Array) -> jax.Array:
+        return tiled_product(self.y, self.x, self.valid_y, self.valid_x, mat, self.cost)
+
+
+#: A cost as FRLC uses it: ``op.times(mat)`` is ``C @ mat``, ``op.times_transposed(mat)``
+#: is ``C^T @ mat``, and ``op.scale`` the factor ``C`` was divided by.
+CostOperator = DenseCost | FactoredCost | TiledCost
+
+
+def tiled_product(rows: jax.Array, cols: jax.Array, valid_rows: jax.Array,
+                  valid_cols: jax.Array, mat: jax.Array, cost: str) -> jax.Array:
+    """``C @ mat`` for ``C_ij = c(rows_i, cols_j)`` (zero where ``valid_rows`` or
+    ``valid_cols`` is False), built ``TILE_ENTRIES // m`` rows at a time: memory
+    ``O((n + m) r + TILE_ENTRIES)``, entries exactly those of :func:`hiref.costs.pairwise`.
+
+    Args:
+      rows: (n, d); cols: (m, d); valid_rows: (n,) bool; valid_cols: (m,) bool; mat: (m, r).
+    Returns:
+      (n, r).
+    """
+    mat = jnp.where(valid_cols[:, None], mat, 0)
+
+    def tile(points, valid):
+        return jnp.where(valid[:, None], _matmul(costs.pairwise(points, cols, cost), mat), 0)
+
+    return _over_row_tiles(tile, rows, valid_rows, cols.shape[0])
+
+
+def max_pairwise_distance(x: jax.Array, y: jax.Array, valid_x: jax.Array,
+                          valid_y: jax.Array) -> jax.Array:
+    """``max_ij |x_i - y_j|`` over valid pairs, exactly, a tile of rows at a time (no n x m
+    array). ``x`` (n, d), ``y`` (m, d), ``valid_x`` (n,), ``valid_y`` (m,) -> ()."""
+
+    def tile(points, valid):
+        sq = costs.pairwise(points, y, "sqeuclidean")
+        return jnp.where(valid[:, None] & valid_y[None, :], sq, 0).max(1)
+
+    return jnp.sqrt(_over_row_tiles(tile, x, valid_x, y.shape[0]).max())
+
+
+def _over_row_tiles(tile, rows: jax.Array, valid: jax.Array, m: int) -> jax.Array:
+    """``tile(rows_b (s, d), valid_b (s,)) -> (s, ...)`` applied to ``TILE_ENTRIES // m``
+    rows at a time (``lax.map``; padded rows are invalid) and concatenated: (n, ...)."""
+    size = min(rows.shape[0], max(1, TILE_ENTRIES // m))
+    pad = (-rows.shape[0]) % size
+    tiles = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, size, rows.shape[1])
+    masks = jnp.pad(valid, (0, pad)).reshape(-1, size)
+    out = jax.lax.map(lambda args: tile(*args), (tiles, masks))
+    return out.reshape(-1, *out.shape[2:])[:rows.shape[0]]
 
 
 class FRLCResult(NamedTuple):
@@ -89,8 +213,9 @@ class FRLCResult(NamedTuple):
       q: (n, r); r: (m, r); t: (r, r) latent coupling.
       n_iters: () outer iterations run.
       delta: () the convergence criterion at the last iteration.
-      objective: (max_iter,) ``<C, P>`` after each iteration in the cost's units, computed from
-        the cost operator (the authors' ``W_cost``); NaN after the last iteration.
+      objective: (max_iter,) ``<C, P>`` of the unrounded plan after each iteration, on the cost
+        form the solver ran on, multiplied back to the cost's units (the authors' ``W_cost``,
+        rescaled); NaN after the last iteration.
       cost_scale: () the factor the cost was divided by.
     """
 
@@ -106,7 +231,7 @@ class FRLCResult(NamedTuple):
         """``(left (n, r), right (m, r), g (r,))`` with ``P = left diag(1/g) right^T``
         (Scetbon et al.'s form, the authors' ``diagonalize_return``)."""
         g_q = self.q.sum(0)
-        return self.q @ (self.t / g_q[:, None]), self.r, self.r.sum(0)
+        return _matmul(self.q, self.t / g_q[:, None]), self.r, self.r.sum(0)
 
 
 def _project(log_k, log_a, log_b, relax, iters):
@@ -157,7 +282,7 @@ def solve_operator(
       the :class:`FRLCResult`; ``objective`` is multiplied back by ``op.scale``.
     """
     rank, gamma = config.rank, config.gamma
-    dtype = op.left.dtype
+    dtype = a.dtype
     valid_a, valid_b = a > 0, b > 0
     log_a = jnp.where(valid_a, jnp.log(jnp.where(valid_a, a, 1)), -jnp.inf).astype(dtype)
     log_b = jnp.where(valid_b, jnp.log(jnp.where(valid_b, b, 1)), -jnp.inf).astype(dtype)
@@ -179,8 +304,8 @@ def solve_operator(
         q, r, t = jnp.exp(log_q), jnp.exp(log_r), jnp.exp(log_t)
         g_q, g_r = q.sum(0), r.sum(0)
         latent = _latent(t, g_q, g_r)
-        grad_q = _corrected_gradient(op.times(r) @ latent.T, q, valid_a)
-        grad_r = _corrected_gradient(op.times_transposed(q) @ latent, r, valid_b)
+        grad_q = _corrected_gradient(_matmul(op.times(r), latent.T), q, valid_a)
+        grad_r = _corrected_gradient(_matmul(op.times_transposed(q), latent), r, valid_b)
         gamma_k = gamma / jnp.maximum(jnp.maximum(jnp.abs(grad_q).max(), jnp.abs(grad_r).max()),
                                       jnp.finfo(dtype).tiny)
         relax = config.tau_in / (config.tau_in + 1.0 / gamma_k)
@@ -189,7 +314,7 @@ def solve_operator(
         new_log_r = _project(log_r - gamma_k * grad_r, log_b, jnp.log(g_r), relax, relaxed)
         new_q, new_r = jnp.exp(new_log_q), jnp.exp(new_log_r)
         new_g_q, new_g_r = new_q.sum(0), new_r.sum(0)
-        qcr = new_q.T @ op.times(new_r)
+        qcr = _matmul(new_q.T, op.times(new_r))
         grad_t = _latent(qcr, new_g_q, new_g_r)
         gamma_t = gamma / jnp.maximum(jnp.abs(grad_t).max(), jnp.finfo(dtype).tiny)
         new_log_t = _project(log_t - gamma_t * grad_t, jnp.log(new_g_q), jnp.log(new_g_r),
@@ -198,6 +323,8 @@ def solve_operator(
         cost = (qcr * _latent(new_t, new_g_q, new_g_r)).sum() * op.scale
         delta = (jnp.linalg.norm(new_q - q) + jnp.linalg.norm(new_r - r)
                  + jnp.linalg.norm(new_t - t)) / gamma_k**2
+        if a.shape[0] * b.shape[0] > PROGRESS_ENTRIES:
+            jax.debug.callback(_report_iteration, k + 1, cost, delta)
         return k + 1, new_log_q, new_log_r, new_log_t, objective.at[k].set(cost), delta
 
     def running(carry):
@@ -216,31 +343,39 @@ def cost_operator(
     key: jax.Array,
 ) -> CostOperator:
     """The normalised cost between ``x`` (n, d) and ``y`` (m, d) with marginals ``a``, ``b``
-    (zero on padded rows, whose cost rows are zeroed). Sampled Euclidean factors need
-    ``n == m`` and at least ``config.cost_rank`` points."""
+    (zero on padded rows, whose cost rows are zeroed), in the form
+    :func:`~hiref.frlc_config.resolve_cost_form` names. Sampled Euclidean factors need
+    ``n == m`` and at least ``config.cost_rank`` points.
+
+    The dense forms divide the cost by its largest entry, computed exactly (the authors'
+    max-normalisation); the factored forms by ``D^p`` with ``D = max_i |x_i - c| + max_j
+    |y_j - c|``, a bound of it that costs no pass over all pairs.
+    """
+    form = resolve_cost_form(x.shape[0], y.shape[0], cost, config.cost_form)
+    valid_x, valid_y = a > 0, b > 0
     centre = 0.5 * (a @ x + b @ y)
     x, y = x - centre, y - centre
-    radius = (jnp.where(a > 0, jnp.linalg.norm(x, axis=1), 0).max()
-              + jnp.where(b > 0, jnp.linalg.norm(y, axis=1), 0).max())
+    if form in ("dense_matrix", "dense_tiled"):
+        radius = max_pairwise_distance(x, y, valid_x, valid_y)
+    else:
+        radius = (jnp.where(valid_x, jnp.linalg.norm(x, axis=1), 0).max()
+                  + jnp.where(valid_y, jnp.linalg.norm(y, axis=1), 0).max())
     radius = jnp.where(radius > 0, radius, 1.0)
     scale = radius if cost == "euclidean" else radius**2
     x, y = x / radius, y / radius
-    rows, cols = (a > 0)[:, None], (b > 0)[:, None]
-    if _dense(x.shape[0], y.shape[0], config):
-        return CostOperator(jnp.where(rows & cols.T, costs.pairwise(x, y, cost), 0), None, scale)
-    if cost == "sqeuclidean":
+    if form == "dense_tiled":
+        return TiledCost(x, y, valid_x, valid_y, scale, cost)
+    if form == "dense_matrix":
+        mask = valid_x[:, None] & valid_y[None, :]
+        return DenseCost(jnp.where(mask, costs.pairwise(x, y, cost), 0), scale)
+    if form == "factors_exact":
         left, right = costs.sqeuclidean_factors(x, y)
     else:
         landmarks = min(x.shape[0], math.ceil(config.cost_rank / config.cost_eps))
-        left, right = costs.sampled_factors(x, y, a > 0, config.cost_rank, key,
+        left, right = costs.sampled_factors(x, y, valid_x, config.cost_rank, key,
                                             landmarks=landmarks)
-    return CostOperator(jnp.where(rows, left, 0), jnp.where(cols, right, 0), scale)
-
-
-def _dense(n: int, m: int, config: FRLCConfig) -> bool:
-    return config.cost_matrix == "dense" or (
-        config.cost_matrix == "auto" and n * m <= DENSE_AUTO_ENTRIES
-    )
+    return FactoredCost(jnp.where(valid_x[:, None], left, 0),
+                        jnp.where(valid_y[:, None], right, 0), scale)
 
 
 def solve_points(x: jax.Array, y: jax.Array, key: jax.Array, *, cost: str,
@@ -253,6 +388,28 @@ def solve_points(x: jax.Array, y: jax.Array, key: jax.Array, *, cost: str,
     key_cost, key_init = jax.random.split(key)
     op = cost_operator(x, y, a, b, cost, config, key_cost)
     return solve_operator(op, a, b, key_init, config)
+
+
+def factored_plan_cost(x, y, left, right, g, cost: str) -> float:
+    """``<C, P>`` of the factored plan ``P = left diag(1/g) right^T`` as it stands (no
+    rounding onto the marginals) on the exact cost between ``x`` (n, d) and ``y`` (m, d),
+    computed in tiles from the coordinates like the authors'
+    ``compute_transport_cost_from_factored_plan``: per-row sums in float32, their total in
+    float64.
+
+    Args:
+      x: (n, d); y: (m, d); left: (n, r); right: (m, r); g: (r,); cost: a name in COSTS.
+    """
+    return float(np.asarray(_factored_plan_rows(x, y, left, right, g, cost=cost),
+                            np.float64).sum())
+
+
+@functools.partial(jax.jit, static_argnames="cost")
+def _factored_plan_rows(x, y, left, right, g, cost):
+    centre = 0.5 * (x.mean(0) + y.mean(0))  # costs are translation invariant
+    every_x, every_y = jnp.ones(x.shape[0], bool), jnp.ones(y.shape[0], bool)
+    c_right = tiled_product(x - centre, y - centre, every_x, every_y, right / g[None, :], cost)
+    return (left * c_right).sum(1)
 
 
 def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray, np.ndarray]:
@@ -288,13 +445,13 @@ def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray,
     if config.rank > min(n, m):
         raise ValueError(f"rank {config.rank} exceeds the number of points ({n}, {m}); lower "
                          "FRLCConfig.rank.")
-    if not _dense(n, m, config) and cost == "euclidean":
+    if resolve_cost_form(n, m, cost, config.cost_form) == "factors_sampled":
         if n != m:
             raise ValueError(f"the sampled Euclidean factorisation needs |x| = |y| (got {n} and "
-                             f"{m}); use FRLCConfig(cost_matrix='dense').")
+                             f"{m}); use FRLCConfig(cost_form='auto') (the exact dense cost).")
         if config.cost_rank > n:
             raise ValueError(f"cost_rank {config.cost_rank} exceeds n = {n}; lower "
-                             "FRLCConfig.cost_rank or use cost_matrix='dense'.")
+                             "FRLCConfig.cost_rank or use cost_form='auto' (the exact dense cost).")
     return x, y
 
 

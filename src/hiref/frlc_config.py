@@ -10,9 +10,25 @@ from dataclasses import dataclass
 
 from hiref.settings import setting
 
-COST_MATRICES = ("auto", "dense", "factors")
-#: ``cost_matrix="auto"`` builds the dense cost when it has at most this many entries.
-DENSE_AUTO_ENTRIES = 1 << 24
+#: Settings of ``FRLCConfig.cost_form``; :func:`resolve_cost_form` names what runs.
+COST_FORMS = ("auto", "dense_matrix", "dense_tiled", "factors")
+#: Forms a run records (``extra.cost_form``): the exact cost as one matrix or in row tiles
+#: (the same estimator, two memory layouts), exact squared-Euclidean factors, or a sampled
+#: factorisation of the Euclidean cost (an approximation: a different estimator).
+RESOLVED_COST_FORMS = ("dense_matrix", "dense_tiled", "factors_exact", "factors_sampled")
+#: ``cost_form="auto"`` materialises the dense cost up to this many entries and tiles it above.
+DENSE_MATRIX_ENTRIES = 1 << 24
+
+
+def resolve_cost_form(n: int, m: int, cost: str, cost_form: str) -> str:
+    """The form of the cost an FRLC run on ``n x m`` points under ``cost`` uses (one of
+    :data:`RESOLVED_COST_FORMS`). ``auto`` never leaves the exact dense cost: it only chooses
+    between holding it as one matrix and computing it in tiles."""
+    if cost_form == "auto":
+        return "dense_matrix" if n * m <= DENSE_MATRIX_ENTRIES else "dense_tiled"
+    if cost_form == "factors":
+        return "factors_exact" if cost == "sqeuclidean" else "factors_sampled"
+    return cost_form
 
 
 @dataclass(frozen=True)
@@ -29,9 +45,12 @@ class FRLCConfig:
       tau_in: weight of the KL penalty on the inner marginals in the semi-relaxed projections
         (large: nearly fixed inner marginals).
       tol: the convergence threshold of ``gamma_k^-2 (|dQ|_F + |dR|_F + |dT|_F)``.
-      cost_matrix: ``"dense"`` (the n x m matrix), ``"factors"`` (exact squared-Euclidean
-        factors, sampled Euclidean ones) or ``"auto"`` (dense up to ``DENSE_AUTO_ENTRIES``
-        entries, else factors).
+      cost_form: how the cost enters the solver (see :func:`resolve_cost_form`):
+        ``"dense_matrix"`` (the exact n x m matrix, normalised by its largest entry),
+        ``"dense_tiled"`` (the same cost, every product with it computed in row tiles from the
+        coordinates: memory linear in n, time n^2 rank per product), ``"factors"`` (exact
+        squared-Euclidean factors, or a sampled Euclidean factorisation: linear time) or
+        ``"auto"`` (dense: a matrix up to ``DENSE_MATRIX_ENTRIES`` entries, tiled above).
       cost_rank: rank of the sampled Euclidean factorisation.
       cost_eps: the factorisation samples ``ceil(cost_rank / cost_eps)`` landmark rows and
         columns (at most n) and keeps ``cost_rank`` singular directions of their core.
@@ -54,9 +73,14 @@ class FRLCConfig:
                             exclusiveMinimum=0)
     tol: float = setting(5e-6, "Convergence threshold of gamma_k^-2 (|dQ|_F + |dR|_F + |dT|_F), "
                          "on the cost normalised to [0, 1].", exclusiveMinimum=0)
-    cost_matrix: str = setting("auto", "dense: the n x m cost; factors: exact squared-Euclidean "
-                               "factors or a sampled Euclidean factorisation; auto: dense up to "
-                               "2^24 entries, else factors.", enum=list(COST_MATRICES))
+    cost_form: str = setting(
+        "auto", "How the cost enters FRLC (each run records the form that ran as "
+        "extra.cost_form; docs/frlc.md). dense_matrix: the exact n x m cost divided by its "
+        "largest entry; dense_tiled: the same cost, every product computed in row tiles from "
+        "the coordinates (memory linear in n, time n^2 rank per product); factors: exact "
+        "squared-Euclidean factors, or a sampled Euclidean factorisation (cost_rank, "
+        "cost_eps), an approximation; auto: the exact dense cost, as a matrix up to 2^24 "
+        "entries and tiled above (never factors).", enum=list(COST_FORMS))
     cost_rank: int = setting(40, "Rank of the sampled Euclidean cost factorisation.", minimum=1)
     cost_eps: float = setting(0.04, "The Euclidean factorisation samples ceil(cost_rank / "
                               "cost_eps) landmark rows and columns (the authors' eps).",
@@ -78,9 +102,9 @@ class FRLCConfig:
                              f"{self.max_iter}; lower min_iter or raise max_iter.")
         if self.cost_eps > 1:
             raise ValueError(f"FRLCConfig.cost_eps must lie in (0, 1], got {self.cost_eps!r}.")
-        if self.cost_matrix not in COST_MATRICES:
-            raise ValueError(f"FRLCConfig.cost_matrix must be one of {COST_MATRICES}, got "
-                             f"{self.cost_matrix!r}.")
+        if self.cost_form not in COST_FORMS:
+            raise ValueError(f"FRLCConfig.cost_form must be one of {COST_FORMS}, got "
+                             f"{self.cost_form!r}.")
 
     def replace(self, **changes) -> FRLCConfig:
         return dataclasses.replace(self, **changes)

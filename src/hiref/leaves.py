@@ -5,7 +5,7 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 ``order_y[t]``. Two interchangeable paths:
 
 - ``"scipy"``: on the host, SciPy's ``linear_sum_assignment`` (which releases the GIL) in a
-  pool of threads, dense float64 costs built a memory-bounded chunk of blocks at a time.
+  pool of threads, each thread building one block's dense float64 costs at a time.
   On a CPU this is 3-5 times faster per block than the batched JAX solver and compiles
   nothing.
 - ``"jax"``: on the device, the batched shortest-augmenting-path solver of
@@ -14,10 +14,12 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 
 ``"auto"`` picks ``"scipy"`` when JAX's default backend is the CPU and ``"jax"`` otherwise.
 
-Cost of one block of ``s`` points (exact, worst case cubic in ``s``): memory ``8 s^2`` bytes
-per thread on the host (``4 s^2`` per block of a device batch); time measured on this
-project's 2-core CPU, SciPy, 2-D uniform clouds: 2 ms at 128, 80 ms at 512, 0.55 s at 1024,
-6.7 s at 2048 per block.
+Cost of one block of ``s`` points in ``d`` dimensions (exact, worst case cubic in ``s``):
+memory ``16 s^2 + 24 s d`` bytes per thread on the host (its float64 costs and a temporary of
+them, each side's points read and made float64), :func:`device_block_bytes` per block of a
+device batch (the batch bounded by ``leaf_memory_mb``); time measured on this project's
+2-core CPU, SciPy, 2-D uniform clouds: 2 ms at 128, 80 ms at 512, 0.55 s at 1024, 6.7 s at
+2048 per block.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from scipy.optimize import linear_sum_assignment
 
 from hiref import assignment, costs
 
-#: The host path cuts the blocks into at least this many tasks per thread (memory
-#: permitting), so that threads finish together although blocks differ in difficulty.
+#: The host path cuts the blocks into this many tasks per thread, so that threads finish
+#: together although blocks differ in difficulty.
 TASKS_PER_THREAD = 4
 
 
@@ -61,17 +63,22 @@ def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(sizes) - sizes, sizes
 
 
-def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x: np.ndarray,
-               order_y: np.ndarray, sizes: np.ndarray, *, cost: str, memory_bytes: int,
-               threads: int) -> np.ndarray:
+def device_block_bytes(size: int, dim: int, itemsize: int) -> int:
+    """Bytes of one block in a device batch: the assignment solver's ``(size, size)`` arrays
+    (four of ``itemsize``) and each side's points read and centred."""
+    return 4 * itemsize * size * size + 2 * 2 * itemsize * size * dim
+
+
+def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarray,
+               sizes: np.ndarray, *, cost: str, threads: int) -> np.ndarray:
     """Exact assignment of every block with SciPy on the host.
 
     Args:
-      x, y: (n, d) points (each block's costs are built in float64); matrix: (n, n) float64
-        cost or None; order_x, order_y: (n,) int orders whose consecutive segments of
-        lengths ``sizes`` are the blocks.
-      memory_bytes: bound on the dense costs held at once (all threads together).
-      threads: worker threads.
+      points: the normalised clouds (each block's points are read with
+        :meth:`hiref.costs.Normalised.take` and its costs built in float64), or their
+        (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
+        consecutive segments of lengths ``sizes`` are the blocks.
+      threads: worker threads, each holding one block at a time.
     Returns:
       The new ``order_y`` (n,) int32.
     """
@@ -79,55 +86,60 @@ def solve_host(x: np.ndarray, y: np.ndarray, matrix: np.ndarray | None, order_x:
     order_y = np.asarray(order_y)
     result = order_y.astype(np.int32, copy=True)
     starts, lengths = segments(sizes)
-    tasks = []
-    for size in np.unique(lengths):
-        first = starts[lengths == size]
-        within_memory = memory_bytes // max(1, threads * 16 * int(size) ** 2)
-        balanced = -(-len(first) // (TASKS_PER_THREAD * threads))
-        per_task = max(1, min(within_memory, balanced))
-        tasks += [(first[k:k + per_task], int(size)) for k in range(0, len(first), per_task)]
+    per_task = max(1, -(-len(starts) // (TASKS_PER_THREAD * threads)))
+    tasks = [(starts[k:k + per_task], lengths[k:k + per_task])
+             for k in range(0, len(starts), per_task)]
 
     def run(task):
-        first, size = task
-        index = first[:, None] + np.arange(size)
-        bx, by = order_x[index], order_y[index]
-        if matrix is None:
-            block = costs.assignment_costs(x[bx], y[by], cost)
-        else:
-            block = matrix[bx[:, :, None], by[:, None, :]]
-        for b in range(len(first)):
-            result[index[b]] = by[b, linear_sum_assignment(block[b])[1]]
+        for start, size in zip(*task):
+            index = np.arange(start, start + size)
+            bx, by = order_x[index], order_y[index]
+            if points.matrix is None:
+                block = costs.assignment_costs(points.take(0, bx)[None], points.take(1, by)[None],
+                                               cost)[0]
+            else:
+                block = points.matrix[bx[:, None], by[None, :]]
+            result[index] = by[linear_sum_assignment(block)[1]]
 
     if threads == 1 or len(tasks) == 1:
         for task in tasks:
             run(task)
     else:
-        with ThreadPoolExecutor(threads) as pool:
+        # The threads run in parallel, each with a single-threaded BLAS: a multithreaded
+        # BLAS inside each would oversubscribe the cores (on this project's 2-core CPU, a
+        # block of 128 points in 2048-D took 75 ms instead of 6 ms).
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, tasks))
     return result
 
 
-def device_batch(size: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
-    """Blocks of ``size`` points per batch of the device path within ``memory_bytes``."""
-    return int(max(1, min(blocks, memory_bytes // max(1, 4 * itemsize * size * size))))
+def device_batch(size: int, dim: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
+    """Blocks of ``size`` points in ``dim`` dimensions per batch of the device path within
+    ``memory_bytes`` (see :func:`device_block_bytes`)."""
+    per_block = max(1, device_block_bytes(size, dim, itemsize))
+    return int(max(1, min(blocks, memory_bytes // per_block)))
 
 
 @functools.partial(jax.jit, static_argnames=("cost", "batch"))
-def solve_device(x, y, matrix, order_x, order_y, idx, mask, *, cost, batch):
+def solve_device(clouds, matrix, order_x, order_y, idx, mask, *, cost, batch):
     """Exact assignment inside every block on the device; returns ``order_y`` rearranged so
     that ``order_x[t]`` is matched to ``order_y[t]``.
 
     Args:
-      x, y: (n, d) points; matrix: (n, n) cost or None; order_x, order_y: (n,) int32;
-      idx, mask: (b, s) padded block positions (see the solver's ``segment_arrays``);
-      batch: blocks solved at once (static; see :func:`device_batch`).
+      clouds: the points (:class:`hiref.costs.Clouds`); matrix: (n, n) cost or None;
+      order_x, order_y: (n,) int32; idx, mask: (b, s) padded block positions (see the
+      solver's ``_segment_arrays``); batch: blocks solved at once (static; see
+      :func:`device_batch`).
     """
     gx, gy = order_x[idx], order_y[idx]
 
     def block_cost(args):
         bx, by, valid = args
         if matrix is None:
-            c = costs.pairwise(*costs.centre_block(x[bx], y[by], valid), cost)
+            c = costs.pairwise(*costs.centre_block(clouds.read(0, bx), clouds.read(1, by),
+                                                   valid), cost)
         else:
             c = matrix[bx[:, None], by[None, :]]
         return assignment.assign(assignment.padded_cost(c, valid))

@@ -3,10 +3,16 @@ descent with a fixed inner marginal (LOT, Scetbon, Cuturi and Peyre 2021), then 
 the soft assignments to hard ones with exact capacities.
 
 Everything here works on one padded block; the solver's level program ``jax.vmap``-s
-:func:`split_block` over all the blocks of a level. Fixed iteration counts (no per-block
+:func:`split` over all the blocks of a level. Fixed iteration counts (no per-block
 convergence loops) keep the batched computation cheap: the rounding, not convergence,
 guarantees a valid split, and :class:`SplitDiagnostics` shows how far from converged a split
 was.
+
+Memory: a block's points are read from the whole clouds a chunk of rows at a time
+(:class:`BlockPoints`) and never copied out in full, since the blocks of a level together
+hold every point; what a split keeps is of size ``r * s`` (its plans) or ``s * k`` for cost
+factors of small rank ``k``. The squared Euclidean cost's exact factors, of rank ``d + 2``,
+are applied from the points (:class:`_PointFactors`) instead of being stored.
 """
 
 from __future__ import annotations
@@ -197,25 +203,123 @@ class Split(NamedTuple):
     diagnostics: SplitDiagnostics
 
 
-def split_block(x, y, mask, caps, key, matrix=None, *, cost, cost_rank, outer_iters,
-                inner_iters, gamma) -> tuple[jax.Array, jax.Array]:
-    """The labels ``(label_x, label_y)`` of :func:`split` from a PRNG ``key``: k-means++
-    centres drawn on the host (:func:`hiref.starts.kmeanspp`, through ``jax.pure_callback``)
-    and uniforms for the sampled cost factors. Usable inside ``jax.jit``."""
-    key_start, key_factor = jax.random.split(key)
-    r, (s, d) = caps.shape[0], x.shape
+class BlockPoints:
+    """The points of one block, read from the whole clouds a chunk of rows at a time.
 
-    def seeds(x, y, mask, bits):
-        rng = np.random.default_rng(np.asarray(bits, np.uint64))
-        pooled = np.concatenate([x, y])[None]
-        return starts.kmeanspp(pooled, np.concatenate([mask, mask])[None], r, rng)[0]
+    Reading position ``i`` gives the normalised point of row ``rows[:, i]`` (see
+    :meth:`hiref.costs.Clouds.read`) minus ``centre``, times ``mask[i]``: padded positions
+    read as zero, as after :func:`hiref.costs.centre_block`. Each operation reads the block
+    once; its temporaries are of chunk size.
 
-    centres = jax.pure_callback(seeds, jax.ShapeDtypeStruct((r, d), x.dtype), x, y, mask,
-                                jax.random.bits(key_start, (2,), jnp.uint32))
-    noise = (jax.random.uniform(key_factor, (2, s), x.dtype)
-             if needs_noise(cost, s, cost_rank) else None)
-    return split(x, y, mask, caps, centres, noise, matrix, outer_iters, cost=cost,
-                 cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma)[:2]
+    Args:
+      clouds: the whole clouds (:class:`hiref.costs.Clouds`, the same for every block);
+      rows: (2, s) the block's rows of x and of y (padding: any row); mask: (s,) bool;
+      chunk: positions read at once (static; ``s`` is a multiple of it); centre: (d,) or
+        None for the origin.
+    """
+
+    def __init__(self, clouds: costs.Clouds, rows: jax.Array, mask: jax.Array, chunk: int,
+                 centre: jax.Array | None = None):
+        self.clouds, self.rows, self.mask, self.chunk = clouds, rows, mask, chunk
+        self.chunks = rows.shape[1] // chunk
+        self.dtype = clouds.x.dtype
+        self.centre = jnp.zeros(clouds.x.shape[1], self.dtype) if centre is None else centre
+
+    def centred(self) -> BlockPoints:
+        """The block read relative to the joint mean of its valid x and y points."""
+        sums = self.fold(lambda points, _: points.sum(1))
+        count = self.mask.astype(self.dtype).sum()
+        centre = (sums[0] + sums[1]) / (2 * jnp.maximum(count, 1))
+        return BlockPoints(self.clouds, self.rows, self.mask, self.chunk, centre)
+
+    def take(self, side: int, positions: jax.Array) -> jax.Array:
+        """The points (t, d) of x (``side`` 0) or y (1) at block ``positions`` (t,)."""
+        points = self.clouds.read(side, self.rows[side, positions])
+        return (points - self.centre) * self.mask[positions, None].astype(self.dtype)
+
+    def whole(self) -> jax.Array:
+        """All the block's points (2, s, d) at once: only for a block read in one chunk."""
+        if self.chunks != 1:
+            raise ValueError(f"a block read in {self.chunks} chunks cannot be read whole")
+        return self._chunk(0)
+
+    def cut(self, values: jax.Array, start) -> jax.Array:
+        """The chunk of ``values`` (..., s) that starts at ``start``: (..., chunk)."""
+        return jax.lax.dynamic_slice_in_dim(values, start, self.chunk, axis=-1)
+
+    def fold(self, f):
+        """The sum over chunks of ``f(points, start)``, ``points`` (2, chunk, d) the chunk's x
+        and y points from position ``start``."""
+        total = f(self._chunk(0), 0)
+        if self.chunks == 1:
+            return total
+        return jax.lax.fori_loop(
+            1, self.chunks, lambda j, total: total + f(self._chunk(j * self.chunk),
+                                                       j * self.chunk), total)
+
+    def map(self, f):
+        """``f(points, start)`` (..., chunk) for every chunk (see :meth:`fold`), laid end to
+        end: (..., s)."""
+        if self.chunks == 1:
+            return f(self._chunk(0), 0)
+        parts = jax.lax.map(lambda j: f(self._chunk(j * self.chunk), j * self.chunk),
+                            jnp.arange(self.chunks))
+        return jnp.moveaxis(parts, 0, -2).reshape(*parts.shape[1:-1], -1)
+
+    def _chunk(self, start) -> jax.Array:
+        return self._read(self.cut(self.rows, start), self.cut(self.mask, start))
+
+    def _read(self, rows: jax.Array, valid: jax.Array) -> jax.Array:
+        points = jnp.stack([self.clouds.read(0, rows[0]), self.clouds.read(1, rows[1])])
+        return (points - self.centre) * valid[:, None].astype(self.dtype)
+
+
+class _Factors(NamedTuple):
+    """Cost factors ``A`` and ``B`` (2, s, k) stacked, ``A @ B.T ~ C``, zero on padding.
+
+    Products with them keep the co-clusters first: ``W A`` (2, r, k) for weights ``W``
+    (2, r, s), and ``P A^T`` (2, r, s) for ``P`` (2, r, k) (the layouts in which XLA's CPU
+    products run fastest with a point axis of thousands).
+    """
+
+    factors: jax.Array
+
+    def left(self, weights: jax.Array) -> jax.Array:
+        """``W_x A`` and ``W_y B`` (2, r, k) for weights ``W`` (2, r, s)."""
+        return jnp.einsum("irs,isk->irk", weights, self.factors, precision=HIGHEST)
+
+    def right(self, products: jax.Array) -> jax.Array:
+        """``P_x A^T`` and ``P_y B^T`` (2, r, s) for ``P`` (2, r, k)."""
+        return jnp.einsum("irk,isk->irs", products, self.factors, precision=HIGHEST)
+
+
+class _PointFactors:
+    """The exact squared Euclidean factors ``A = [|x|^2, 1, -2x]`` and ``B = [1, |y|^2, y]``
+    (rank ``k = d + 2``) of a block, with :class:`_Factors`' products: their two scalar
+    columns are held (2, s, 2), their point columns read from the block's points a chunk at a
+    time (:class:`BlockPoints`), so that no copy of the points is made."""
+
+    def __init__(self, points: BlockPoints):
+        self.points = points
+        norms = points.map(lambda chunk, _: (chunk * chunk).sum(-1))
+        ones = points.mask.astype(points.dtype)
+        self.scalars = jnp.stack([jnp.stack([norms[0], ones], -1),
+                                  jnp.stack([ones, norms[1]], -1)])
+        self.signs = jnp.asarray([-2.0, 1.0], points.dtype)[:, None, None]
+
+    def left(self, weights: jax.Array) -> jax.Array:
+        scalars = jnp.einsum("irs,isc->irc", weights, self.scalars, precision=HIGHEST)
+        cut = self.points.cut
+        tail = self.points.fold(lambda chunk, start: jnp.einsum(
+            "irc,icd->ird", cut(weights, start), chunk, precision=HIGHEST))
+        return jnp.concatenate([scalars, tail * self.signs], axis=2)
+
+    def right(self, products: jax.Array) -> jax.Array:
+        scalars = jnp.einsum("irc,isc->irs", products[:, :, :2], self.scalars,
+                             precision=HIGHEST)
+        tail = products[:, :, 2:] * self.signs
+        return scalars + self.points.map(lambda chunk, _: jnp.einsum(
+            "ird,icd->irc", tail, chunk, precision=HIGHEST))
 
 
 def needs_noise(cost: str, size: int, cost_rank: int) -> bool:
@@ -223,12 +327,23 @@ def needs_noise(cost: str, size: int, cost_rank: int) -> bool:
     return cost == "euclidean" and size > 4 * cost_rank
 
 
+def chunk_rows(cost: str, size: int, cost_rank: int, with_matrix: bool, rows: int) -> int:
+    """Positions per chunk of a block of ``size`` read ``rows`` at a time (the level program's
+    budget), or the whole block where its dense cost needs it at once (a precomputed matrix,
+    or Euclidean blocks small enough for dense costs)."""
+    dense = with_matrix or (cost == "euclidean" and not needs_noise(cost, size, cost_rank))
+    if dense or rows >= size:
+        return size
+    # Equal chunks, the last one padded by less than one chunk's worth of positions.
+    return -(-size // -(-size // max(1, rows)))
+
+
 def split(
-    x: jax.Array,
-    y: jax.Array,
+    clouds: costs.Clouds,
+    rows: jax.Array,
     mask: jax.Array,
     caps: jax.Array,
-    centres: jax.Array,
+    uniforms: jax.Array,
     noise: jax.Array | None,
     matrix: jax.Array | None,
     steps: int | jax.Array,
@@ -237,121 +352,143 @@ def split(
     cost_rank: int,
     inner_iters: int,
     gamma: float | jax.Array,
+    chunk: int,
 ) -> Split:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
-    Mirror descent starts from soft assignments of x and y to the ``r`` ``centres`` (k-means++
-    seeds, or the centroids of a chosen candidate split; see :mod:`hiref.starts`), runs
-    ``steps`` steps and rounds to exact capacities. Random draws are the caller's (the
-    centres, the ``noise``), so the program holds no PRNG.
+    Mirror descent starts from soft assignments of x and y to ``r`` centres (k-means++ seeds
+    drawn at ``uniforms``, see :func:`hiref.starts.kmeanspp`), runs ``steps`` steps and rounds
+    to exact capacities. Random draws are the caller's (the ``uniforms``, the ``noise``), so
+    the program holds no PRNG.
 
     Args:
-      x, y: (s, d) padded points; mask: (s,) bool, the same count of valid rows on both sides;
-        caps: (r,) int capacities summing to the valid count; centres: (r, d); noise: (2, s)
-        uniforms choosing the landmarks of the sampled cost factorisation (only where
-        :func:`needs_noise`, else None); matrix: (s, s) block of a precomputed cost
-        (``cost="precomputed"``), else None; steps: mirror-descent steps (may be traced).
+      clouds: the whole clouds (:class:`hiref.costs.Clouds`); rows: (2, s) the block's rows
+        of x and y (padding: any row); mask: (s,) bool, the same count of valid rows on both
+        sides; caps: (r,) int capacities summing to the valid count; uniforms: (r,) in
+        [0, 1), the draws of the k-means++ seeds; noise: (2, s) uniforms choosing the landmarks of the sampled cost
+        factorisation (only where :func:`needs_noise`, else None); matrix: (s, s) block of a
+        precomputed cost (``cost="precomputed"``), else None; steps: mirror-descent steps
+        (may be traced).
       gamma: normalised step: each step moves every row of ``log Q`` and ``log R`` by at most
         ``gamma`` between its most and least favoured co-cluster (see ``_Problem.descend``).
+      chunk: positions read at once (static, see :func:`chunk_rows`); the block is padded
+        to a multiple of it.
     Returns:
       The block's :class:`Split`.
     """
-    centre = costs.block_centre(x, y, mask)
-    x, y = costs.centre_block(x, y, mask, centre)
-    problem = _Problem.build(x, y, mask, caps, matrix, cost, cost_rank, noise)
-    scaled = problem.descend(centres - centre, steps=steps, inner_iters=inner_iters,
-                             gamma=gamma)
+    s = mask.shape[0]
+    pad = -s % chunk
+    if pad:
+        rows = jnp.pad(rows, ((0, 0), (0, pad)))
+        mask = jnp.pad(mask, (0, pad))
+        noise = None if noise is None else jnp.pad(noise, ((0, 0), (0, pad)))
+    points = BlockPoints(clouds, rows, mask, chunk).centred()
+    problem = _Problem.build(points, caps, matrix, cost, cost_rank, noise)
+    scaled = problem.descend(points, starts.kmeanspp(points, uniforms), steps=steps,
+                             inner_iters=inner_iters, gamma=gamma)
     plan = jax.vmap(_Scaled.plan)(scaled)
     log_p = jnp.swapaxes(jax.vmap(_Scaled.log_plan)(scaled), 1, 2)
     labels = jax.vmap(round_to_capacity, in_axes=(0, None, None))(log_p, mask, caps)
     moved = (mask & (labels != jnp.argmax(log_p, axis=2))).sum(dtype=jnp.int32)
-    return Split(labels[0], labels[1], SplitDiagnostics(
+    return Split(labels[0, :s], labels[1, :s], SplitDiagnostics(
         objective=problem.soft_objective(plan),
         marginal_error=problem.marginal_error(plan),
         moved=moved,
     ))
 
 
+def _sampled_factors(points: BlockPoints, noise: jax.Array, rank: int) -> jax.Array:
+    """:func:`hiref.costs.sampled_factors` of a block (2, s, rank), its landmark columns and
+    rows computed a chunk of points at a time."""
+    rows_i, cols_j = costs.sample_rows(noise, points.mask, rank)
+    landmarks_x, landmarks_y = points.take(0, rows_i), points.take(1, cols_j)
+    c_xj = points.map(lambda chunk, _: costs.pairwise(landmarks_y, chunk[0], "euclidean"))
+    c_iy = points.map(lambda chunk, _: costs.pairwise(landmarks_x, chunk[1], "euclidean"))
+    return jnp.stack(costs.skeleton_factors(c_xj.T, c_iy, rows_i, rank, points.mask))
+
+
 class _Problem:
     """The low-rank problem of one block, x and y stacked on a leading axis of two.
 
     Attributes:
-      points: (2, s, d) the block's x and y; factors: (2, s, k) cost factors ``A`` and ``B``
-        with ``A @ B.T ~ C`` (zero on padded rows); mask: (s,) bool; log_a: (s,) the uniform
-        point marginal (``-inf`` on padding); log_g: (r,) the co-cluster proportions.
+      factors: the cost factors ``A`` and ``B`` (:class:`_Factors`, or :class:`_PointFactors`
+        for the squared Euclidean cost), rank ``k``; mask: (s,) bool; log_a: (s,) the
+        uniform point marginal (``-inf`` on padding); log_g: (r,) the co-cluster proportions.
     Plans ``Q`` (of x) and ``R`` (of y) are likewise stacked, co-clusters first: (2, r, s), so
     that the sums over co-clusters run along the vectorised point axis.
     """
 
-    def __init__(self, points, factors, mask, log_g):
-        self.points, self.factors, self.mask, self.log_g = points, factors, mask, log_g
-        count = mask.sum().astype(points.dtype)
+    def __init__(self, factors, mask, log_g):
+        self.factors, self.mask, self.log_g = factors, mask, log_g
+        count = mask.sum().astype(log_g.dtype)
         self.log_a = jnp.where(mask, -jnp.log(count), _NEG)
 
     @classmethod
-    def build(cls, x, y, mask, caps, matrix, cost, cost_rank, noise):
-        s = x.shape[0]
-        log_g = jnp.log(caps.astype(x.dtype) / caps.sum())
-        if matrix is not None:
-            fa, fb = matrix, jnp.eye(s, dtype=x.dtype)
-        elif cost == "sqeuclidean":
-            fa, fb = costs.sqeuclidean_factors(x, y)
-        elif not needs_noise(cost, s, cost_rank):
-            fa, fb = costs.pairwise(x, y, cost), jnp.eye(s, dtype=x.dtype)
-        else:
-            fa, fb = costs.sampled_factors(x, y, mask, cost_rank, noise=noise)
-        return cls(jnp.stack([x, y]), jnp.stack([fa, fb]) * mask[None, :, None], mask, log_g)
+    def build(cls, points: BlockPoints, caps, matrix, cost, cost_rank, noise):
+        mask = points.mask
+        s = mask.shape[0]
+        log_g = jnp.log(caps.astype(points.dtype) / caps.sum())
+        if cost == "sqeuclidean" and matrix is None:
+            return cls(_PointFactors(points), mask, log_g)
+        if matrix is None and needs_noise(cost, s, cost_rank):
+            return cls(_Factors(_sampled_factors(points, noise, cost_rank)), mask, log_g)
+        if matrix is None:
+            block = points.whole()
+            matrix = costs.pairwise(block[0], block[1], cost)
+        factors = jnp.stack([matrix, jnp.eye(s, dtype=points.dtype)])
+        return cls(_Factors(factors * mask[None, :, None]), mask, log_g)
 
     def _project(self, log_k, inner_iters):
         return jax.vmap(_project, in_axes=(0, None, None, None, None))(
             log_k, self.log_a, self.log_g, self.mask, inner_iters)
 
     def _factor_products(self, scaled: _Scaled) -> jax.Array:
-        """``A^T Q`` and ``B^T R`` (2, k, r), read through the kernel and the scalings."""
+        """``Q A`` and ``R B`` (2, r, k), read through the kernel and the scalings."""
         top = scaled.log_u.max(axis=1, keepdims=True)
-        weighted = self.factors * jnp.exp(scaled.log_u - top)[:, :, None]
-        product = jnp.einsum("isk,irs->ikr", weighted, scaled.kernel, precision=HIGHEST)
-        return product * jnp.exp(scaled.log_v + top)[:, None, :]
+        weights = scaled.kernel * jnp.exp(scaled.log_u - top)[:, None, :]
+        return self.factors.left(weights) * jnp.exp(scaled.log_v + top)[:, :, None]
 
-    def descend(self, centres, *, steps, inner_iters, gamma) -> _Scaled:
+    def descend(self, points: BlockPoints, centres, *, steps, inner_iters, gamma) -> _Scaled:
         """LOT mirror descent: returns the plans ``(Q, R)`` in the scaling domain.
 
-        The start is the soft assignment of x and y to the ``centres`` (r, d), ``log Q ~
-        -|x - c|^2 / mean``, projected on the marginals; then ``steps`` steps. The gradient
-        of ``<C, Q diag(1/g) R^T>`` in ``Q`` is ``A B^T R diag(1/g)`` (in ``R``, ``B A^T Q
-        diag(1/g)``); parts constant along a row are absorbed by the projection, so the step
-        size is ``gamma`` divided by the largest spread (max - min over co-clusters) of a row
-        of either gradient: invariant to the cost's scale, and ``gamma`` bounds how far one
-        step moves a row. The start's projection is the loop's step 0 (step size zero), so
-        the program holds one projection. The log-plan of a step is ``log_k - shift + log_u +
-        log_v``; the next log-kernel adds the step to it directly, so no plan is
+        The start is the soft assignment of the block's ``points`` to the ``centres`` (r, d)
+        (in the block's centred coordinates),
+        ``log Q ~ -|x - c|^2 / mean``, projected on the marginals; then ``steps`` steps. The
+        gradient of ``<C, Q diag(1/g) R^T>`` in ``Q`` is ``A B^T R diag(1/g)`` (in ``R``,
+        ``B A^T Q diag(1/g)``); parts constant along a row are absorbed by the projection, so
+        the step size is ``gamma`` divided by the largest spread (max - min over co-clusters)
+        of a row of either gradient: invariant to the cost's scale, and ``gamma`` bounds how
+        far one step moves a row. The start's projection is the loop's step 0 (step size
+        zero), so the program holds one projection. The log-plan of a step is ``log_k - shift
+        + log_u + log_v``; the next log-kernel adds the step to it directly, so no plan is
         materialised between steps.
         """
         inv_g = jnp.exp(-self.log_g)
-        d2 = ((self.points[:, None, :, :] - centres[None, :, None, :]) ** 2).sum(-1)
+        d2 = points.map(lambda chunk, _: (
+            (chunk[:, None, :, :] - centres[None, :, None, :]) ** 2).sum(-1))
         valid = self.mask[None, None, :]
-        scale = jnp.maximum(jnp.where(valid, d2, 0.0).mean(), 1e-30)
+        scale = jnp.maximum(jnp.where(valid, d2, 0.0).mean(), costs.DIVISOR_FLOOR)
 
         def step(k, scaled):
             # The gradient of Q pairs A with B^T R, that of R pairs B with A^T Q.
-            products = self._factor_products(scaled)[::-1] * inv_g
-            grad = jnp.einsum("isk,ikr->irs", self.factors, products, precision=HIGHEST)
+            products = self._factor_products(scaled)[::-1] * inv_g[:, None]
+            grad = self.factors.right(products)
             spread = jnp.where(self.mask, grad.max(1) - grad.min(1), 0.0).max()
-            size = jnp.where(k > 0, gamma / jnp.maximum(spread, 1e-30), 0.0)
+            size = jnp.where(k > 0, gamma / jnp.maximum(spread, costs.DIVISOR_FLOOR), 0.0)
             log_k = (scaled.log_k + (scaled.log_u - scaled.shift)[:, None, :]
                      + scaled.log_v[:, :, None] - size * grad)
             return self._project(log_k, inner_iters)
 
         log_k = jnp.where(valid, -d2 / scale, _NEG)
-        zeros = jnp.zeros(self.points.shape[:2], d2.dtype)
+        zeros = jnp.zeros(d2.shape[::2], d2.dtype)
         start = _Scaled(log_k, jnp.zeros_like(d2), zeros, zeros,
-                        jnp.zeros((2, d2.shape[1]), d2.dtype))
+                        jnp.zeros(d2.shape[:2], d2.dtype))
         return jax.lax.fori_loop(0, steps + 1, step, start)
 
     def soft_objective(self, plan):
         """``<C, Q diag(1/g) R^T>`` of ``plan = (Q, R)`` (2, r, s), from the factors."""
-        a_q, b_r = jnp.einsum("isk,irs->ikr", self.factors, plan, precision=HIGHEST)
-        return (a_q * b_r * jnp.exp(-self.log_g)).sum()
+        q_a, r_b = self.factors.left(plan)
+        return (q_a * r_b * jnp.exp(-self.log_g)[:, None]).sum()
 
     def marginal_error(self, plan):
         """The larger L1 distance of the point sums of ``Q`` and of ``R`` (2, r, s) from

@@ -1,5 +1,6 @@
-"""Where a result came from (package versions, git commit, device, peak memory), and
-writing result files so that a crashed job never leaves one that looks complete."""
+"""Where a result came from (package versions, git commit, device, peak memory, stand-in or
+real data), and writing result files so that a crashed job never leaves one that looks
+complete."""
 
 from __future__ import annotations
 
@@ -67,6 +68,15 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return " ".join(line.split(":", 1)[1].split())
     return platform.processor() or platform.machine()
+
+
+def stand_in(prepared: str | os.PathLike) -> bool:
+    """Whether a prepared pair (``results/data/<dataset>.npz``) was made from stand-in data:
+    its ``meta`` carries the generator's marker under ``stand_in`` (docs/stand-ins.md)."""
+    from hiref.datasets import load_meta
+    from hiref.datasets.stand_ins.markers import meta_marker
+
+    return meta_marker(load_meta(prepared)) is not None
 
 
 def peak_rss_mb() -> float:

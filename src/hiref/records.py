@@ -21,7 +21,7 @@ NPZ_KEYS = outputs.npz_keys(output_forms())
 
 def solve_and_record(*, data, record, matching, experiment, dataset, method, params, n, seed):
     """One workflow run: loads the prepared pair, runs ``method``, writes the JSON record
-    (fields in README, "Results") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
+    (fields in docs/results.md, "What one run writes") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
 
     A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
     """
@@ -48,7 +48,7 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
         "seconds": result.seconds, "compile_seconds": result.compile_seconds,
         "wall_seconds": time.perf_counter() - t0, "estimator": METHODS[name].estimator,
         "peak_rss_mb": provenance.peak_rss_mb(), "device": provenance.device(uses_jax),
-        "params": result.params, "extra": result.extra,
+        "stand_in": provenance.stand_in(data), "params": result.params, "extra": result.extra,
         "versions": provenance.versions(), "git_commit": provenance.git_commit(),
     }
     with provenance.atomic_path(matching) as tmp, open(tmp, "wb") as fh:
@@ -66,8 +66,10 @@ def run_arrays(result: MethodResult, cost: str, output: outputs.OutputForm
 
 
 _TEXT, _COUNT, _NUMBER, _MAPPING = (str,), (numbers.Integral,), (numbers.Real,), (dict,)
+_FLAG = (bool,)
 #: Fields every record holds -> accepted types (None where listed). Costs and seconds are
-#: numbers whenever ``status`` is ``"ok"``.
+#: numbers whenever ``status`` is ``"ok"``. ``stand_in`` is true for a run on stand-in data
+#: (docs/stand-ins.md): tables and figures label it and set no published value beside it.
 RECORD_FIELDS = {
     "experiment": _TEXT, "dataset": _TEXT, "method": _TEXT, "n": _COUNT, "d": _COUNT,
     "seed": _COUNT, "cost": _TEXT, "status": _TEXT, "reason": (*_TEXT, type(None)),
@@ -75,7 +77,7 @@ RECORD_FIELDS = {
     "seconds": (*_NUMBER, type(None)), "wall_seconds": _NUMBER, "peak_rss_mb": _NUMBER,
     "device": _TEXT, "params": _MAPPING, "extra": _MAPPING, "versions": _MAPPING,
     "git_commit": (*_TEXT, type(None)), "compile_seconds": (*_NUMBER, type(None)),
-    "estimator": _TEXT,
+    "estimator": _TEXT, "stand_in": _FLAG,
 }
 STATUSES = ("ok", "skipped")
 
@@ -87,8 +89,9 @@ def record_problems(record) -> list[str]:
     problems = [f"missing field {name!r}" for name in RECORD_FIELDS if name not in record]
     for name, types in RECORD_FIELDS.items():
         value = record.get(name)
-        # JSON true/false are not counts or numbers.
-        if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+        # JSON true/false are not counts or numbers, only flags.
+        if name in record and (not isinstance(value, types)
+                               or (isinstance(value, bool) and types != _FLAG)):
             problems.append(f"{name} = {value!r} is not {' or '.join(t.__name__ for t in types)}")
     if "status" in record and record["status"] not in STATUSES:
         problems.append(f"status = {record['status']!r} is not one of {STATUSES}")

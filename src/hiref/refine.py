@@ -6,20 +6,51 @@ as points ``(x_i, y_perm(i))`` of dimension ``2d``, into ``2**halvings`` groups 
 each group exactly: a sweep can only lower the matching's cost. The principal axis is found
 by power iteration from a random start, so each sweep cuts elsewhere and its groups straddle
 the borders of the blocks before.
+
+Pairs of more than ``PROJECTED_DIM`` dimensions are grouped by the same halving of their
+random Gaussian projection to ``PROJECTED_DIM`` dimensions (:func:`pair_points`), drawn
+anew each sweep: the projection keeps distances and the directions of large spread up to a
+small distortion (Johnson-Lindenstrauss), so the groups stay groups of nearby pairs, and the
+halving reads ``PROJECTED_DIM`` numbers per pair instead of ``2d``. Only the grouping
+changes; whatever the grouping, a sweep re-solves every group exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from hiref import costs
 
 #: Power-iteration steps per halving: a few find the axis of largest spread well enough, and
 #: an axis found only roughly is harmless (it varies the groups, and any grouping is valid).
 POWER_ITERATIONS = 6
+#: Pairs of more dimensions than this are grouped on a random projection to this many.
+PROJECTED_DIM = 64
 
 
 def halvings_for(n: int, max_group: int) -> int:
     """Halvings that bring ``n`` pairs to groups of at most ``max_group``."""
     return max(0, int(np.ceil(np.log2(n / max_group)))) if n > max_group else 0
+
+
+def pair_points(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,
+                order_y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The matched pairs ``(x[order_x[t]], y[order_y[t]])`` as points to group (n, D): the
+    pairs themselves (``D = 2d``) up to ``PROJECTED_DIM`` dimensions, else their projection
+    on ``PROJECTED_DIM`` Gaussian directions drawn from ``rng``, computed a chunk of pairs at a
+    time. ``take(side, rows)`` reads the points of x (``side`` 0) or y (1)."""
+    first = take(0, order_x[:1])
+    d = first.shape[1]
+    if 2 * d <= PROJECTED_DIM:
+        return np.concatenate([take(0, order_x), take(1, order_y)], axis=1)
+    directions = rng.standard_normal((2, d, PROJECTED_DIM)).astype(first.dtype)
+    out = np.empty((len(order_x), PROJECTED_DIM), first.dtype)
+    for begin, end in costs.row_chunks(len(order_x), d):
+        out[begin:end] = take(0, order_x[begin:end]) @ directions[0]
+        out[begin:end] += take(1, order_y[begin:end]) @ directions[1]
+    return out
 
 
 def halve(points: np.ndarray, halvings: int, rng: np.random.Generator
@@ -48,7 +79,8 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator
         direction = rng.standard_normal((len(sizes), points.shape[1])).astype(block.dtype)
         for _ in range(POWER_ITERATIONS):
             direction = np.einsum("bsd,bs->bd", block, np.einsum("bsd,bd->bs", block, direction))
-            direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-30)
+            direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True),
+                                    costs.DIVISOR_FLOOR)
         position = np.where(valid, np.einsum("bsd,bd->bs", block, direction), np.inf)
         # The first ceil(s/2) entries of each row after partitioning are its lowest; the
         # last kth keeps a shorter row's padding (inf) in the row's last slot.

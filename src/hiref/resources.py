@@ -4,7 +4,8 @@ as functions of its size n, dimension d, method and attempt.
 Estimates, not measurements: each is a base plus the growth of the method's dominant
 arrays and work (the ``memory_growth`` and ``work_growth`` of its
 :class:`~hiref.methods.spec.MethodSpec`), sized from the runs measured on the 2-core
-development machine (README, "Performance") with head-room. A retry (``attempt`` 2, 3, ...) asks for proportionally more,
+development machine (docs/performance.md) with head-room. A retry (``attempt`` 2, 3, ...)
+asks for proportionally more,
 so a job killed for memory or time is resubmitted with a larger request rather than the
 same one. Pure Python: the workflow evaluates them while building its DAG.
 """

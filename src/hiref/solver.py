@@ -38,6 +38,10 @@ PROBE_POINTS = 512
 #: Mirror-descent steps each candidate runs before the choice (the split is mostly decided
 #: by then); the winner's start then runs the full ``outer_iters``.
 TRIAL_STEPS = 5
+#: Bytes of points a level program reads at once (x and y rows of a batch of whole blocks, or
+#: a chunk of one block's): its temporaries stay a small multiple of this, and so does what
+#: the splits keep (of size ``r`` per point), whatever the size of the clouds.
+LEVEL_CHUNK_BYTES = 1 << 25
 #: Per-backend XLA options of the level programs. On the CPU the fusion emitters are off:
 #: the programs compile in about half the time and run as fast (the first call at
 #: n = 4096 is mostly compilation).
@@ -59,8 +63,9 @@ def solve(
 
     Args:
       x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d). They are
-        shifted and scaled together in float64 before any float32 work (see
-        :func:`hiref.costs.normalise`); reported costs are in the caller's units.
+        shifted and scaled together before any low-precision work (see
+        :class:`hiref.costs.Normalised`): float32 points on reading, in float32; other
+        points in float64, into a float32 copy. Reported costs are in the caller's units.
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
       config: solver settings; ``None`` means ``HiRefConfig()``.
@@ -77,6 +82,13 @@ def solve(
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
       ``config.max_expansion``. That bijection runs with leaves and refinement groups of
       ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points).
+
+    Memory: the input, plus one aligned float32 copy of it unless the input is float32 and
+    JAX can use it in place (on a CPU: a C-contiguous array aligned to 64 bytes, such as a
+    JAX array or :func:`hiref.costs.aligned_empty`), plus a part that does not grow with
+    ``d``: the splits' state (a few numbers per point and co-cluster), chunks of
+    ``LEVEL_CHUNK_BYTES`` and ``hiref.costs.HOST_CHUNK``, one leaf per thread (docs/memory.md).
+    With ``n != m`` the repeated points are copies.
     """
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
@@ -106,8 +118,8 @@ def solve(
     # the repetition keep max_leaf distinct points of the more repeated side in a leaf.
     expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
     match = _match(
-        np.repeat(x, rep_x, axis=0), np.repeat(y, rep_y, axis=0),
-        None if matrix is None else np.repeat(np.repeat(matrix, rep_x, 0), rep_y, 1),
+        _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
+        None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
         cost_name, expanded, seed, report,
     )
     rows, cols = match.order_x // rep_x, match.order_y // rep_y
@@ -138,6 +150,12 @@ def solve(
         cost=cost_name,
         extra=extra,
     )
+
+
+def _repeat(a: np.ndarray, times: int, axis: int) -> np.ndarray:
+    """``a`` with every entry along ``axis`` repeated ``times`` times (``a`` itself, not a copy,
+    once)."""
+    return a if times == 1 else np.repeat(a, times, axis=axis)
 
 
 def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,31 +255,48 @@ class _Programs:
                                                        config).compile()
 
 
+def _clouds_spec(n: int, d: int, dtype) -> costs.Clouds:
+    spec = jax.ShapeDtypeStruct
+    return costs.Clouds(spec((n, d), dtype), spec((n, d), dtype), spec((d,), dtype),
+                        spec((), dtype))
+
+
 def _lower_level(plan: _Plan, n: int, d: int, b: int, s: int, r: int, with_matrix: bool,
                  cost: str, config: HiRefConfig) -> jax.stages.Lowered:
     """:func:`_split_level` lowered for ``n`` points in ``d`` dimensions split in ``b`` blocks
     of at most ``s`` into ``r`` co-clusters."""
     spec, dt = jax.ShapeDtypeStruct, plan.dtype
-    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    order = spec((n,), jnp.int32)
     sampled = not with_matrix and lowrank.needs_noise(cost, s, config.cost_rank)
     return _split_level.lower(
-        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
-        spec((b, r, d), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
+        spec((b, r), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
         spec((), jnp.int32), cost=cost, cost_rank=config.cost_rank,
         inner_iters=config.inner_iters,
+        **_level_layout(b, s, d, dt.itemsize, cost, config.cost_rank, with_matrix),
     )
+
+
+def _level_layout(b: int, s: int, d: int, itemsize: int, cost: str, cost_rank: int,
+                  with_matrix: bool) -> dict[str, int]:
+    """How a level of ``b`` blocks of ``s`` points in ``d`` dimensions reads its points within
+    ``LEVEL_CHUNK_BYTES``: ``batch`` blocks at once, ``chunk`` positions of each at a time
+    (small blocks whole and many at once, large ones one at a time in chunks)."""
+    rows = max(1, LEVEL_CHUNK_BYTES // (2 * d * itemsize))
+    chunk = lowrank.chunk_rows(cost, s, cost_rank, with_matrix, rows)
+    return {"batch": max(1, min(b, rows // chunk)), "chunk": chunk}
 
 
 def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool, cost: str,
                   config: HiRefConfig) -> jax.stages.Lowered:
     """:func:`hiref.leaves.solve_device` lowered for ``b`` blocks of at most ``s`` points."""
     spec, dt = jax.ShapeDtypeStruct, plan.dtype
-    points, order = spec((n, d), dt), spec((n,), jnp.int32)
+    order = spec((n,), jnp.int32)
     return leaves.solve_device.lower(
-        points, points, spec((n, n), dt) if with_matrix else None, order, order,
+        _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), cost=cost,
-        batch=leaves.device_batch(s, b, config.leaf_memory_mb << 20, dt.itemsize),
+        batch=leaves.device_batch(s, d, b, config.leaf_memory_mb << 20, dt.itemsize),
     )
 
 
@@ -276,9 +311,10 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     start = time.perf_counter()
     norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix,
                            plan.dtype)
-    # Plain transfers: nothing in the timed part compiles. The host copies (in the device's
-    # precision) also seed the splits, group the refinement and give the leaves' costs.
-    xj, yj = jax.device_put(norm.x), jax.device_put(norm.y)
+    # Plain transfers (on a CPU none: the device uses the stored points in place); nothing
+    # in the timed part compiles. The host reads the same points to seed the splits, group
+    # the refinement and build the leaves' costs.
+    clouds = norm.clouds()
     mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(plan.dtype))
     gamma = jax.device_put(np.asarray(config.gamma, plan.dtype))
     seconds, levels = [], []
@@ -298,15 +334,12 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
         info = {"level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()),
                 "rank": r}
         if level == 0 and config.top_restarts > 1:
-            centres, info["candidate_agreement"] = _candidate_start(
-                programs.levels[0], norm, xj, yj, mj, r, cost, config, seed,
-                gamma)
+            uniforms, info["candidate_agreement"] = _candidate_start(
+                programs.levels[0], norm, clouds, mj, r, cost, config, seed, gamma)
         else:
-            gx, gy = np.asarray(order_x)[idx], np.asarray(order_y)[idx]
-            centres = starts.kmeanspp(np.concatenate([norm.x[gx], norm.y[gy]], axis=1),
-                                      np.concatenate([mask, mask], axis=1), r, rng)
+            uniforms = _seed_uniforms(rng, len(sizes), r)
         order_x, order_y, diag = programs.levels[level](
-            xj, yj, mj, order_x, order_y, idx, mask, caps, centres.astype(plan.dtype),
+            clouds, mj, order_x, order_y, idx, mask, caps, uniforms.astype(plan.dtype),
             _noise(rng, cost, config, int(sizes.max()), len(sizes), dtype=plan.dtype), gamma,
             np.int32(config.outer_iters))
         weights = sizes / n
@@ -320,8 +353,8 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
 
     started = time.perf_counter()
     order_x, order_y = np.asarray(order_x), np.asarray(order_y)
-    order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, plan.leaf_sizes,
-                            cost, config)
+    order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
+                            plan.leaf_sizes, cost, config)
     total = _matching_cost(norm, order_x, order_y, cost)
     finished({"level": "leaf", "blocks": len(plan.leaf_sizes),
               "block_size": int(plan.leaf_sizes.max()), "rank": int(plan.leaf_sizes.max()),
@@ -330,12 +363,13 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     rng = _rng(seed, _REFINE_STREAM)
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
         started = time.perf_counter()
-        pairs = np.concatenate([norm.x[order_x], norm.y[order_y]], axis=1)
+        pairs = refine.pair_points(norm.take, order_x, order_y, rng)
         order_p, group_sizes = refine.halve(pairs, plan.halvings, rng)
+        del pairs
         order_x, order_y = order_x[order_p], order_y[order_p]
         before = order_y.copy()
-        order_y = _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, group_sizes,
-                                cost, config)
+        order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
+                                group_sizes, cost, config)
         previous, total = total, _matching_cost(norm, order_x, order_y, cost)
         finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
                   "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
@@ -355,36 +389,36 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma):
+def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
     co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
     sampled x and y points (ties: the lower low-rank objective) wins, and the full split
-    restarts from its seeds (so it continues the judged candidate). Agreement with a
-    matching, not the low-rank objective, decides, because the lowest-objective split can
-    cut across the transport map.
+    restarts from its seeds (the same uniforms, so it continues the judged candidate).
+    Agreement with a matching, not the low-rank objective, decides, because the
+    lowest-objective split can cut across the transport map.
 
-    Returns ``(centres (1, r, d), agreement)``, the agreement a list (one count per
-    candidate)."""
+    Returns ``(uniforms (1, r), agreement)``: the winner's k-means++ draws and a list of one
+    agreement count per candidate."""
     n = norm.x.shape[0]
     p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
     probe_x = rng.choice(n, p, replace=False)
     probe_y = rng.choice(n, p, replace=False)
     if norm.matrix is None:
-        block = costs.assignment_costs(norm.x[probe_x][None], norm.y[probe_y][None], cost)[0]
+        block = costs.assignment_costs(norm.take(0, probe_x)[None], norm.take(1, probe_y)[None],
+                                       cost)[0]
     else:
         block = norm.matrix[probe_x[:, None], probe_y[None, :]]
     partner = probe_y[linear_sum_assignment(block)[1]]
     caps = _capacities(np.array([n]), r).astype(np.int32)
     idx, mask = _segment_arrays(np.array([n]))
     order = jax.device_put(np.arange(n, dtype=np.int32))
-    pooled, pooled_mask = np.concatenate([norm.x, norm.y])[None], np.ones((1, 2 * n), bool)
     scores, seeds = [], []
     for _ in range(config.top_restarts):
-        seeds.append(starts.kmeanspp(pooled, pooled_mask, r, rng))
+        seeds.append(_seed_uniforms(rng, 1, r).astype(norm.x.dtype))
         order_x, order_y, diag = first_level(
-            xj, yj, mj, order, order, idx, mask, caps, seeds[-1],
+            clouds, mj, order, order, idx, mask, caps, seeds[-1],
             _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), gamma, np.int32(TRIAL_STEPS))
         label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
         label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
@@ -394,17 +428,15 @@ def _candidate_start(first_level, norm, xj, yj, mj, r, cost, config, seed, gamma
     return seeds[best], [-score[0] for score in scores]
 
 
-def _solve_blocks(programs, plan, norm, xj, yj, mj, order_x, order_y, sizes, cost, config):
+def _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y, sizes, cost, config):
     """Exact assignment of every block (leaves or refinement groups): the new ``order_y``."""
-    memory = config.leaf_memory_mb << 20
     if plan.leaf_solver == "scipy":
-        return leaves.solve_host(norm.x, norm.y, norm.matrix, order_x, order_y, sizes,
+        return leaves.solve_host(norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
-                                 memory_bytes=memory,
                                  threads=leaves.host_threads(config.leaf_threads))
     idx, mask = _segment_arrays(sizes)
     program = programs.leaves[len(sizes), int(sizes.max())]
-    return np.asarray(program(xj, yj, mj, order_x.astype(np.int32), order_y.astype(np.int32),
+    return np.asarray(program(clouds, mj, order_x.astype(np.int32), order_y.astype(np.int32),
                               idx, mask))
 
 
@@ -413,8 +445,15 @@ def _matching_cost(norm, order_x, order_y, cost) -> float:
     n = len(order_x)
     if norm.matrix is not None:
         return float(norm.matrix[order_x, order_y].mean())
-    return costs.coupling_cost(norm.x, norm.y, order_x, order_y, np.full(n, 1.0 / n),
-                               2 if cost == "sqeuclidean" else 1)
+    return costs.weighted_pair_cost(functools.partial(norm.take, 0),
+                                    functools.partial(norm.take, 1), order_x, order_y,
+                                    np.full(n, 1.0 / n), 2 if cost == "sqeuclidean" else 1)
+
+
+def _seed_uniforms(rng: np.random.Generator, blocks: int, r: int) -> np.ndarray:
+    """The uniforms (blocks, r) of the k-means++ seeds of a level: centre ``k`` of every
+    block, for ``k = 0, 1, ...`` in turn (see :func:`hiref.starts.kmeanspp`)."""
+    return rng.random((r, blocks)).T
 
 
 def _check_bijection(order_x: np.ndarray, order_y: np.ndarray, n: int) -> None:
@@ -472,18 +511,31 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
     return order.at[target].set(source, mode="drop")
 
 
-@functools.partial(jax.jit, static_argnames=("cost", "cost_rank", "inner_iters"))
-def _split_level(x, y, matrix, order_x, order_y, idx, mask, caps, centres, noise, gamma, steps,
-                 *, cost, cost_rank, inner_iters):
-    """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) split into the
-    co-clusters of sizes ``caps`` (b, r) from ``centres`` (b, r, d), with the ``noise``
-    (b, 2, s) or None, ``gamma`` and ``steps`` of :func:`hiref.lowrank.split`; returns the
-    regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each (b,))."""
+@functools.partial(jax.jit,
+                   static_argnames=("cost", "cost_rank", "inner_iters", "batch", "chunk"))
+def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, uniforms, noise, gamma,
+                 steps, *, cost, cost_rank, inner_iters, batch, chunk):
+    """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) of the
+    :class:`hiref.costs.Clouds` (or of the cost ``matrix``) split into the co-clusters of
+    sizes ``caps`` (b, r) from the k-means++ seeds drawn at ``uniforms`` (b, r), with the
+    ``noise`` (b, 2, s) or None, ``gamma``, ``steps`` and ``chunk`` of
+    :func:`hiref.lowrank.split`, ``batch`` blocks at once (see :func:`_level_layout`); returns
+    the regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each
+    (b,))."""
     gx, gy = order_x[idx], order_y[idx]
-    cb = None if matrix is None else matrix[gx[:, :, None], gy[:, None, :]]
-    split = functools.partial(lowrank.split, steps=steps, cost=cost, cost_rank=cost_rank,
-                              inner_iters=inner_iters, gamma=gamma)
-    label_x, label_y, diag = jax.vmap(split)(x[gx], y[gy], mask, caps, centres, noise, cb)
+
+    def split(block):
+        rows, *rest = block
+        cost_block = None if matrix is None else matrix[rows[0][:, None], rows[1][None, :]]
+        return lowrank.split(clouds, rows, *rest, cost_block, steps, cost=cost,
+                             cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma,
+                             chunk=chunk)
+
+    blocks = (jnp.stack([gx, gy], 1), mask, caps, uniforms, noise)
+    if batch < idx.shape[0]:
+        label_x, label_y, diag = jax.lax.map(split, blocks, batch_size=batch)
+    else:
+        label_x, label_y, diag = jax.vmap(split)(blocks)
     # A stable sort by label lays the co-clusters out as consecutive child segments.
     by_label_x = jnp.argsort(label_x, axis=1, stable=True)
     by_label_y = jnp.argsort(label_y, axis=1, stable=True)

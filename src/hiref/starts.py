@@ -1,54 +1,62 @@
-"""Starting centres of the low-rank splits, drawn on the host with NumPy.
+"""Starting centres of the low-rank splits: k-means++ seeds drawn inside the level program.
 
 Every split starts from soft assignments of its points to ``r`` centres: k-means++ seeds
-(Arthur and Vassilvitskii 2007) drawn among the block's x and y points pooled, vectorised
-over all the blocks of a level. Drawing them here keeps the device programs free of random
-number generation (smaller programs that compile faster) and puts every random step of a
-solve under one NumPy generator per stream.
-
-The first split may instead start from the seeds of the best of several candidate splits,
-which the solver judges (:func:`labels_from_order` reads a candidate's co-clusters).
+(Arthur and Vassilvitskii 2007) drawn among the block's x and y points pooled. They are drawn
+on the device, where the points are (each centre costs one read of the block, a chunk at a
+time, see :class:`hiref.lowrank.BlockPoints`), but from uniforms the solver draws on the host
+with NumPy: the programs hold no random number generator, every random step of a solve stays
+under one NumPy generator per stream, and the same uniforms give the same seeds (the first
+split restarts from the uniforms of the best of several candidate splits, which the solver
+judges; :func:`labels_from_order` reads a candidate's co-clusters).
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
-def _draw(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """One index per row of ``weights`` (b, s) >= 0 (each row with a positive entry), drawn
-    with probability proportional to the weights, by inverting their cumulative sums at the
-    ``uniforms`` (b,) in [0, 1)."""
-    cumulative = np.cumsum(weights, axis=1)
-    pick = (cumulative <= (uniforms * cumulative[:, -1])[:, None]).sum(1)
-    return np.minimum(pick, weights.shape[1] - 1)
+def _draw(weights: jax.Array, uniform: jax.Array) -> jax.Array:
+    """A position of ``weights`` (t,) >= 0 (with a positive entry), drawn with probability
+    proportional to the weights by inverting their cumulative sum at ``uniform`` in [0, 1)."""
+    cumulative = jnp.cumsum(weights)
+    pick = (cumulative <= uniform * cumulative[-1]).sum(dtype=jnp.int32)
+    return jnp.minimum(pick, weights.shape[0] - 1)
 
 
-def kmeanspp(points: np.ndarray, valid: np.ndarray, r: int, rng: np.random.Generator
-             ) -> np.ndarray:
-    """k-means++ seeds of every block at once.
+def kmeanspp(points, uniforms: jax.Array) -> jax.Array:
+    """k-means++ seeds of one block.
 
     Args:
-      points: (b, s, d) the blocks' points (padding arbitrary); valid: (b, s) bool, at least
-        one valid point per block; r: centres per block; rng: the generator of the draws.
+      points: the block (:class:`hiref.lowrank.BlockPoints`), its x and y points pooled (x
+        first), at least one valid point; uniforms: (r,) in [0, 1), one per centre.
     Returns:
-      (b, r, d) centres, each one of its block's valid points; when all valid points of a
-      block already coincide with a centre, further centres repeat a valid point.
+      (r, d) centres, each one of the block's valid points as ``points`` reads it; when all
+      valid points already coincide with a centre, further centres repeat a valid point.
     """
-    b = points.shape[0]
-    rows = np.arange(b)
-    valid_weight = valid.astype(np.float64)
-    centres = np.empty((b, r, points.shape[2]), points.dtype)
-    centres[:, 0] = points[rows, _draw(valid_weight, rng.random(b))]
-    nearest = ((points - centres[:, :1]) ** 2).sum(-1, dtype=np.float64)
-    for k in range(1, r):
-        weights = np.where(valid, nearest, 0.0)
-        exhausted = ~(weights.sum(1) > 0)
-        weights[exhausted] = valid_weight[exhausted]
-        centres[:, k] = points[rows, _draw(weights, rng.random(b))]
-        np.minimum(nearest, ((points - centres[:, k:k + 1]) ** 2).sum(-1, dtype=np.float64),
-                   out=nearest)
-    return centres
+    valid = jnp.concatenate([points.mask, points.mask]).astype(points.dtype)
+    size = points.mask.shape[0]
+
+    def point(weights, uniform):
+        pick = _draw(weights, uniform)
+        both = jnp.stack([points.take(side, pick[None] % size)[0] for side in (0, 1)])
+        return both[pick // size]
+
+    def squared_distances(centre):
+        return points.map(lambda chunk, _: ((chunk - centre) ** 2).sum(-1)).reshape(-1)
+
+    first = point(valid, uniforms[0])
+    centres = jnp.zeros((uniforms.shape[0], first.shape[0]), first.dtype).at[0].set(first)
+
+    def add(k, carry):
+        centres, nearest = carry
+        weights = jnp.where(valid > 0, nearest, 0.0)
+        weights = jnp.where(weights.sum() > 0, weights, valid)
+        centre = point(weights, uniforms[k])
+        return centres.at[k].set(centre), jnp.minimum(nearest, squared_distances(centre))
+
+    return jax.lax.fori_loop(1, uniforms.shape[0], add, (centres, squared_distances(first)))[0]
 
 
 def labels_from_order(order: np.ndarray, caps: np.ndarray) -> np.ndarray:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hiref.config import COSTS, LEAF_SOLVERS, HiRefConfig
-
-#: Entries per chunk of the finiteness check (its temporaries stay small for any input).
-CHECK_CHUNK = 1 << 22
+from hiref.costs import aligned_empty, row_chunks
 
 
 def as_points(a, name: str) -> np.ndarray:
@@ -35,11 +33,14 @@ def as_points(a, name: str) -> np.ndarray:
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has no features (shape {arr.shape}); pass at least one column.")
     if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float32)
-    step = max(1, CHECK_CHUNK // arr.shape[1])
+        # Converted into an aligned array, which the solve then reads in place.
+        converted = aligned_empty(arr.shape, np.float32)
+        np.copyto(converted, arr, casting="unsafe")
+        arr = converted
+    # A chunk at a time, so that the check's temporaries stay small for any input.
     bad_rows = np.concatenate([
-        start + np.flatnonzero(~np.isfinite(arr[start:start + step]).all(axis=1))
-        for start in range(0, len(arr), step)
+        begin + np.flatnonzero(~np.isfinite(arr[begin:end]).all(axis=1))
+        for begin, end in row_chunks(*arr.shape)
     ])
     if len(bad_rows):
         raise ValueError(

@@ -106,13 +106,15 @@ def embed_images(
     device: str | None = None,
     min_images: int = 0,
     progress: bool = True,
+    stand_in: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Embed every image of ``source`` in sorted order; returns ``(float32 (n, 2048), ids)``.
 
     ``min_images`` is checked against the listing before any image is decoded, so a
-    folder too small for the later split fails at once.
+    folder too small for the later split fails at once. Stand-in images are embedded only
+    with ``stand_in=True`` (:func:`~hiref.datasets.image_files.list_images`).
     """
-    ids = list_images(source)
+    ids = list_images(source, stand_in=stand_in)
     if len(ids) < min_images:
         raise ValueError(
             f"{source}: has {len(ids)} images, the experiment needs at least {min_images}"
@@ -143,29 +145,3 @@ def save_embeddings(
 ) -> None:
     """Write ``embeddings``, ``ids`` and ``meta`` (JSON text) to an ``.npz``."""
     np.savez(path, embeddings=embeddings, ids=np.asarray(ids), meta=json.dumps(meta))
-
-
-def split_embeddings(
-    embeddings: np.ndarray, ids: list[str] | np.ndarray, *, n_per_side: int | None, seed: int
-) -> dict[str, np.ndarray]:
-    """The paper's seeded random 50:50 split into ``x`` and ``y`` of ``n_per_side`` rows each.
-
-    ``n_per_side=None`` uses ``len // 2``. The ``2 * n_per_side`` rows kept are a random
-    subset (ImageNet: 1,281,167 -> 640,500 + 640,500 leaves 167 random images out), which
-    the authors got by dropping the last rows of a shuffled order.
-    """
-    total = len(embeddings)
-    n = total // 2 if n_per_side is None else int(n_per_side)
-    if n < 1 or 2 * n > total:
-        raise ValueError(
-            f"the split needs 2 x {n} = {2 * n} embeddings, only {total} are available"
-        )
-    order = np.random.default_rng(seed).permutation(total)
-    ids = np.asarray(ids)
-    x_rows, y_rows = order[:n], order[n : 2 * n]
-    return {
-        "x": np.asarray(embeddings[x_rows], dtype=np.float32),
-        "y": np.asarray(embeddings[y_rows], dtype=np.float32),
-        "x_ids": ids[x_rows],
-        "y_ids": ids[y_rows],
-    }

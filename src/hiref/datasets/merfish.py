@@ -8,11 +8,14 @@ Following the authors' MERFISH notebooks: cell centroids (``center_x``, ``center
 ``np.random.RandomState(44).choice(85958, 1786, replace=False)``, their exact draw, keeping
 the file order of the others (84,172). The cost is Euclidean on these 2-D coordinates. The
 raw cell-by-gene counts are kept for the gene-expression transfer scores
-(:mod:`hiref.report.gene_transfer`).
+(:mod:`hiref.report.gene_transfer`). Stand-in replicates
+(:mod:`hiref.datasets.stand_ins.merfish`, gzipped with a marked header) are read only with
+``stand_in=True``, and then only stand-ins are.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +23,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from hiref.datasets.stand_ins.markers import gzip_file_marker, judge
 
 COORD_COLUMNS = ("center_x", "center_y")
 SPATIAL_KEY = "spatial"
@@ -35,25 +40,34 @@ def _header(path: Path) -> list[str]:
         raise ValueError(f"{path}: not a readable CSV file: {err}") from err
 
 
-def check_files(metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike) -> None:
-    """Check the CSV headers of one replicate before reading any rows."""
+def check_files(metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike, *,
+                stand_in: bool = False) -> dict | None:
+    """Check the CSV headers of one replicate before reading any rows, and the stand-in
+    markers (:func:`hiref.datasets.stand_ins.markers.judge`); returns the marker."""
     meta_cols = _header(Path(metadata_csv))
     missing = [c for c in COORD_COLUMNS if c not in meta_cols[1:]]
     if missing:
         raise ValueError(f"{metadata_csv}: missing column(s) {missing}; found {meta_cols}")
     if len(_header(Path(cell_by_gene_csv))) < 2:
         raise ValueError(f"{cell_by_gene_csv}: needs a cell id column followed by gene columns")
+    markers = [gzip_file_marker(path) for path in (metadata_csv, cell_by_gene_csv)]
+    for path, marker in zip((metadata_csv, cell_by_gene_csv), markers):
+        judge(path, marker, stand_in=stand_in, what="MERFISH file")
+    return markers[0]
 
 
 def read_replicate(
-    metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike, name: str
+    metadata_csv: str | os.PathLike, cell_by_gene_csv: str | os.PathLike, name: str, *,
+    stand_in: bool = False,
 ) -> ad.AnnData:
-    """One replicate as AnnData: raw counts in ``X`` (sparse), centroids in ``obsm['spatial']``.
+    """One replicate as AnnData: raw counts in ``X`` (sparse), centroids in ``obsm['spatial']``,
+    and for a stand-in (read only with ``stand_in=True``) its marker in ``uns['stand_in']``
+    (JSON text).
 
     Both files are indexed by their first column (the cell id); every cell of the
     metadata must have a row of counts.
     """
-    check_files(metadata_csv, cell_by_gene_csv)
+    marker = check_files(metadata_csv, cell_by_gene_csv, stand_in=stand_in)
     meta = pd.read_csv(metadata_csv, index_col=0)
     counts = pd.read_csv(cell_by_gene_csv, index_col=0)
     meta.index, counts.index = meta.index.astype(str), counts.index.astype(str)
@@ -81,6 +95,8 @@ def read_replicate(
         var=pd.DataFrame(index=counts.columns.astype(str)),
         obsm={SPATIAL_KEY: coords},
     )
+    if marker is not None:
+        adata.uns["stand_in"] = json.dumps(marker)
     return adata
 
 
@@ -112,7 +128,8 @@ def prepare_pair(
     Returns the joint AnnData (source rows first) with ``obs['slice']`` in
     ``{'source', 'target'}``, transformed coordinates in ``obsm['spatial']`` and the raw
     ones in ``obsm['spatial_raw']``; genes are those measured in both slices;
-    ``uns['preprocess']`` records the settings and the dropped rows.
+    ``uns['preprocess']`` records the settings, the dropped rows and, for stand-ins, the
+    replicates' markers (``stand_in``, JSON text).
     """
     genes = source.var_names.intersection(target.var_names, sort=False)
     if len(genes) == 0:
@@ -145,6 +162,10 @@ def prepare_pair(
             "n_larger - n_smaller, replace=False)"
         ),
     }
+    markers = {adata.obs["replicate"].iloc[0]: json.loads(adata.uns["stand_in"])
+               for adata in (source, target) if "stand_in" in adata.uns}
+    if markers:
+        joint.uns["preprocess"]["stand_in"] = json.dumps(markers)
     return joint
 
 

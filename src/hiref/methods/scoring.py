@@ -107,7 +107,9 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float
     err_c = b - np.asarray(cols, np.float64)
     moved = err_r.sum()
     if moved > 0:
-        extra = rank_one_costs(xs, padded(err_r.astype(np.float32)), jnp.asarray(err_c, y.dtype))
+        # err_r is per padded row already (n + pad): shape it into blocks, do not pad it again.
+        err_r = jnp.asarray(err_r.reshape(xs.shape[:2]), y.dtype)
+        extra = rank_one_costs(xs, err_r, jnp.asarray(err_c, y.dtype))
         extra = np.asarray(extra, np.float64).reshape(-1, 2).sum(0) / moved
         p1, p2 = p1 + extra[0], p2 + extra[1]
     return float(p1), float(p2), float(moved)

@@ -13,6 +13,7 @@ import seaborn as sns
 from matplotlib.collections import LineCollection
 
 from hiref.methods import METHODS
+from hiref.report.stand_in import TITLE as STAND_IN_TITLE
 
 #: What each method stands for in figure legends (its specification's ``legend``; labels
 #: of unregistered methods show as they are).
@@ -78,7 +79,8 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
     ``published``: :func:`hiref.report.published.load`. One dataset is drawn, the
     experiment's first; published values are drawn for this experiment and dataset, and a
     published point measured under another cost is circled and named in the legend. Skipped
-    runs are not drawn; the legend says where a method stops.
+    runs are not drawn; the legend says where a method stops. Runs on stand-in data
+    (``stand_in``) get no published curve and a title that says so.
     """
     datasets = list(dict.fromkeys(runs["dataset"]))
     runs = runs[runs["dataset"] == datasets[0]]  # one pair per figure: the experiment's first
@@ -89,8 +91,10 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
     order = list(dict.fromkeys(runs.sort_values("method", kind="stable")["method"]))
     colours = dict(zip(order, sns.color_palette("tab10", max(len(order), 10))))
     markers = dict(zip(order, "osD^v<>pXh*"))
+    stand_in = "stand_in" in runs and bool(runs["stand_in"].any())
     paper = published[(published["experiment"] == experiment)
-                      & (published["dataset"] == datasets[0]) & published["gene"].isna()]
+                      & (published["dataset"] == datasets[0]) & published["gene"].isna()
+                      & (not stand_in)]
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(13, 6.4), constrained_layout=True)
@@ -134,6 +138,7 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
                   frameon=False)
     seeds = sorted(runs["seed"].unique())
     fig.suptitle(
+        f"{STAND_IN_TITLE if stand_in else ''}"
         f"{datasets[0]}, {_COST_NAME[cost]}; experiment {experiment}"
         f"{f' (first of {len(datasets)} datasets)' if len(datasets) > 1 else ''}, seed"
         f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"

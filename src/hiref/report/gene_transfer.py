@@ -38,6 +38,8 @@ from hiref.datasets.merfish import SPATIAL_KEY
 from hiref.methods import output_forms
 from hiref.methods.outputs import Transport
 from hiref.report import published as pub
+from hiref.report.stand_in import HEADING as STAND_IN_HEADING
+from hiref.report.stand_in import NOTE as STAND_IN_NOTE
 
 #: Cosine formulas by name: what each score row's ``definition`` means.
 COSINES = {
@@ -211,15 +213,17 @@ def summarise_transfer(scores: pd.DataFrame, published: pd.DataFrame | None = No
     """Mean, standard deviation and count over seeds of the cosine per experiment, n, method,
     formula and gene (``scores``: rows of the per-run score files, with the run's ``cost`` and
     ``params`` as JSON), and ``paper``: the published cosine where the run used the authors'
-    estimator and the same formula (:func:`hiref.report.published.compare`), else NaN with
-    the reason in ``paper_note``."""
+    estimator and the same formula (:func:`hiref.report.published.compare`) on real data,
+    else NaN with the reason in ``paper_note``; ``stand_in`` marks scores of runs on
+    stand-in data, which never get a published value."""
     published = pub.load() if published is None else published
     keys = ["experiment", "n", "method", "bins", "definition", "gene"]
     summary = (
         scores.groupby(keys, sort=False)
         .agg(mean=("cosine_similarity", "mean"), sd=("cosine_similarity", "std"),
              runs=("cosine_similarity", "count"), targets_reached=("targets_reached", "min"),
-             cost=("cost", "first"), params=("params", lambda p: sorted(set(p))))
+             cost=("cost", "first"), params=("params", lambda p: sorted(set(p))),
+             stand_in=("stand_in", "any"))
         .reset_index()
     )
     cosines = published[published["metric"] == "cosine"].set_index(
@@ -227,6 +231,10 @@ def summarise_transfer(scores: pd.DataFrame, published: pd.DataFrame | None = No
     paper, notes = [], []
     for row in summary.itertuples():
         key = (row.experiment, dataset, row.method, row.n, row.gene, row.definition)
+        if row.stand_in:
+            paper.append(np.nan)
+            notes.append(STAND_IN_NOTE)
+            continue
         if key not in cosines.index:
             paper.append(np.nan)
             notes.append("")
@@ -245,11 +253,14 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
     under it where a published value matches, genes as columns; then what each formula is."""
     genes = list(dict.fromkeys(summary["gene"]))
     bins = ", ".join(f"{b} x {b}" for b in summary["bins"].unique())
-    lines = [
+    stand_in = bool(summary["stand_in"].any())
+    paper = "" if stand_in else (" Paper rows appear where the run used the authors' estimator "
+                                 "at the same n.")
+    lines = [STAND_IN_HEADING, ""] if stand_in else []
+    lines += [
         ("Gene-expression transfer on MERFISH: cosine scores of each method's transport, "
         f"expression averaged over a {bins} grid of bins. The paper used two formulas; a "
-        "score compares only with scores of the same formula (one table each). Paper rows "
-        "appear where the run used the authors' estimator at the same n."),
+        f"score compares only with scores of the same formula (one table each).{paper}"),
     ]
     for definition, group in summary.groupby("definition", sort=True):
         rows = []
@@ -266,7 +277,7 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
                 rows.append({"method": method, "n": n, "source": "paper", "targets reached": "",
                              **{g: "" if np.isnan(v) else f"{v:.3f}"
                                 for g, v in zip(genes, cells["paper"])}})
-        notes = sorted(set(group["paper_note"]) - {""})
+        notes = sorted(set(group["paper_note"]) - {"", STAND_IN_NOTE})
         lines += ["", f"### {definition}", "", COSINES.get(definition, definition) + ".", "",
                   pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
         lines += [f"\nPaper: {note}" for note in notes]

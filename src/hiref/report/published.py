@@ -2,8 +2,13 @@
 
 A published value stands beside a run only when both measure the same thing: the same
 experiment, dataset, method label, n and metric (and gene and cosine definition for gene
-transfer), the same minimised cost, and the run's recorded settings equal to the authors' for
-every setting the entry names. Otherwise :func:`compare` returns the reason it is withheld.
+transfer), the same minimised cost, the run's recorded settings equal to the authors' for
+every setting the entry names, and, where the entry names them, the same cost form (FRLC:
+the exact dense cost or a sampled factorisation, resolved from the run's ``cost_form`` at the
+entry's n) and a known objective form. Otherwise :func:`compare` returns the reason it is
+withheld. The objective form (:data:`OBJECTIVES`) says which of our numbers the published
+value stands beside: the plan's primal cost (the W1 / W2 columns) or a value the run records
+in ``extra`` (FRLC's ``solver_objective``, ``unrounded_plan_cost``).
 """
 
 from __future__ import annotations
@@ -18,14 +23,28 @@ if TYPE_CHECKING:  # pandas and PyYAML load lazily: the workflow imports setting
 
 #: Metrics a published value may have; ``cosine`` also needs ``gene`` and ``definition``.
 METRICS = ("cost_p1", "cost_p2", "seconds", "cosine")
+#: Objective forms of a published value -> what ours in that form is. ``plan``: the primal
+#: cost of the method's plan (the W1 / W2 columns; a low-rank or entropic plan rounded onto
+#: the marginals); the others name a value of the run record's ``extra``; ``unknown``: the
+#: authors' form is not known, so the value stands beside nothing.
+OBJECTIVES = {
+    "plan": "the primal cost of the plan (W1 / W2 columns)",
+    "solver_objective": (
+        "the solver's own objective <C, P> on the cost form it ran on, for its unrounded "
+        "factored plan, in the cost's units (FRLC: the authors' W_cost, rescaled)"),
+    "unrounded_plan_cost": (
+        "the exact <C, P> of the unrounded factored plan, computed from the coordinates"),
+    "unknown": "not known",
+}
 #: Columns of :func:`load`'s table, one row per published value.
 COLUMNS = [
     "experiment", "dataset", "method", "n", "metric", "gene", "definition", "value", "cost",
-    "device", "settings", "source", "how", "note", "seed",
+    "device", "settings", "source", "how", "note", "seed", "cost_form", "objective",
 ]
 _GROUP_KEYS = {"experiment", "dataset", "metric", "cost", "definition", "device", "source",
                "how", "methods", "by_dataset", "seed"}
-_METHOD_KEYS = {"values", "settings", "settings_by_n", "note", "n", "cost", "device"}
+_METHOD_KEYS = {"values", "settings", "settings_by_n", "note", "n", "cost", "device",
+                "cost_form", "objective"}
 
 
 def default_path() -> Path:
@@ -66,6 +85,7 @@ def _rows_of_group(group: dict, where: str) -> list[dict]:
         bad = set(spec) - _METHOD_KEYS
         if bad:
             raise ValueError(f"{where}.methods.{method}: unknown keys {sorted(bad)}")
+        _check_forms(spec, f"{where}.methods.{method}")
         if "values" in spec:
             values[(group["dataset"], method)] = spec["values"]
     rows = []
@@ -85,8 +105,23 @@ def _rows_of_group(group: dict, where: str) -> list[dict]:
                 "how": " ".join(group.get("how", "").split()),
                 "note": " ".join((_per_n(spec.get("note"), n) or "").split()),
                 "seed": group.get("seed"),
+                "cost_form": spec.get("cost_form"),
+                "objective": spec.get("objective", "plan"),
             })
     return rows
+
+
+def _check_forms(spec: dict, where: str) -> None:
+    from hiref.frlc_config import RESOLVED_COST_FORMS
+
+    forms = spec.get("cost_form")
+    if forms is not None and (not isinstance(forms, list) or not forms
+                              or set(forms) - set(RESOLVED_COST_FORMS)):
+        raise ValueError(f"{where}.cost_form must be a list of {RESOLVED_COST_FORMS}, got "
+                         f"{forms!r}")
+    if spec.get("objective", "plan") not in OBJECTIVES:
+        raise ValueError(f"{where}.objective must be one of {sorted(OBJECTIVES)}, got "
+                         f"{spec['objective']!r}")
 
 
 def load(path: str | Path | None = None) -> pd.DataFrame:
@@ -128,13 +163,43 @@ def _show(value) -> str:
 
 def compare(entry: dict | pd.Series, cost: str, params: dict) -> str | None:
     """``None`` when a run (its minimised ``cost`` and complete ``params``) used the
-    estimator of a published ``entry``; otherwise why the value must not stand beside it."""
+    estimator of a published ``entry``; otherwise why the value must not stand beside it.
+
+    An entry with a ``cost_form`` (a list of accepted forms) needs the run's ``cost_form``
+    setting to resolve, at the entry's n, to one of them; an entry of ``unknown`` objective
+    form stands beside no run.
+    """
     if cost != entry["cost"]:
         return f"the run minimised {cost}, the paper's value is for {entry['cost']}"
-    differ = [
+    if entry["objective"] == "unknown":
+        return "the paper does not say how this value was computed (objective form unknown)"
+    differ = []
+    forms = entry["cost_form"]
+    if forms is not None:
+        from hiref.frlc_config import resolve_cost_form
+
+        setting = params.get("cost_form")
+        ran = (None if setting is None
+               else resolve_cost_form(entry["n"], entry["n"], cost, setting))
+        if ran not in forms:
+            differ.append(f"cost form {ran or 'not recorded'} here, {' or '.join(forms)} in "
+                          "the paper")
+    differ += [
         f"{key} = {_show(params[key]) if key in params else 'not recorded'} here, "
         f"{_show(value)} in the paper"
         for key, value in entry["settings"].items()
         if key not in params or not _same(params[key], value)
     ]
     return "; ".join(differ) or None
+
+
+def ours_in_form(entry: dict | pd.Series, extras: list[dict]) -> tuple[float | None, str | None]:
+    """Ours in the objective form of a published ``entry`` whose form is not ``plan``: the
+    mean over runs of ``extra[entry.objective]`` (``extras``: each run's ``extra``), and
+    ``None``; or ``(None, why)`` when a run did not record it."""
+    key = entry["objective"]
+    missing = sum(key not in extra for extra in extras)
+    if missing or not extras:
+        return None, (f"{missing or 'no'} of {len(extras)} runs recorded extra.{key} (the "
+                      f"paper's form: {OBJECTIVES[key]})")
+    return sum(float(extra[key]) for extra in extras) / len(extras), None
