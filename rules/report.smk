@@ -39,6 +39,8 @@ rule plot_runtime_scaling:
             labels={"figure": "runtime scaling"},
         ),
         pdf="results/figures/runtime_scaling.pdf",
+        # What the figure draws, ours and the paper's where its settings match.
+        csv="results/figures/runtime_scaling.csv",
     log:
         "results/logs/plot_runtime_scaling.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""Solver seconds and cost against n, ours beside the paper's (rule plot_runtime_scaling)."""
+"""Solver seconds and cost against n, ours beside the paper's where its settings match
+(rule plot_runtime_scaling); the figure's data is written as a CSV beside it."""
 
 from contextlib import redirect_stderr
 
@@ -9,6 +10,8 @@ from hiref.report import figures, published
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w") as log, redirect_stderr(log):
-    runs = pd.read_csv(sm.input.runs)
+    data = figures.runtime_scaling_data(pd.read_csv(sm.input.runs), published.load())
+    with atomic_path(sm.output.csv) as csv:
+        data.to_csv(csv, index=False)
     with atomic_path(sm.output.png) as png, atomic_path(sm.output.pdf) as pdf:
-        figures.runtime_scaling(runs, published.load(), [png, pdf])
+        figures.runtime_scaling(data, [png, pdf])

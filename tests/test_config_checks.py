@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import DEFAULT_CONFIG, ROOT
 
-from hiref import HiRefConfig
+from hiref import AuthorsSettings, HiRefConfig
 from hiref import workflow_config as wc
 from hiref.datasets import synthetic
 from hiref.settings import properties, setting
@@ -62,8 +62,8 @@ BAD = {
                       ["experiments.scaling.seeds.0", "minimum"]),
     "unknown method setting": ({"methods": {"sinkhorn": {"epsilom": 0.1}}},
                                ["methods.sinkhorn", "'epsilom'"]),
-    "depth the solver refuses": ({"methods": {"hiref": {"depth": 1}}},
-                                 ["methods.hiref.depth", "less than the minimum of 2"]),
+    "depth the solver refuses": ({"methods": {"hiref_refined": {"depth": 1}}},
+                                 ["methods.hiref_refined.depth", "less than the minimum of 2"]),
     "bad sweep value": ({"methods": {"minibatch": {"batch_size": [0]}}},
                         ["methods.minibatch.batch_size"]),
     "gpu count negative": ({"resources": {"gpu": -1}}, ["resources.gpu"]),
@@ -75,8 +75,8 @@ BAD = {
                       ["experiments.synthetic.settings.sinkhorn.max_n", "'all'"]),
     "typo in experiment setting": (synthetic_settings({"hiref": {"max_rnk": 8}}),
                                    ["experiments.synthetic.settings.hiref", "'max_rnk'"]),
-    "depth 1 in an experiment": (synthetic_settings({"hiref": {"depth": 1}}),
-                                 ["experiments.synthetic.settings.hiref.depth"]),
+    "depth 1 in an experiment": (synthetic_settings({"hiref_refined": {"depth": 1}}),
+                                 ["experiments.synthetic.settings.hiref_refined.depth"]),
     "settings of unknown method": (synthetic_settings({"simplex": {}}),
                                    ["experiments.synthetic.settings", "'simplex'"]),
     # Settings by n: each entry's settings under the same schema; a bound is required.
@@ -135,9 +135,13 @@ def test_valid_configs_get_defaults_without_sharing_them():
     checked(paper)
 
 
-#: The settings of both HiRef variants are HiRefConfig fields.
+#: Each HiRef variant's schema block and the settings class whose constructor checks it:
+#: hiref (the authors' algorithm) has AuthorsSettings (min_iter 1, so that the smallest
+#: max_iter is tried alone), hiref_refined (ours) HiRefConfig.
 HIREF_BLOCKS = {name: SCHEMA["properties"]["methods"]["properties"][name]["properties"]
                 for name in ("hiref", "hiref_refined")}
+SETTINGS_CLASSES = {"hiref": lambda **kw: AuthorsSettings(**{"min_iter": 1, **kw}),
+                    "hiref_refined": lambda **kw: check_config(HiRefConfig(**kw))}
 
 
 @pytest.mark.parametrize("method, field", [
@@ -147,14 +151,13 @@ HIREF_BLOCKS = {name: SCHEMA["properties"]["methods"]["properties"][name]["prope
 def test_schema_limits_are_the_solvers(method, field):
     """The smallest value the schema accepts is the smallest the solver accepts."""
     low = HIREF_BLOCKS[method][field]["minimum"]
-    check_config(HiRefConfig(**{field: low}))
+    SETTINGS_CLASSES[method](**{field: low})
     with pytest.raises(ValueError):
-        check_config(HiRefConfig(**{field: low - 1}))
+        SETTINGS_CLASSES[method](**{field: low - 1})
 
 
-@pytest.mark.parametrize("method", list(HIREF_BLOCKS))
-def test_schedule_limits_are_the_solvers(method):
-    schedule = HIREF_BLOCKS[method]["schedule"]
+def test_schedule_limits_are_the_solvers():
+    schedule = HIREF_BLOCKS["hiref_refined"]["schedule"]
     check_config(HiRefConfig(schedule=(schedule["items"]["minimum"],)))
     with pytest.raises(ValueError):
         check_config(HiRefConfig(schedule=(schedule["items"]["minimum"] - 1,)))

@@ -185,7 +185,7 @@ def write_fixtures(root: Path) -> dict:
         counts[keep],
         10**6 + np.arange(110),
     )
-    small_hiref = {"max_rank": 4, "max_leaf": 16, "depth": 4, "outer_iters": 10}
+    small_hiref = {"max_rank": 4, "max_q": 16, "hierarchy_depth": 4, "max_iter": 10, "min_iter": 5}
     return {
         "run": ["coco", "mosta", "merfish"],
         "resources": {"gpu": 0},

@@ -16,9 +16,11 @@ from scipy.spatial.distance import cdist
 from hiref.datasets.merfish import PAPER_GENES, pair_arrays, prepare_pair
 from hiref.report.gene_transfer import (
     COSINES,
+    PAPER_FORMULA,
     Transport,
     bin_average,
     cosine,
+    formulas_of,
     gene_transfer_scores,
     moved_expression,
     plan_inner_product,
@@ -178,6 +180,8 @@ def test_published_cosines_stand_beside_the_same_formula_only():
     assert re.search(r"\| minibatch-64 +\| 84172 \| paper +\| +\| 0\.642 ", text)
     assert not re.search(r"\| minibatch-128 +\| 84172 \| paper", text)
     assert "value for minibatch-128 withheld: the run minimised sqeuclidean" in text
+    assert ("Methods scored by it here: hiref. The paper's formula for hiref." in text
+            and "The paper's formula for minibatch." in text)
 
 
 def test_no_published_cosine_stands_beside_a_stand_in_run():
@@ -201,7 +205,7 @@ def test_transports_written_by_runs_are_scored(joint, tmp_path):
     save_pair(tmp_path / "merfish.npz", arrays["x"], arrays["y"])
     kinds = {}
     for label, settings in (("frlc", {"rank": 5, "max_iter": 10, "min_iter": 5}),
-                            ("minibatch-32", {})):
+                            ("minibatch-32", {}), ("minibatch_exact-32", {}), ("bspot-8", {})):
         record, matching = tmp_path / f"{label}.json", tmp_path / f"{label}.npz"
         solve_and_record(data=tmp_path / "merfish.npz", record=record, matching=matching,
                          experiment="merfish", dataset="merfish", method=label,
@@ -210,5 +214,28 @@ def test_transports_written_by_runs_are_scored(joint, tmp_path):
         scores, _ = gene_transfer_scores(joint, transport, ["Gad1"], bins=10)
         kinds[label] = (transport.kind, sorted(scores["definition"]))
         assert scores["cosine_similarity"].between(-1, 1).all()
-    assert kinds == {"frlc": ("map", ["binned_transfer", "plan_inner_product"]),
-                     "minibatch-32": ("minibatch", ["plan_inner_product"])}
+    both = ["binned_transfer", "plan_inner_product"]
+    assert kinds == {"frlc": ("map", both), "minibatch-32": ("minibatch", ["plan_inner_product"]),
+                     "minibatch_exact-32": ("bijection", both), "bspot-8": ("bijection", both)}
+    assert all(list(formulas_of(label)) == kinds[label][1] for label in kinds)
+
+
+def test_every_method_of_the_merfish_experiment_is_scored_by_default():
+    """The default data.merfish.transfer_methods names every method the merfish experiment
+    runs, each scored by the formulas its transport allows; the paper's methods by theirs."""
+    import yaml
+    from conftest import ROOT
+
+    from hiref.workflow_config import load_schema
+
+    schema = load_schema(ROOT / "config" / "schema.yaml")
+    default = schema["properties"]["data"]["properties"]["merfish"]["properties"][
+        "transfer_methods"]["default"]
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    methods = config["experiments"]["merfish"]["methods"]
+    assert set(methods) <= set(default)
+    for method in methods:
+        assert formulas_of(method), method
+        if method in PAPER_FORMULA:
+            assert PAPER_FORMULA[method] in formulas_of(method)
+    assert set(COSINES) == {f for m in methods for f in formulas_of(m)}

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import yaml
 
-from hiref import HiRefConfig, methods, records, settings
+from hiref import AuthorsSettings, HiRefConfig, methods, records, settings
 from hiref import workflow_config as wc
 from hiref.datasets import save_pair, synthetic
 from hiref.methods import outputs, scoring
-from hiref.methods.hierarchical import PAPER_HIREF
+from hiref.methods.authors_hiref import PAPER_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 64
@@ -73,6 +73,13 @@ def test_method_is_feasible_and_no_better_than_exact(pair, exact, label, cost):
         assert 0 <= arrays["map"].min() and arrays["map"].max() < N
     if label == "frlc":
         assert result.extra["map_distinct_targets"] == np.unique(arrays["map"]).size
+    if spec.output is not outputs.BIJECTION:
+        # Every plan also records its cost as the solver returned it (the authors' number),
+        # which may undercut the optimum only by about the cost of the mass it misses.
+        unrounded = result.extra["unrounded_cost_p1" if cost == "euclidean"
+                                 else "unrounded_cost_p2"]
+        assert 0.9 * best < unrounded < 1.5 * best
+        assert result.extra["unrounded_cost_p1"] > 0 and result.extra["unrounded_cost_p2"] > 0
     assert result.params["cost"] == cost
 
 
@@ -82,22 +89,24 @@ def test_hiref_close_to_exact(pair, exact, label):
     assert result.cost_p2 <= 1.10 * exact["sqeuclidean"].cost_p2
 
 
-def test_paper_hiref_is_one_start_without_refinement():
-    paper, ours = (methods.resolve_params(label) for label in ("hiref", "hiref_refined"))
-    assert paper["top_restarts"] == 1 and paper["refine_sweeps"] == 0
-    assert ours["top_restarts"] > 1 and ours["refine_sweeps"] > 0
+def test_hiref_is_the_authors_algorithm_and_hiref_refined_ours():
+    paper, ours = (methods.METHODS[label] for label in ("hiref", "hiref_refined"))
+    assert isinstance(paper.settings, AuthorsSettings) and ours.settings == HiRefConfig()
+    assert paper.run.__module__ == "hiref.methods.authors_hiref"
+    assert "FRLC at every level" in paper.estimator and "rank Q" in paper.estimator
+    assert "exact assignment of each leaf" in ours.estimator
 
 
 def test_paper_hiref_spells_out_every_value():
-    """The paper's settings never come from HiRefConfig's defaults: spelled_out refuses a
-    missing field, and hiref's defaults are PAPER_HIREF's, field by field."""
+    """The paper's settings never come from AuthorsSettings' defaults: spelled_out refuses a
+    missing field, and hiref's defaults are PAPER_SETTINGS', field by field."""
     with pytest.raises(TypeError, match="missing .*'gamma'"):
-        settings.spelled_out(HiRefConfig, **{k: v for k, v in PAPER_HIREF.to_dict().items()
-                                             if k != "gamma"})
-    assert methods.METHODS["hiref"].settings is PAPER_HIREF
-    assert methods.METHODS["hiref_refined"].settings == HiRefConfig()
-    assert {"max_leaf": 1023, "depth": 7, "max_rank": 16, "outer_iters": 60}.items() \
-        <= PAPER_HIREF.to_dict().items()
+        settings.spelled_out(AuthorsSettings, **{k: v for k, v in PAPER_SETTINGS.to_dict().items()
+                                                 if k != "gamma"})
+    assert methods.METHODS["hiref"].settings is PAPER_SETTINGS
+    assert {"hierarchy_depth": 6, "max_q": 1024, "max_rank": 16, "gamma": 30.0, "max_iter": 60,
+            "min_iter": 25, "inner_iters_balanced": 100, "inner_iters_relaxed": 40,
+            "initial_latent": "inverse"}.items() <= PAPER_SETTINGS.to_dict().items()
 
 
 def test_sinkhorn_uses_otts_relative_epsilon_and_records_it(pair):
@@ -174,10 +183,10 @@ def test_plan_costs_of_the_independent_coupling():
     d = np.linalg.norm(x[:, None] - y[None], axis=-1)
     q = np.full((30, 1), 1 / 30, np.float32)  # rank one: P = a b^T
     r = np.full((20, 1), 1 / 20, np.float32)
-    p1, p2, moved = methods.lowrank_plan_costs(x, y, q, r, np.ones(1, np.float32))
-    assert p1 == pytest.approx(d.mean(), rel=1e-5)
-    assert p2 == pytest.approx((d**2).mean(), rel=1e-5)
-    assert moved == pytest.approx(0, abs=1e-6)
+    costs = methods.lowrank_plan_costs(x, y, q, r, np.ones(1, np.float32))
+    assert costs.p1 == pytest.approx(d.mean(), rel=1e-5) == costs.unrounded_p1
+    assert costs.p2 == pytest.approx((d**2).mean(), rel=1e-5) == costs.unrounded_p2
+    assert costs.moved == pytest.approx(0, abs=1e-6)
 
 
 def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
@@ -185,12 +194,16 @@ def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
     monkeypatch.setattr(scoring, "PLAN_BLOCK", 8 * 16)  # several row blocks
     x = np.arange(16, dtype=np.float32)[:, None]
     q = np.eye(16, dtype=np.float32) / 32
-    p1, p2, moved = methods.lowrank_plan_costs(x, x, q, np.eye(16, dtype=np.float32), np.ones(16))
-    assert moved == pytest.approx(0.5, rel=1e-5)
+    costs = methods.lowrank_plan_costs(x, x, q, np.eye(16, dtype=np.float32), np.ones(16))
+    assert costs.moved == pytest.approx(0.5, rel=1e-5)
     d = np.abs(x - x.T)
     # The missing half is spread as the independent coupling.
-    assert p1 == pytest.approx(0.5 * d.mean(), rel=1e-4)
-    assert p2 == pytest.approx(0.5 * (d**2).mean(), rel=1e-4)
+    assert costs.p1 == pytest.approx(0.5 * d.mean(), rel=1e-4)
+    assert costs.p2 == pytest.approx(0.5 * (d**2).mean(), rel=1e-4)
+    # As the solver returned it (the authors' number): all mass on the diagonal, cost 0.
+    assert costs.unrounded_p1 == costs.unrounded_p2 == 0
+    assert costs.extra() == {"rounded_mass": costs.moved, "unrounded_cost_p1": 0.0,
+                             "unrounded_cost_p2": 0.0}
 
 
 def test_labels():

@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hiref import methods
+from hiref.authors_config import SYNTHETIC_SWEEP, AuthorsSettings
 from hiref.report import figures, published, tables
 
-PAPER_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 7, "max_rank": 16,
-               "max_leaf": 1023}
+#: The settings of `hiref` in the authors' synthetic sweep (their W1 values) and in their
+#: later code (the sweep's timings, MOSTA, MERFISH, ImageNet).
+PAPER_HIREF = methods.resolve_params("hiref", SYNTHETIC_SWEEP, "euclidean")
+LATER_HIREF = methods.resolve_params("hiref", {}, "euclidean")
 
 
 def test_published_file_holds_the_papers_numbers():
@@ -31,9 +35,9 @@ def test_published_file_holds_the_papers_numbers():
     # Every value says where it comes from; the authors' settings follow n.
     assert values["source"].str.len().gt(10).all()
     sweep = values[(values["method"] == "hiref") & (values["experiment"] == "scaling")]
-    by_n = {n: (s["max_rank"], s["max_leaf"]) for n, s in zip(sweep["n"], sweep["settings"])}
-    assert by_n[131072] == (16, 1023) and by_n[262144] == (64, 1023)
-    assert by_n[1048576] == (64, 2047)
+    by_n = {n: (s["max_rank"], s["max_q"]) for n, s in zip(sweep["n"], sweep["settings"])}
+    assert by_n[131072] == (16, 1024) and by_n[262144] == (64, 1024)
+    assert by_n[1048576] == (64, 2048)
     seconds = sweep[sweep["metric"] == "seconds"].set_index("n")["cost"]
     assert seconds[65536] == "sqeuclidean" and seconds[16384] == "euclidean"
 
@@ -53,7 +57,8 @@ def test_settings_by_n_takes_the_first_bound_at_or_above_n():
 
 
 def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=None, seed=0,
-           status="ok", experiment="scaling", dataset="halfmoon_scurve", stand_in=False):
+           status="ok", experiment="scaling", dataset="halfmoon_scurve", stand_in=False,
+           extra=None):
     rec = {
         "experiment": experiment, "dataset": dataset, "method": method, "n": n,
         "d": 2, "seed": seed, "cost": cost, "status": status,
@@ -62,7 +67,7 @@ def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=No
         "seconds": seconds, "compile_seconds": None if seconds is None else 2.0,
         "wall_seconds": 10.0, "peak_rss_mb": 500.0, "device": "cpu",
         "estimator": f"{method} estimator", "params": params or {}, "git_commit": "abc",
-        "extra": {}, "versions": {"hiref": "test"}, "stand_in": stand_in,
+        "extra": extra or {}, "versions": {"hiref": "test"}, "stand_in": stand_in,
     }
     path = tmp_path / f"{method}_{n}_{seed}_{cost}_{stand_in}.json"
     path.write_text(json.dumps(rec))
@@ -73,33 +78,43 @@ def test_tables_show_paper_values_only_beside_the_same_estimator(tmp_path):
     paths = [
         record(tmp_path, "hiref", 1024, 2.19, 0.5, params=PAPER_HIREF),
         record(tmp_path, "hiref", 1024, 2.20, 0.6, params=PAPER_HIREF, seed=1),
+        # The authors timed their later code (60 / 25 iterations): its seconds only.
+        record(tmp_path, "hiref", 2048, 2.19, 40.0, params=LATER_HIREF),
         # Our refined HiRef, and a "sinkhorn" with an absolute epsilon: no paper value.
         record(tmp_path, "hiref_refined", 1024, 2.18, 0.9, params={}),
         record(tmp_path, "sinkhorn", 1024, 2.21, 0.2, params={"epsilon": 0.05}),
         record(tmp_path, "sinkhorn", 8192, None, None, params={"epsilon": None},
                status="skipped"),
         record(tmp_path, "progot", 1024, 2.22, 1.0,
-               params={"num_steps": 2, "alpha_schedule": "exp", "epsilon": None}),
+               params={"num_steps": 2, "alpha_schedule": "exp", "epsilon": None},
+               extra={"unrounded_cost_p1": 2.2151}),
     ]
     runs = tables.load_runs(paths)
     summary = tables.summarise(runs, published.load())
     row = summary.set_index(["method", "n"])
     assert row.loc[("hiref", 1024), "paper_cost_p1"] == 2.1838
-    assert row.loc[("hiref", 1024), "paper_seconds"] == 38.6
+    assert np.isnan(row.loc[("hiref", 1024), "paper_seconds"])
+    assert "max_iter = 50 here, 60 in the paper" in " ".join(row.loc[("hiref", 1024), "notes"])
+    assert row.loc[("hiref", 2048), "paper_seconds"] == 51.1
+    assert np.isnan(row.loc[("hiref", 2048), "paper_cost_p1"])
+    assert "max_iter = 60 here, 50 in the paper" in " ".join(row.loc[("hiref", 2048), "notes"])
     assert row.loc[("hiref", 1024), "runs"] == 2
     assert row.loc[("hiref", 1024), "compile_seconds_mean"] == 2.0
+    # ProgOT's published value stands beside its unrounded plan's cost (the authors' number).
     assert row.loc[("progot", 1024), "paper_cost_p1"] == 2.2134
+    assert row.loc[("progot", 1024), "form_cost_p1"] == 2.2151
     assert np.isnan(row.loc[("hiref_refined", 1024), "paper_cost_p1"])
     assert np.isnan(row.loc[("sinkhorn", 1024), "paper_cost_p1"])
     assert "epsilon = 0.05 here, null in the paper" in " ".join(row.loc[("sinkhorn", 1024), "notes"])
     text = tables.to_markdown(summary, "euclidean", published.load(), experiment="scaling")
-    lines = {line.split("|")[3].strip(): line for line in text.splitlines()
-             if line.startswith("| halfmoon")}
-    assert "2.1838" in lines["hiref"] and "38.6" in lines["hiref"]
+    lines = {(line.split("|")[3].strip(), int(line.split("|")[2])): line
+             for line in text.splitlines() if line.startswith("| halfmoon")}
+    assert "2.1838" in lines["hiref", 1024] and "38.6" not in lines["hiref", 1024]
+    assert "51.1" in lines["hiref", 2048] and "2.1899" not in lines["hiref", 2048]
     assert "2.1944" not in text  # Sinkhorn's paper value is never printed beside ours
     assert "Paper W1 withheld: epsilon = 0.05 here" in text
     assert "compile s" in text and "solver time after compilation" in text
-    assert "squared-Euclidean solver" not in lines["hiref"]
+    assert "squared-Euclidean solver" not in lines["hiref", 1024]
     assert "Published, not run here" in text and "2.2555 (n = 1048576)" in text
     csv = tables.summary_csv(summary)
     assert "params" not in csv and csv["notes"].str.contains("Source:").any()
@@ -132,8 +147,56 @@ def test_a_run_minimising_another_cost_gets_no_paper_value(tmp_path):
     assert "the run minimised sqeuclidean" in summary["notes"][0][0]
 
 
-MERFISH_HIREF = {"top_restarts": 1, "refine_sweeps": 0, "depth": 5, "max_rank": 11,
-                 "max_leaf": 4095}
+def test_runtime_figure_data_carries_a_paper_value_only_where_the_settings_match(tmp_path):
+    """The figure's CSV (what it draws): ours per method and n, and the paper's value only
+    where the tables would set it beside the run."""
+    changed = {**PAPER_HIREF, "gamma": 60.0}
+    paths = []
+    for n, hiref_w1, lot_w1 in ((1024, 2.185, 2.6), (4096, 2.207, 2.7), (16384, 2.222, 2.8)):
+        paths.append(record(tmp_path, "hiref", n, hiref_w1, n / 100,
+                            params=changed if n == 16384 else PAPER_HIREF))
+        paths.append(record(tmp_path, "lot", n, lot_w1, n / 300, params={"rank": 40}))
+        paths.append(record(tmp_path, "sinkhorn", n, None if n > 4096 else 2.21, None if n > 4096
+                            else n / 1000, params={"epsilon": None}, status="skipped"
+                            if n > 4096 else "ok", extra={"unrounded_cost_p1": 2.2}))
+    data = figures.runtime_scaling_data(tables.load_runs(paths), published.load())
+    csv = tmp_path / "runtime_scaling.csv"
+    data.to_csv(csv, index=False)
+    data = pd.read_csv(csv).set_index(["method", "n"])
+    assert list(pd.read_csv(csv).columns) == figures.FIGURE_COLUMNS
+    assert set(data.index) == {(m, n) for m in ("hiref", "lot", "sinkhorn")
+                               for n in (1024, 4096, 16384)}
+    assert data.loc[("hiref", 4096), "cost_mean"] == 2.207
+    assert data.loc[("lot", 16384), "seconds_mean"] == pytest.approx(16384 / 300)
+    assert (data["cost_metric"] == "cost_p1").all()
+    # hiref: the sweep's W1 where every setting is the authors', never at the changed gamma;
+    # the authors' seconds never (they timed 60 / 25 iterations, these ran 50 / 15).
+    assert data.loc[("hiref", 1024), "paper_cost"] == 2.1838
+    assert data.loc[("hiref", 4096), "paper_cost"] == 2.2111
+    assert np.isnan(data.loc[("hiref", 16384), "paper_cost"])
+    assert "gamma = 60.0 here, 30.0 in the paper" in data.loc[("hiref", 16384), "paper_notes"]
+    assert data.loc[("hiref", [1024, 4096, 16384]), "paper_seconds"].isna().all()
+    assert "max_iter = 50 here, 60 in the paper" in data.loc[("hiref", 1024), "paper_notes"]
+    # Sinkhorn: seconds as published; its cost beside ours in the paper's form (unrounded).
+    assert data.loc[("sinkhorn", 1024), "paper_seconds"] == 0.36
+    assert data.loc[("sinkhorn", 4096), "paper_cost"] == 2.2158
+    assert data.loc[("sinkhorn", 4096), "cost_paper_form"] == 2.2
+    assert data.loc[("sinkhorn", 16384), "runs"] == 0
+    assert data.loc[("lot", [1024, 4096, 16384]), ["paper_seconds", "paper_cost"]].isna().all(
+        axis=None)
+    figures.runtime_scaling(data.reset_index(), [tmp_path / "runtime.png"])
+    assert (tmp_path / "runtime.png").read_bytes().startswith(b"\x89PNG")
+
+
+#: Published values whose authors' settings the configuration does not run, with why.
+OTHER_SETTINGS = {
+    ("scaling", "hiref", "seconds"): "the authors timed their code of 2025-01-28 (60 / 25 "
+    "iterations); the sweep's W1 values, which the configuration reproduces, ran 50 / 15",
+}
+
+
+MERFISH_HIREF = methods.resolve_params(
+    "hiref", {"hierarchy_depth": 4, "max_rank": 11, "max_q": 4096}, "euclidean")
 
 
 def test_no_published_value_stands_beside_a_stand_in_run(tmp_path):
@@ -166,38 +229,20 @@ def test_no_published_value_stands_beside_a_stand_in_run(tmp_path):
     assert csv["stand_in"].all() and csv["paper_cost_p1"].isna().all()
 
 
-def test_a_stand_in_figure_says_so_and_draws_no_published_curve(tmp_path, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(figures, "_paper_curves", lambda *a, **k: drawn.append(a))
+def test_a_stand_in_figure_says_so_and_carries_no_published_value(tmp_path, monkeypatch):
+    """The runs that carry the paper's values on real data carry none on stand-in data, and
+    the figure's title says which it is."""
     titles = []
     monkeypatch.setattr(figures.plt.Figure, "suptitle",
                         lambda self, text, **k: titles.append(text))
-    rows = [{"experiment": "scaling", "dataset": "halfmoon_scurve", "method": "hiref",
-             "n": n, "seed": 0, "cost": "euclidean", "status": "ok", "seconds": 0.5 * n,
-             "cost_p1": 2.2, "cost_p2": np.nan, "device": "cpu", "stand_in": stand_in}
-            for n in (1024, 4096) for stand_in in (True,)]
-    figures.runtime_scaling(pd.DataFrame(rows), published.load(), [tmp_path / "f.png"])
-    assert not drawn and titles[0].startswith(figures.STAND_IN_TITLE)
-    figures.runtime_scaling(pd.DataFrame(rows).assign(stand_in=False), published.load(),
-                            [tmp_path / "g.png"])
-    assert drawn and not titles[1].startswith(figures.STAND_IN_TITLE)
-
-
-def test_runtime_figure_draws_ours_beside_the_paper(tmp_path):
-    rows = []
-    for method, base, skip_from in (("hiref", 0.5, None), ("sinkhorn", 0.1, 8192),
-                                    ("lot", 0.6, None)):
-        for n in (1024, 4096, 16384):
-            ok = skip_from is None or n < skip_from
-            rows.append({"experiment": "scaling", "dataset": "halfmoon_scurve",
-                         "method": method, "n": n, "seed": 0, "cost": "euclidean",
-                         "status": "ok" if ok else "skipped",
-                         "seconds": base * n / 1024 if ok else np.nan,
-                         "cost_p1": (2.6 if method == "lot" else 2.2) if ok else np.nan,
-                         "cost_p2": np.nan, "device": "cpu"})
-    path = tmp_path / "runtime.png"
-    figures.runtime_scaling(pd.DataFrame(rows), published.load(), [path])
-    assert path.stat().st_size > 50_000
+    for stand_in in (False, True):
+        paths = [record(tmp_path, "hiref", n, 2.2, n / 100, params=PAPER_HIREF,
+                        stand_in=stand_in) for n in (1024, 4096)]
+        data = figures.runtime_scaling_data(tables.load_runs(paths), published.load())
+        assert data["stand_in"].eq(stand_in).all()
+        assert data["paper_cost"].isna().all() == stand_in
+        figures.runtime_scaling(data, [tmp_path / f"f{stand_in}.png"])
+        assert titles[-1].startswith(figures.STAND_IN_TITLE) == stand_in
 
 
 def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
@@ -208,7 +253,8 @@ def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
     from conftest import ROOT
 
     from hiref import methods as registry
-    from hiref.schedule import plan_levels
+    from hiref.authors import schedule
+    from hiref.settings import from_params
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     values = published.load()
@@ -224,12 +270,15 @@ def test_config_runs_the_authors_estimators_where_the_paper_has_numbers():
             exp.get("settings_by_n", {}).get(name), entry.n,
         )
         params = registry.resolve_params(entry.method, settings, exp["cost"])
-        assert published.compare(entry._asdict(), exp["cost"], params) is None, entry
+        why = published.compare(entry._asdict(), exp["cost"], params)
+        if (entry.experiment, entry.method, entry.metric) in OTHER_SETTINGS:
+            assert why is not None, entry  # the config runs the settings of the other value
+            continue
+        assert why is None, entry
         if entry.method == "hiref":
-            schedule = plan_levels(entry.n, params["max_rank"], params["max_leaf"],
-                                   params["depth"])
+            ranks = schedule(entry.n, from_params(AuthorsSettings, params))
             expected = {1024: [2, 512], 262144: [8, 64, 512], 1048576: [16, 64, 1024],
                         84172: [2, 11, 3826], 640500: [7, 50, 1830]}
-            assert schedule == expected.get(entry.n, schedule), (entry.n, schedule)
+            assert ranks == expected.get(entry.n, ranks), (entry.n, ranks)
         checked += 1
     assert checked > 60

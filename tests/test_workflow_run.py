@@ -106,6 +106,10 @@ def test_figures_are_drawn(workdir):
         # Lines, markers and text in several colours, not an empty canvas.
         assert len(colours) > 100, name
         assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
+    # The runtime figure's data: each scaling row, ours, and no paper value (tiny sizes).
+    data = pd.read_csv(figures / "runtime_scaling.csv")
+    assert set(zip(data["n"], data["method"], data["runs"], data["skipped"])) == SCALING_ROWS
+    assert data[["paper_seconds", "paper_cost"]].isna().all(axis=None)
 
 
 def report_results(html: str) -> dict:

@@ -12,17 +12,19 @@ import importlib
 _EXPORTS = {
     "COSTS": "hiref.config",
     "Alignment": "hiref.config",
+    "AuthorsSettings": "hiref.authors_config",
     "HiRefConfig": "hiref.config",
     "coupling_cost": "hiref.costs",
     "plan_levels": "hiref.schedule",
     "rank_schedule": "hiref.schedule",
     "solve": "hiref.solver",
+    "solve_authors": "hiref.authors",
     "subsample_to_match": "hiref.solver",
 }
 
 __all__ = [  # the keys of _EXPORTS
-    "COSTS", "Alignment", "HiRefConfig", "coupling_cost", "plan_levels", "rank_schedule",
-    "solve", "subsample_to_match",
+    "COSTS", "Alignment", "AuthorsSettings", "HiRefConfig", "coupling_cost", "plan_levels",
+    "rank_schedule", "solve", "solve_authors", "subsample_to_match",
 ]
 __version__ = "0.1.0"
 

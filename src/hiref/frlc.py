@@ -45,10 +45,11 @@ records the form it used, :func:`~hiref.frlc_config.resolve_cost_form`):
 Mirror descent itself is invariant to the cost's scale (``gamma_k`` normalises it); the scale
 enters through ``tau_in`` and ``tol``.
 
-Deviations from the reference code, each a correction: the initial latent coupling enters the
-first gradient as ``diag(1/g_Q) T diag(1/g_R)`` like every later one (the reference of the
-paper's time used ``inv(T)`` there), and points are centred before any cost is built (costs
-are translation invariant; float32 keeps its precision).
+Deviations from the reference code, each a correction: by default the initial latent coupling
+enters the first gradient as ``diag(1/g_Q) T diag(1/g_R)`` like every later one (the reference
+of the paper's time used ``inv(T)`` there: ``FRLCConfig(initial_latent="inverse")``, which the
+authors' HiRef, :mod:`hiref.authors`, uses to reproduce their runs), and points are centred
+before any cost is built (costs are translation invariant; float32 keeps its precision).
 
 Everything except :func:`solve` is a pure function of arrays and a hashable
 :class:`FRLCConfig`, with fixed shapes: :func:`solve_operator` accepts marginals with zero
@@ -304,6 +305,8 @@ def solve_operator(
         q, r, t = jnp.exp(log_q), jnp.exp(log_r), jnp.exp(log_t)
         g_q, g_r = q.sum(0), r.sum(0)
         latent = _latent(t, g_q, g_r)
+        if config.initial_latent == "inverse":
+            latent = jnp.where(k == 0, jnp.linalg.inv(t), latent)
         grad_q = _corrected_gradient(_matmul(op.times(r), latent.T), q, valid_a)
         grad_r = _corrected_gradient(_matmul(op.times_transposed(q), latent), r, valid_b)
         gamma_k = gamma / jnp.maximum(jnp.maximum(jnp.abs(grad_q).max(), jnp.abs(grad_r).max()),

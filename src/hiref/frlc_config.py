@@ -16,6 +16,9 @@ COST_FORMS = ("auto", "dense_matrix", "dense_tiled", "factors")
 #: (the same estimator, two memory layouts), exact squared-Euclidean factors, or a sampled
 #: factorisation of the Euclidean cost (an approximation: a different estimator).
 RESOLVED_COST_FORMS = ("dense_matrix", "dense_tiled", "factors_exact", "factors_sampled")
+#: Settings of ``FRLCConfig.initial_latent``: how the first gradient sees the initial latent
+#: coupling ``T`` (every later gradient sees ``diag(1/g_Q) T diag(1/g_R)``).
+INITIAL_LATENTS = ("coupling", "inverse")
 #: ``cost_form="auto"`` materialises the dense cost up to this many entries and tiles it above.
 DENSE_MATRIX_ENTRIES = 1 << 24
 
@@ -52,6 +55,12 @@ class FRLCConfig:
         squared-Euclidean factors, or a sampled Euclidean factorisation: linear time) or
         ``"auto"`` (dense: a matrix up to ``DENSE_MATRIX_ENTRIES`` entries, tiled above).
       cost_rank: rank of the sampled Euclidean factorisation.
+      initial_latent: what the first gradient takes for the latent transition
+        ``Lambda``: ``"coupling"``, ``diag(1/g_Q) T diag(1/g_R)`` of the initial ``T``, as
+        every later gradient; ``"inverse"``, ``inv(T)``, as the authors' code (``FRLC_opt``,
+        ``FRLC_LR_opt``) does when the two ranks are equal, a leftover of another
+        parametrisation: its first step is a large move of ``Q`` and ``R`` in a random
+        direction (the normalised step of a gradient through a random matrix's inverse).
       cost_eps: the factorisation samples ``ceil(cost_rank / cost_eps)`` landmark rows and
         columns (at most n) and keeps ``cost_rank`` singular directions of their core.
     """
@@ -81,6 +90,11 @@ class FRLCConfig:
         "squared-Euclidean factors, or a sampled Euclidean factorisation (cost_rank, "
         "cost_eps), an approximation; auto: the exact dense cost, as a matrix up to 2^24 "
         "entries and tiled above (never factors).", enum=list(COST_FORMS))
+    initial_latent: str = setting(
+        "coupling", "What FRLC's first gradient takes for the latent transition: coupling "
+        "(diag(1/g_Q) T diag(1/g_R) of the initial T, as every later gradient) or inverse "
+        "(inv(T), as the authors' code: a large first move in a random direction; the "
+        "authors' HiRef uses it).", enum=list(INITIAL_LATENTS))
     cost_rank: int = setting(40, "Rank of the sampled Euclidean cost factorisation.", minimum=1)
     cost_eps: float = setting(0.04, "The Euclidean factorisation samples ceil(cost_rank / "
                               "cost_eps) landmark rows and columns (the authors' eps).",
@@ -102,6 +116,9 @@ class FRLCConfig:
                              f"{self.max_iter}; lower min_iter or raise max_iter.")
         if self.cost_eps > 1:
             raise ValueError(f"FRLCConfig.cost_eps must lie in (0, 1], got {self.cost_eps!r}.")
+        if self.initial_latent not in INITIAL_LATENTS:
+            raise ValueError(f"FRLCConfig.initial_latent must be one of {INITIAL_LATENTS}, got "
+                             f"{self.initial_latent!r}.")
         if self.cost_form not in COST_FORMS:
             raise ValueError(f"FRLCConfig.cost_form must be one of {COST_FORMS}, got "
                              f"{self.cost_form!r}.")

@@ -9,10 +9,11 @@ legends and the ``.npz`` keys are generated from the specifications (docs/add-a-
 Beside a published number stands the authors' estimator under the paper's name (``hiref``,
 ``sinkhorn``, ``progot``, ``frlc``, ``minibatch``); our stronger variants stand beside it under
 their own names (``hiref_refined``, ``minibatch_exact``). Adapters live in one module per
-family (:mod:`.hierarchical`, :mod:`.entropic`, :mod:`.low_rank`, :mod:`.matching`); plans are
-scored by :mod:`.scoring`. Baselines call their libraries (ott-jax, POT, SciPy); FRLC, which
-neither ships, is :mod:`hiref.frlc`. Solver seconds exclude JIT compilation (compiled ahead of
-time, reported separately as ``compile_seconds``) and are taken after ``block_until_ready``.
+family (:mod:`.authors_hiref`, :mod:`.hierarchical`, :mod:`.entropic`, :mod:`.low_rank`,
+:mod:`.matching`); plans are scored by :mod:`.scoring`. Baselines call their libraries
+(ott-jax, POT, SciPy); FRLC, which neither ships, is :mod:`hiref.frlc`. Solver seconds exclude
+JIT compilation (compiled ahead of time, reported separately as ``compile_seconds``) and are
+taken after ``block_until_ready``.
 
 Importing this package imports neither JAX nor a solver library (adapters import them when
 they run), so the workflow can be parsed without them.
@@ -48,7 +49,7 @@ __all__ = [
 #: The registry: ``"module:NAME"`` of each method's :class:`MethodSpec`, one line per method,
 #: in the order of tables, legends and messages.
 REGISTRY = (
-    "hiref.methods.hierarchical:HIREF",
+    "hiref.methods.authors_hiref:HIREF",
     "hiref.methods.hierarchical:HIREF_REFINED",
     "hiref.methods.entropic:SINKHORN",
     "hiref.methods.entropic:PROGOT",

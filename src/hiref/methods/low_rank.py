@@ -54,12 +54,13 @@ def run_lot(x, y, params, seed) -> MethodResult:
         out = solver(linear_problem.LinearProblem(geom), rng=key)
         return out.q, out.r, out.g, out.converged
 
-    (q, r, g, converged), seconds, compile_seconds = compile_and_time(solve, x, y, jax.random.key(seed))
-    p1, p2, mass = lowrank_plan_costs(x, y, q, r, g)
+    (q, r, g, converged), seconds, compile_seconds = compile_and_time(
+        solve, x, y, jax.random.key(seed))
+    scores = lowrank_plan_costs(x, y, q, r, g)
     return MethodResult(
-        cost_p1=p1, cost_p2=p2, seconds=seconds,
+        cost_p1=scores.p1, cost_p2=scores.p2, seconds=seconds,
         compile_seconds=compile_seconds,
-        extra={"converged": bool(converged), "rounded_mass": mass},
+        extra={"converged": bool(converged), **scores.extra()},
     )
 
 
@@ -71,10 +72,10 @@ def run_frlc(x, y, params, seed) -> MethodResult:
 
     ``extra`` records the cost form that ran (``cost_form``, see
     :func:`hiref.frlc_config.resolve_cost_form`) and the plan in the authors' two reporting
-    forms, both under the minimised cost: ``solver_objective``, the solver's own objective on
-    that cost form for the unrounded plan, rescaled (their ``W_cost``, MOSTA), and
-    ``unrounded_plan_cost``, the exact ``<C, P>`` of the unrounded plan computed in tiles from
-    the coordinates (their MERFISH value).
+    forms: ``solver_objective``, the solver's own objective on that cost form for the
+    unrounded plan, rescaled, under the minimised cost (their ``W_cost``, MOSTA), and
+    ``unrounded_cost_p1`` / ``unrounded_cost_p2``, the exact ``<C, P>`` of the unrounded plan
+    from the coordinates, like every plan here (their MERFISH value).
     """
     import jax
 
@@ -90,11 +91,11 @@ def run_frlc(x, y, params, seed) -> MethodResult:
 
     (left, right, g, n_iters, delta, objective, scale), seconds, compile_seconds = (
         compile_and_time(solve_factors, x, y, jax.random.key(seed)))
-    p1, p2, mass = lowrank_plan_costs(x, y, left, right, g)
+    scores = lowrank_plan_costs(x, y, left, right, g)
     argmax = lowrank_plan_argmax(left, right, g)
     n_iters = int(n_iters)
     return MethodResult(
-        cost_p1=p1, cost_p2=p2, seconds=seconds, compile_seconds=compile_seconds,
+        cost_p1=scores.p1, cost_p2=scores.p2, seconds=seconds, compile_seconds=compile_seconds,
         arrays={"map": argmax},
         extra={"n_iters": n_iters,
                "converged": bool(n_iters < config.max_iter or delta <= config.tol),
@@ -102,9 +103,7 @@ def run_frlc(x, y, params, seed) -> MethodResult:
                                                    config.cost_form),
                "cost_scale": float(scale),
                "solver_objective": float(np.asarray(objective)[n_iters - 1]),
-               "unrounded_plan_cost": frlc.factored_plan_cost(x, y, left, right, g,
-                                                              params["cost"]),
-               "rounded_mass": mass, "map_distinct_targets": int(np.unique(argmax).size)},
+               **scores.extra(), "map_distinct_targets": int(np.unique(argmax).size)},
     )
 
 
@@ -112,7 +111,7 @@ LOT = MethodSpec(
     "lot", LOTSettings(), run_lot, outputs.LOW_RANK_PLAN,
     description="Low-rank OT (Scetbon et al.), ott-jax LRSinkhorn.",
     estimator="ott LRSinkhorn, <C, P> of the factored low-rank plan rounded onto the "
-              "marginals",
+              "marginals (unrounded: extra.unrounded_cost_p1 / _p2)",
     legend="LOT rank 40 (ott-jax LRSinkhorn)", uses_jax=True,
     limit="on the Euclidean cost ott evaluates the n x n cost at every iteration: time "
           "grows as n^2",
@@ -126,6 +125,6 @@ FRLC = MethodSpec(
                 "(cost_form auto); docs/frlc.md.",
     estimator="FRLC (Halmos et al. 2024, our JAX) on the cost form in extra.cost_form, <C, P> "
               "of the factored low-rank plan rounded onto the marginals (the authors' forms: "
-              "extra.solver_objective, extra.unrounded_plan_cost); argmax map saved",
+              "extra.solver_objective, extra.unrounded_cost_p1 / _p2); argmax map saved",
     legend="FRLC", uses_jax=True,
 )

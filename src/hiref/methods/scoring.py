@@ -7,12 +7,17 @@ and p = 2 (squared Euclidean, "W2"), whatever cost it minimised.
   marginals by Altschuler et al.'s rounding (solvers stop at a marginal tolerance, and an
   infeasible plan could undercut the optimum); the plan is rebuilt a block of rows at a time
   from the solver's potentials or factors, so memory stays linear in ``n`` beyond the
-  solver's own. The mass moved by the rounding is recorded as ``rounded_mass``.
+  solver's own. Beside it, in the same pass, the cost ``<P, C>`` of the plan as the solver
+  returned it, unrounded: the authors' estimator (they reported Sinkhorn's, ProgOT's,
+  FRLC's and their mini-batch plans so). A run records both (:class:`PlanCosts`): ``W1``,
+  ``W2`` are the rounded plan's, ``extra`` holds ``unrounded_cost_p1``,
+  ``unrounded_cost_p2`` and ``rounded_mass``, the mass the rounding moved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,16 +34,41 @@ def matching_costs(x: np.ndarray, y: np.ndarray, perm: np.ndarray) -> tuple[floa
     return tuple(coupling_cost(x, y, rows, perm, weights, p) for p in (1, 2))
 
 
-def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float, float]:
-    """Primal costs under p = 1 and p = 2 of a plan given implicitly by rows, made feasible.
+class PlanCosts(NamedTuple):
+    """Costs of a transport plan ``P`` under p = 1 and p = 2.
+
+    Attributes:
+      p1, p2: ``<F, |x - y|>`` and ``<F, |x - y|^2>`` of ``F``, ``P`` rounded onto the exact
+        marginals (a feasible coupling: these never undercut the optimum).
+      moved: the mass the rounding moved, ``|err_r|_1`` (0 for a feasible ``P``).
+      unrounded_p1, unrounded_p2: ``<P, |x - y|>`` and ``<P, |x - y|^2>`` of ``P`` as the
+        solver returned it (the authors' estimator; it may undercut the optimum by about the
+        cost of the missing mass).
+    """
+
+    p1: float
+    p2: float
+    moved: float
+    unrounded_p1: float
+    unrounded_p2: float
+
+    def extra(self) -> dict:
+        """What a run records beside its W1 and W2 (the rounded plan's)."""
+        return {"rounded_mass": self.moved, "unrounded_cost_p1": self.unrounded_p1,
+                "unrounded_cost_p2": self.unrounded_p2}
+
+
+def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> PlanCosts:
+    """Primal costs under p = 1 and p = 2 of a plan given implicitly by rows, made feasible,
+    and of the plan as given.
 
     ``plan_rows(*row_args_block) -> (b, m)`` builds the rows of ``P`` for one block of ``b``
     rows; ``row_args`` are per-row arrays (first axis ``n``) it receives sliced. Solvers stop
     at a marginal tolerance, and an infeasible plan can undercut the optimal cost, so ``P``
     is first rounded onto the transport polytope (Altschuler, Weed and Rigollet 2017,
     Algorithm 2): rows and then columns are scaled down to their marginals, and the missing
-    mass is added back as the rank-one ``err_r err_c^T / |err_r|_1``. The result is
-    ``(<F, |x-y|>, <F, |x-y|^2>, |err_r|_1)`` for the rounded coupling ``F``.
+    mass is added back as the rank-one ``err_r err_c^T / |err_r|_1``. The result is the
+    :class:`PlanCosts` of the rounded coupling ``F`` and of ``P`` itself.
 
     Rows are processed ``PLAN_BLOCK // m`` at a time (``lax.scan``), so memory stays linear
     in ``n`` beyond one block; per-row sums are added in float64.
@@ -80,12 +110,14 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float
 
     @jax.jit
     def scaled_costs(xs, valid, u, v, args):
-        # P' = diag(u) P diag(v): its costs, row sums and column sums.
+        # P' = diag(u) P diag(v): its costs, row sums and column sums; and P's costs.
         def body(cols, inp):
             xb, vb, ub, ab = inp
-            p = rows(vb, ab) * ub[:, None] * v[None, :]
+            raw = rows(vb, ab)
+            p = raw * ub[:, None] * v[None, :]
             d1, d2 = distances(xb)
-            return cols + p.sum(0), jnp.stack([(p * d1).sum(1), (p * d2).sum(1), p.sum(1)], 1)
+            return cols + p.sum(0), jnp.stack([(p * d1).sum(1), (p * d2).sum(1), p.sum(1),
+                                               (raw * d1).sum(1), (raw * d2).sum(1)], 1)
 
         return jax.lax.scan(body, jnp.zeros(m, y.dtype), (xs, valid, u, args))
 
@@ -101,8 +133,9 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float
     cols, u = row_scaling(valid, args)
     v = jnp.minimum(b / jnp.maximum(cols, 1e-30), 1.0)
     cols, per_row = scaled_costs(xs, valid, u, v, args)
-    per_row = np.asarray(per_row, np.float64).reshape(-1, 3)
+    per_row = np.asarray(per_row, np.float64).reshape(-1, 5)
     p1, p2 = per_row[:, 0].sum(), per_row[:, 1].sum()
+    unrounded = per_row[:, 3].sum(), per_row[:, 4].sum()
     err_r = np.where(np.asarray(valid).reshape(-1), a - per_row[:, 2], 0.0)
     err_c = b - np.asarray(cols, np.float64)
     moved = err_r.sum()
@@ -112,10 +145,10 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> tuple[float, float
         extra = rank_one_costs(xs, err_r, jnp.asarray(err_c, y.dtype))
         extra = np.asarray(extra, np.float64).reshape(-1, 2).sum(0) / moved
         p1, p2 = p1 + extra[0], p2 + extra[1]
-    return float(p1), float(p2), float(moved)
+    return PlanCosts(float(p1), float(p2), float(moved), *map(float, unrounded))
 
 
-def entropic_plan_costs(x, y, x_plan, f, g, epsilon, cost: str):
+def entropic_plan_costs(x, y, x_plan, f, g, epsilon, cost: str) -> PlanCosts:
     """Scores ``P_ij = exp((f_i + g_j - c(x_plan_i, y_j)) / epsilon)`` (ott's convention).
 
     ``x_plan`` is where the solver saw the rows of ``x`` (ProgOT's last interpolation;
@@ -132,17 +165,16 @@ def entropic_plan_costs(x, y, x_plan, f, g, epsilon, cost: str):
     return plan_costs(x, y, rows, (x_plan, f))
 
 
-def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str):
+def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str) -> PlanCosts:
     """Scores the entropic plans of ``k`` batches of ``b`` points each: batch ``k`` pairs
     ``x[batches[k]]`` with ``y[batches[k]]`` by ``P_ij = exp((f_i + g_j - c(x_i, y_j)) /
     epsilon_k)`` (ott's convention), rounded onto its uniform marginals as :func:`plan_costs`
-    does.
+    does, and as it stands.
 
     Args:
       x, y: (n, d); batches: (k, b) int indices; f, g: (k, b); epsilon: (k,).
     Returns:
-      ``(p1, p2, moved)``, each (k,): the batches' costs under p = 1 and p = 2, and the mass
-      each rounding moved.
+      a :class:`PlanCosts` whose every field is (k,): the batches' costs.
     """
     import jax
     import jax.numpy as jnp
@@ -151,14 +183,17 @@ def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str):
         def one(batch):
             idx, fb, gb, eb = batch
             d2 = _squared_distances(x[idx], y[idx])
-            rounded, moved = _round_onto_uniform(_entropic_plan(x[idx], y[idx], fb, gb, eb, cost))
-            return (rounded * jnp.sqrt(d2)).sum(), (rounded * d2).sum(), moved
+            plan = _entropic_plan(x[idx], y[idx], fb, gb, eb, cost)
+            rounded, moved = _round_onto_uniform(plan)
+            d1 = jnp.sqrt(d2)
+            return ((rounded * d1).sum(), (rounded * d2).sum(), moved, (plan * d1).sum(),
+                    (plan * d2).sum())
 
         chunk = max(1, min(batches.shape[0], PLAN_BLOCK // batches.shape[1] ** 2))
         return jax.lax.map(one, (batches, f, g, epsilon), batch_size=chunk)
 
-    return tuple(np.asarray(v, np.float64)
-                 for v in jax.jit(score)(x, y, batches, f, g, epsilon))
+    return PlanCosts(*(np.asarray(v, np.float64)
+                       for v in jax.jit(score)(x, y, batches, f, g, epsilon)))
 
 
 def lowrank_plan_argmax(q, r, g) -> np.ndarray:
@@ -177,7 +212,7 @@ def lowrank_plan_argmax(q, r, g) -> np.ndarray:
                       np.int64)
 
 
-def lowrank_plan_costs(x, y, q, r, g):
+def lowrank_plan_costs(x, y, q, r, g) -> PlanCosts:
     """Scores the low-rank plan ``P = Q diag(1/g) R^T``."""
     import jax.numpy as jnp
 
@@ -194,7 +229,7 @@ def mean_cost(x, y, cost: str) -> float:
                      - 2.0 * x64.mean(0) @ y64.mean(0))
     n, m = len(x), len(y)
     ones_x, ones_y = np.full((n, 1), 1.0 / n, np.float32), np.full((m, 1), 1.0 / m, np.float32)
-    return lowrank_plan_costs(x, y, ones_x, ones_y, np.ones(1, np.float32))[0]
+    return lowrank_plan_costs(x, y, ones_x, ones_y, np.ones(1, np.float32)).p1
 
 
 def _squared_distances(x, y):

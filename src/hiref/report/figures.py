@@ -41,17 +41,10 @@ def _guides(ax, n: np.ndarray, seconds: float) -> None:
                     xytext=(3, 0), textcoords="offset points", va="center")
 
 
-def _paper_curves(ax, theirs: pd.DataFrame, cost: str, colour, marker, label: str) -> None:
-    """The authors' published values as a dashed line; points measured under another cost
-    than the experiment's are circled and named."""
-    theirs = theirs.sort_values("n")
-    ax.plot(theirs["n"], theirs["value"], color=colour, ls="--", lw=1.2, marker=marker, ms=5,
-            mfc="white", label=label)
-    other = theirs[theirs["cost"] != cost]
-    if len(other):
-        ax.plot(other["n"], other["value"], ls="none", marker="o", ms=11, mfc="none", mec="0.2",
-                label=f"{label}: point solved with a {', '.join(sorted(set(other['cost'])))} "
-                "cost")
+def _paper_curve(ax, n, values, colour, marker, label: str) -> None:
+    """The authors' published values, where they stand beside our runs, as a dashed line."""
+    ax.plot(n, values, color=colour, ls="--", lw=1.2, marker=marker, ms=5, mfc="white",
+            label=label)
 
 
 def _clip_costs(ax, curves: dict[str, pd.Series]) -> None:
@@ -70,64 +63,104 @@ def _clip_costs(ax, curves: dict[str, pd.Series]) -> None:
                 ha="right", va="bottom", fontsize=8, color="0.3")
 
 
-def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
-    """The paper's Fig. S2 in form: solver seconds (after compilation) against n, log-log, one
-    line per method, with the authors' published seconds drawn dashed beside ours; and the
-    minimised cost against n, ours and the authors' published curve.
+#: Columns of the runtime figure's data (:func:`runtime_scaling_data`), the CSV beside it.
+FIGURE_COLUMNS = [
+    "experiment", "dataset", "cost", "method", "n", "runs", "skipped", "seconds_mean",
+    "seconds_sd", "compile_seconds_mean", "cost_metric", "cost_mean", "cost_sd",
+    "cost_paper_form", "paper_seconds", "paper_cost", "device", "reason", "paper_notes",
+    "stand_in",
+]
 
-    ``runs``: the per-run table of one experiment (``<experiment>_runs.csv``);
-    ``published``: :func:`hiref.report.published.load`. One dataset is drawn, the
-    experiment's first; published values are drawn for this experiment and dataset, and a
-    published point measured under another cost is circled and named in the legend. Skipped
-    runs are not drawn; the legend says where a method stops. Runs on stand-in data
-    (``stand_in``) get no published curve and a title that says so.
+
+def runtime_scaling_data(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """What the runtime figure draws (:data:`FIGURE_COLUMNS`), one row per method and n of the
+    experiment's first dataset: ours (mean and sd over seeds of solver seconds after
+    compilation and of the minimised cost; ``cost_paper_form``, ours in the paper's objective
+    form where that is not the plan's cost) and the authors' published seconds and cost. A
+    published value is there only where it stands beside the run in the tables, by the same
+    check (:func:`hiref.report.tables.summarise`: the same estimator, cost and settings at
+    that n); otherwise NaN, and ``paper_notes`` says why it is withheld.
+
+    ``runs``: the per-run table of one experiment (``<experiment>_runs.csv``, with each run's
+    ``params`` and ``extra``); ``published``: :func:`hiref.report.published.load`.
+    Runs on stand-in data (``stand_in``) get no published value and a title that says so.
     """
+    from hiref.report import tables
+
     datasets = list(dict.fromkeys(runs["dataset"]))
     runs = runs[runs["dataset"] == datasets[0]]  # one pair per figure: the experiment's first
-    ok = runs[runs["status"] == "ok"]
-    experiment = runs["experiment"].iloc[0]
     cost = runs["cost"].iloc[0]
-    metric, cost_label = _COST_METRIC[cost]
-    order = list(dict.fromkeys(runs.sort_values("method", kind="stable")["method"]))
+    metric = _COST_METRIC[cost][0]
+    summary = tables.summarise(runs, published)
+    data = pd.DataFrame({
+        "experiment": summary["experiment"], "dataset": summary["dataset"], "cost": cost,
+        "method": summary["method"], "n": summary["n"], "runs": summary["runs"],
+        "skipped": summary["skipped"], "seconds_mean": summary["seconds_mean"],
+        "seconds_sd": summary["seconds_sd"],
+        "compile_seconds_mean": summary["compile_seconds_mean"], "cost_metric": metric,
+        "cost_mean": summary[f"{metric}_mean"], "cost_sd": summary[f"{metric}_sd"],
+        "cost_paper_form": summary[f"form_{metric}"],
+        "paper_seconds": summary["paper_seconds"], "paper_cost": summary[f"paper_{metric}"],
+        "device": summary["device"], "reason": summary["reason"],
+        "paper_notes": [" | ".join(n for n in notes if n.startswith("Paper") and "withheld" in n)
+                        for notes in summary["notes"]],
+        "stand_in": summary["stand_in"],
+    })
+    return data[FIGURE_COLUMNS].sort_values(["method", "n"], kind="stable", ignore_index=True)
+
+
+def runtime_scaling(data: pd.DataFrame, paths) -> None:
+    """The paper's Fig. S2 in form, from :func:`runtime_scaling_data`: solver seconds (after
+    compilation) against n, log-log, one line per method, with the authors' published seconds
+    drawn dashed where they stand beside our runs; and the minimised cost against n, ours
+    (dotted: ours in the paper's objective form, where it differs), beside the authors'
+    published cost. Skipped runs are not drawn; the legend says where a method stops.
+    """
+    experiment, dataset, cost = (data[k].iloc[0] for k in ("experiment", "dataset", "cost"))
+    cost_label = _COST_METRIC[cost][1]
+    order = list(dict.fromkeys(data["method"]))
     colours = dict(zip(order, sns.color_palette("tab10", max(len(order), 10))))
     markers = dict(zip(order, "osD^v<>pXh*"))
-    stand_in = "stand_in" in runs and bool(runs["stand_in"].any())
-    paper = published[(published["experiment"] == experiment)
-                      & (published["dataset"] == datasets[0]) & published["gene"].isna()
-                      & (not stand_in)]
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(13, 6.4), constrained_layout=True)
-    costs = {}
+    curves = {}
     for method in order:
-        mine = ok[ok["method"] == method].groupby("n")[["seconds", metric]].mean()
+        rows = data[data["method"] == method]
+        mine = rows[rows["runs"] > 0]
         label = _legend_name(method)
-        skipped = runs[(runs["method"] == method) & (runs["status"] != "ok")]
+        skipped = rows[rows["runs"] == 0]
         if len(skipped):
             label += f" (skipped from n = {skipped['n'].min()})"
         style = {"color": colours[method], "marker": markers[method], "lw": 1.6, "ms": 5}
         if len(mine):
-            ax_t.plot(mine.index, mine["seconds"], label=label, **style)
-            ax_c.plot(mine.index, mine[metric], label=label, **style)
-            costs[method] = mine[metric].dropna()
-        for ax, col in ((ax_t, "seconds"), (ax_c, metric)):
-            theirs = paper[(paper["method"] == method) & (paper["metric"] == col)]
+            ax_t.plot(mine["n"], mine["seconds_mean"], label=label, **style)
+            ax_c.plot(mine["n"], mine["cost_mean"], label=label, **style)
+            curves[method] = mine["cost_mean"].dropna()
+        form = rows.dropna(subset=["cost_paper_form"])
+        if len(form):
+            ax_c.plot(form["n"], form["cost_paper_form"], color=colours[method], ls=":",
+                      lw=1.4, marker=markers[method], ms=4,
+                      label=f"{method}: ours in the paper's form (plan as returned, unrounded)")
+            curves[f"{method} (paper's form)"] = form["cost_paper_form"]
+        for ax, column in ((ax_t, "paper_seconds"), (ax_c, "paper_cost")):
+            theirs = rows.dropna(subset=[column])
             if len(theirs):
-                device = theirs["device"].dropna().unique()
-                where = f", {device[0]}" if len(device) else ""
-                _paper_curves(ax, theirs, cost, colours[method], markers[method],
-                              f"{method}: paper{where}")
-                costs[f"{method} (paper)"] = theirs["value"] if col == metric else None
-    costs = {k: v for k, v in costs.items() if v is not None and len(v)}
-    timed = ok.dropna(subset=["seconds"])
+                _paper_curve(ax, theirs["n"], theirs[column], colours[method], markers[method],
+                             f"{method}: paper")
+                if column == "paper_cost":
+                    curves[f"{method} (paper)"] = theirs[column]
+    timed = data[data["runs"] > 0].dropna(subset=["seconds_mean"])
     if len(timed):
-        anchor = timed[timed["n"] == timed["n"].min()]["seconds"].median()
+        anchor = timed[timed["n"] == timed["n"].min()]["seconds_mean"].median()
         _guides(ax_t, np.sort(timed["n"].unique()), anchor)
-    devices = ", ".join(sorted(ok["device"].dropna().unique())) or "no finished run"
+    devices = ", ".join(sorted({d for ds in data["device"].dropna() for d in ds.split(", ")
+                                if d})) or "no finished run"
     ax_t.set(yscale="log", ylabel="solver seconds (after compilation)",
-             title=f"Time: solid = ours ({devices}), dashed = paper")
-    ax_c.set(ylabel=cost_label, title="Cost: solid = ours, dashed = paper")
-    _clip_costs(ax_c, costs)
+             title=f"Time: solid = ours ({devices}), dashed = paper where its settings match")
+    ax_c.set(ylabel=cost_label, title="Cost: solid = ours, dashed = paper where its settings "
+             "match")
+    _clip_costs(ax_c, curves)
     for ax in (ax_t, ax_c):
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
@@ -136,14 +169,10 @@ def runtime_scaling(runs: pd.DataFrame, published: pd.DataFrame, paths) -> None:
         ax.set_xlabel("n (points per side)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=8,
                   frameon=False)
-    seeds = sorted(runs["seed"].unique())
-    fig.suptitle(
-        f"{STAND_IN_TITLE if stand_in else ''}"
-        f"{datasets[0]}, {_COST_NAME[cost]}; experiment {experiment}"
-        f"{f' (first of {len(datasets)} datasets)' if len(datasets) > 1 else ''}, seed"
-        f"{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
-        f"{' (mean)' if len(seeds) > 1 else ''}"
-    )
+    runs = int(data["runs"].max()) if len(data) else 0
+    fig.suptitle(f"{STAND_IN_TITLE if data['stand_in'].any() else ''}"
+                 f"{dataset}, {_COST_NAME[cost]}; experiment {experiment}"
+                 f"{f' (mean of {runs} seeds)' if runs > 1 else ''}")
     for path in paths:
         fig.savefig(path, dpi=150)
     plt.close(fig)

@@ -17,6 +17,12 @@ with another computed by the same one. Each score row names its formula (:data:`
   ``B * sum_batches sum_ij P_ij x_i y_j`` with ``P`` each batch's entropic plan. A map is one
   batch of size n with ``P_i,map(i) = 1/n``, so the formula applies to every method.
 
+Which formula scores which method (:func:`formulas_of`): a bijection (``hiref``,
+``hiref_refined``, ``minibatch_exact``, ``bspot``, ``exact``) and a map (``frlc``) are scored
+by both formulas, the mini-batch plan (``minibatch``) by ``plan_inner_product`` only; the
+paper's own formula for each of its methods is :data:`PAPER_FORMULA` (the tables compare a
+published cosine only with ours of the same formula).
+
 A run's transport comes from the ``.npz`` beside its record, decoded by its method's output
 form (:mod:`hiref.methods.outputs`): ``perm`` (a bijection), ``map`` (an argmax map) or the
 mini-batch keys ``batch_perm``, ``batch_size``, ``f``, ``g``, ``batch_epsilon``, ``cost``
@@ -56,6 +62,28 @@ COSINES = {
         "(authors' minibatch_sinkhorn)"
     ),
 }
+
+
+#: The formula the paper scored each of its methods by; methods of ours are scored by both
+#: (where they apply) and compare with no published cosine.
+PAPER_FORMULA = {"hiref": "binned_transfer", "frlc": "binned_transfer",
+                 "mop": "binned_transfer", "minibatch": "plan_inner_product"}
+#: Transport kinds (:class:`hiref.methods.outputs.Transport`) -> the formulas that score them.
+FORMULAS_BY_KIND = {"bijection": ("binned_transfer", "plan_inner_product"),
+                    "map": ("binned_transfer", "plan_inner_product"),
+                    "minibatch": ("plan_inner_product",)}
+
+
+def formulas_of(method: str) -> tuple[str, ...]:
+    """The cosine formulas a registered method's transport is scored by (none for a method
+    whose output form holds no transport, e.g. Sinkhorn's dense plan, scored in its job)."""
+    from hiref.methods import METHODS, parse_label
+
+    form = METHODS[parse_label(method)[0]].output
+    if form.decode is None:
+        return ()
+    kind = {"bijection": "bijection", "map": "map", "mini-batch plan": "minibatch"}[form.kind]
+    return FORMULAS_BY_KIND[kind]
 
 
 def read_transport(path: str | os.PathLike, n_source: int, n_target: int) -> Transport:
@@ -132,9 +160,10 @@ def gene_transfer_scores(
     """Cosine scores per gene and formula (rows: gene, definition, cosine_similarity, bins,
     targets_reached), and per gene the binned target and moved expression for plotting.
 
-    ``adata``: the prepared MERFISH pair (source rows, then target rows). Bijections and maps
-    are scored by both formulas of :data:`COSINES`, the mini-batch plan by
-    ``plan_inner_product`` only (the authors' formula for it).
+    ``adata``: the prepared MERFISH pair (source rows, then target rows). Each transport is
+    scored by the formulas of :data:`FORMULAS_BY_KIND` for its kind: bijections and maps by
+    both formulas of :data:`COSINES`, the mini-batch plan by ``plan_inner_product`` only (the
+    authors' formula for it).
     """
     missing = [g for g in genes if g not in adata.var_names]
     if missing:
@@ -152,7 +181,7 @@ def gene_transfer_scores(
         smoothed[gene] = (target_binned, moved)
         scores = {"plan_inner_product": plan_inner_product(
             _unit(bin_average(source_values, x, bins)), _unit(target_binned), transport, x, y)}
-        if transport.kind != "minibatch":
+        if "binned_transfer" in FORMULAS_BY_KIND[transport.kind]:
             scores["binned_transfer"] = cosine(target_binned, moved)
         rows += [{"gene": gene, "definition": name, "cosine_similarity": value, "bins": bins,
                   "targets_reached": reached} for name, value in sorted(scores.items())]
@@ -278,7 +307,14 @@ def transfer_markdown(summary: pd.DataFrame) -> str:
                              **{g: "" if np.isnan(v) else f"{v:.3f}"
                                 for g, v in zip(genes, cells["paper"])}})
         notes = sorted(set(group["paper_note"]) - {"", STAND_IN_NOTE})
+        names = list(dict.fromkeys(m.split("-")[0] for m in group["method"]))
+        papers = [m for m in names if PAPER_FORMULA.get(m) == definition]
+        others = [m for m in names if m in PAPER_FORMULA and PAPER_FORMULA[m] != definition]
+        scope = (f"Methods scored by it here: {', '.join(names)}. The paper's formula for "
+                 f"{', '.join(papers) or 'none of them'}"
+                 + (f"; not the paper's for {', '.join(others)} (their published cosines use "
+                    "the other formula)" if others else "") + ".")
         lines += ["", f"### {definition}", "", COSINES.get(definition, definition) + ".", "",
-                  pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
+                  scope, "", pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)]
         lines += [f"\nPaper: {note}" for note in notes]
     return "\n".join(lines) + "\n"

@@ -8,7 +8,8 @@ the exact dense cost or a sampled factorisation, resolved from the run's ``cost_
 entry's n) and a known objective form. Otherwise :func:`compare` returns the reason it is
 withheld. The objective form (:data:`OBJECTIVES`) says which of our numbers the published
 value stands beside: the plan's primal cost (the W1 / W2 columns) or a value the run records
-in ``extra`` (FRLC's ``solver_objective``, ``unrounded_plan_cost``).
+in ``extra`` (every entropic or low-rank plan's unrounded cost, ``unrounded_cost_p1`` /
+``unrounded_cost_p2``; FRLC's ``solver_objective``).
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ if TYPE_CHECKING:  # pandas and PyYAML load lazily: the workflow imports setting
 METRICS = ("cost_p1", "cost_p2", "seconds", "cosine")
 #: Objective forms of a published value -> what ours in that form is. ``plan``: the primal
 #: cost of the method's plan (the W1 / W2 columns; a low-rank or entropic plan rounded onto
-#: the marginals); the others name a value of the run record's ``extra``; ``unknown``: the
-#: authors' form is not known, so the value stands beside nothing.
+#: the marginals); the others are values of the run record's ``extra`` (:func:`form_key`);
+#: ``unknown``: the authors' form is not known, so the value stands beside nothing.
 OBJECTIVES = {
     "plan": "the primal cost of the plan (W1 / W2 columns)",
     "solver_objective": (
         "the solver's own objective <C, P> on the cost form it ran on, for its unrounded "
         "factored plan, in the cost's units (FRLC: the authors' W_cost, rescaled)"),
     "unrounded_plan_cost": (
-        "the exact <C, P> of the unrounded factored plan, computed from the coordinates"),
+        "the exact <C, P> of the plan as the solver returned it, not rounded onto the "
+        "marginals (the authors' estimator for entropic and low-rank plans; a mini-batch "
+        "plan: the mean over batches)"),
     "unknown": "not known",
 }
 #: Columns of :func:`load`'s table, one row per published value.
@@ -85,7 +88,7 @@ def _rows_of_group(group: dict, where: str) -> list[dict]:
         bad = set(spec) - _METHOD_KEYS
         if bad:
             raise ValueError(f"{where}.methods.{method}: unknown keys {sorted(bad)}")
-        _check_forms(spec, f"{where}.methods.{method}")
+        _check_forms(spec, f"{where}.methods.{method}", group["metric"])
         if "values" in spec:
             values[(group["dataset"], method)] = spec["values"]
     rows = []
@@ -111,7 +114,7 @@ def _rows_of_group(group: dict, where: str) -> list[dict]:
     return rows
 
 
-def _check_forms(spec: dict, where: str) -> None:
+def _check_forms(spec: dict, where: str, metric: str) -> None:
     from hiref.frlc_config import RESOLVED_COST_FORMS
 
     forms = spec.get("cost_form")
@@ -122,6 +125,9 @@ def _check_forms(spec: dict, where: str) -> None:
     if spec.get("objective", "plan") not in OBJECTIVES:
         raise ValueError(f"{where}.objective must be one of {sorted(OBJECTIVES)}, got "
                          f"{spec['objective']!r}")
+    if spec.get("objective", "plan") != "plan" and metric not in ("cost_p1", "cost_p2"):
+        raise ValueError(f"{where}.objective: only a cost (cost_p1, cost_p2) has an objective "
+                         f"form, not {metric}")
 
 
 def load(path: str | Path | None = None) -> pd.DataFrame:
@@ -193,13 +199,22 @@ def compare(entry: dict | pd.Series, cost: str, params: dict) -> str | None:
     return "; ".join(differ) or None
 
 
+def form_key(entry: dict | pd.Series) -> str:
+    """The key of a run's ``extra`` that holds ours in the objective form of ``entry``:
+    ``solver_objective`` (under the minimised cost), or ``unrounded_cost_p1`` /
+    ``unrounded_cost_p2`` for the entry's metric."""
+    if entry["objective"] == "unrounded_plan_cost":
+        return f"unrounded_{entry['metric']}"
+    return entry["objective"]
+
+
 def ours_in_form(entry: dict | pd.Series, extras: list[dict]) -> tuple[float | None, str | None]:
     """Ours in the objective form of a published ``entry`` whose form is not ``plan``: the
-    mean over runs of ``extra[entry.objective]`` (``extras``: each run's ``extra``), and
+    mean over runs of ``extra[form_key(entry)]`` (``extras``: each run's ``extra``), and
     ``None``; or ``(None, why)`` when a run did not record it."""
-    key = entry["objective"]
+    key = form_key(entry)
     missing = sum(key not in extra for extra in extras)
     if missing or not extras:
         return None, (f"{missing or 'no'} of {len(extras)} runs recorded extra.{key} (the "
-                      f"paper's form: {OBJECTIVES[key]})")
+                      f"paper's form: {OBJECTIVES[entry['objective']]})")
     return sum(float(extra[key]) for extra in extras) / len(extras), None

@@ -246,7 +246,10 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
     devices = ", ".join(sorted({d for ds in table["device"] for d in ds.split(", ") if d}))
     paper = ("" if stand_in else " 'paper' columns hold the published value where the run used "
              "the authors' estimator at the same n and cost; the notes say how the paper "
-             "measured it.")
+             "measured it. \"W1, paper's form\" is ours computed as the authors computed "
+             "theirs where that is not W1: an entropic or low-rank plan's cost as the solver "
+             "returned it, not rounded onto the marginals (FRLC on MOSTA: its objective on the "
+             "cost factors); the paper's value stands beside it.")
     lines = [STAND_IN_HEADING, ""] if stand_in else []
     lines += [
         (f"Methods minimise the {objective} cost. W1 and W2 are primal costs of each plan, mean "
