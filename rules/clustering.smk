@@ -1,6 +1,6 @@
-# Imbalanced clustering (issue 13, part B): P²OT pseudo-labels against balanced OT (SeLa),
-# k-means and a supervised head on long-tailed data. Config: `imbalanced_clustering`
-# (config/schema.yaml); package: hiref.clustering. Names and input functions:
+# Imbalanced clustering (docs/imbalanced-clustering.md): P²OT pseudo-labels against balanced
+# OT (SeLa), k-means and a supervised head on long-tailed data. Config: `imbalanced_clustering`
+# (config/schema.yaml); package: hiref.studies.clustering. Names and input functions:
 # rules/clustering_common.smk.
 
 
@@ -47,9 +47,59 @@ rule cluster:
         gpu=cluster_gpus,
     params:
         seeds=CLUSTERING["seeds"],
-        settings={key: CLUSTERING[key] for key in ("head", "training", "kmeans", "sela", "p2ot")},
+        settings=lambda wc: method_settings(wc.method),
     script:
         "../scripts/cluster.py"
+
+
+if KL_SWEEP:
+
+    rule cluster_kl_sweep:
+        input:
+            data="results/clustering/data/{dataset}.npz",
+        output:
+            records=kl_sweep_records(),
+        log:
+            "results/logs/cluster_kl_sweep/{dataset}.log",
+        benchmark:
+            "results/benchmarks/cluster_kl_sweep/{dataset}.tsv"
+        wildcard_constraints:
+            dataset="|".join(clustering_datasets.DATASETS),
+        conda:
+            "../envs/clustering.yaml"
+        resources:
+            gpu=config["resources"]["gpu"],
+        params:
+            seeds=CLUSTERING["seeds"],
+            kl_weights=KL_SWEEP,
+            settings=method_settings("p2ot"),
+        script:
+            "../scripts/cluster.py"
+
+    rule plot_kl_sweep:
+        input:
+            records=[r for d in CLUSTERING["datasets"] for r in kl_sweep_records(d)],
+            table=f"{CLUSTERING_TABLE}.csv",
+        output:
+            png=report(
+                KL_SWEEP_OUTPUTS["figure"][0],
+                caption="../report/imbalanced_clustering_kl_weight.rst",
+                category="Imbalanced clustering",
+                labels={"figure": "P²OT against its KL weight"},
+            ),
+            pdf=KL_SWEEP_OUTPUTS["figure"][1],
+            csv=KL_SWEEP_OUTPUTS["table"][0],
+            markdown=KL_SWEEP_OUTPUTS["table"][1],
+        log:
+            "results/logs/plot_kl_sweep.log",
+        benchmark:
+            "results/benchmarks/plot_kl_sweep.tsv"
+        # Light step: on a cluster it runs where Snakemake runs, not as a job.
+        localrule: True
+        conda:
+            "../envs/clustering.yaml"
+        script:
+            "../scripts/plot_kl_sweep.py"
 
 
 rule gather_clustering_table:
@@ -134,16 +184,16 @@ rule embed_cifar100_lt:
         "results/benchmarks/embed_cifar100_lt.tsv"
     conda:
         "../envs/vision.yaml"
-    threads: DATA["embedding"]["threads"]
+    threads: EMBEDDING["threads"]
     resources:
         gpu=config["resources"]["gpu"],
-        mem_mb=DATA["embedding"]["mem_mb"],
-        runtime=DATA["embedding"]["runtime"],
+        mem_mb=EMBEDDING["mem_mb"],
+        runtime=EMBEDDING["runtime"],
     params:
-        size=DATA["embedding"]["size"],
-        normalize=DATA["embedding"]["normalize"],
-        batch_size=DATA["embedding"]["batch_size"],
-        random_init_seed=DATA["embedding"]["random_init_seed"],
+        size=EMBEDDING["size"],
+        normalize=EMBEDDING["normalize"],
+        batch_size=EMBEDDING["batch_size"],
+        random_init_seed=EMBEDDING["random_init_seed"],
         min_images=1,
     script:
         "../scripts/embed_images.py"

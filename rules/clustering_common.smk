@@ -1,11 +1,21 @@
 # Imbalanced-clustering study: settings, registered targets and input functions of
-# rules/clustering.smk.
-from hiref.clustering import datasets as clustering_datasets
-from hiref.clustering import methods as clustering_methods
+# rules/clustering.smk. Self-contained: it needs only rules/common.smk (included first by
+# the Snakefile) and, for cifar100_lt, the files rules/data.smk's `retrieve` downloads (the
+# CIFAR-100 archive and the ResNet50 weights).
+from hiref.studies.clustering import datasets as clustering_datasets
+from hiref.studies.clustering import methods as clustering_methods
 
 CLUSTERING = config["imbalanced_clustering"]
+# The ResNet50 embedding settings shared with rules/data.smk's embed_images.
+EMBEDDING = config["data"]["embedding"]
 CLUSTERING_TABLE = "results/tables/imbalanced_clustering"
 CLUSTERING_FIGURE = "results/figures/imbalanced_clustering_class_accuracy"
+# P²OT against its KL weight (imbalanced_clustering.kl_sweep; none when the list is empty).
+KL_SWEEP = CLUSTERING["kl_sweep"] if "p2ot" in CLUSTERING["methods"] else []
+KL_SWEEP_OUTPUTS = {
+    "figure": expand("results/figures/imbalanced_clustering_kl_weight.{ext}", ext=["png", "pdf"]),
+    "table": expand("results/tables/imbalanced_clustering_kl_weight.{ext}", ext=["csv", "md"]),
+}
 CIFAR_ARCHIVE = "cifar100/cifar-100-python.tar.gz"
 
 register_study(
@@ -15,6 +25,7 @@ register_study(
         f"{CLUSTERING_TABLE}.md",
         f"{CLUSTERING_FIGURE}.png",
         f"{CLUSTERING_FIGURE}.pdf",
+        *(KL_SWEEP_OUTPUTS["figure"] + KL_SWEEP_OUTPUTS["table"] if KL_SWEEP else []),
     ],
 )
 
@@ -28,6 +39,16 @@ def clustering_records(wildcards=None):
     )
 
 
+def kl_sweep_records(dataset="{dataset}"):
+    """Records of P²OT's KL-weight sweep on one dataset (the `{dataset}` pattern by
+    default), lam-major: run_kl_sweep's order."""
+    return [
+        f"results/clustering/kl_sweep/{dataset}/lam{lam:g}_seed{seed}.json"
+        for lam in KL_SWEEP
+        for seed in CLUSTERING["seeds"]
+    ]
+
+
 def clustering_data_inputs(wildcards):
     if wildcards.dataset == "cifar100_lt":
         return {
@@ -38,14 +59,23 @@ def clustering_data_inputs(wildcards):
 
 
 def cifar100_archive(wildcards):
-    return DATA["cifar100"]["archive"] or raw(CIFAR_ARCHIVE)
+    return config["data"]["cifar100"]["archive"] or raw_file(CIFAR_ARCHIVE)
 
 
 def cifar100_embed_inputs(wildcards):
     inputs = {"images": "results/clustering/cifar100_lt/images.zip"}
-    if DATA["embedding"]["random_init_seed"] is None:
-        inputs["weights"] = DATA["weights"]["path"] or raw(f"weights/{WEIGHTS_FILE}")
+    if EMBEDDING["random_init_seed"] is None:
+        inputs["weights"] = resnet50_weights()
     return inputs
+
+
+def method_settings(method):
+    """The settings one method reads: k-means its restarts, a head method the head, its
+    training and its pseudo-labels (sela, p2ot); every method the evaluation."""
+    if method == "kmeans":
+        return {key: CLUSTERING[key] for key in ("kmeans", "evaluation")}
+    labels = [method] if method in clustering_methods.PSEUDO_LABEL_METHODS else []
+    return {key: CLUSTERING[key] for key in ("head", "training", "kmeans", "evaluation", *labels)}
 
 
 def cluster_gpus(wildcards):

@@ -4,6 +4,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 # This workflow's own folder, also when another Snakefile imports it as a module (there
 # workflow.basedir is the importing project's folder).
@@ -22,7 +23,7 @@ if SRC_DIR.is_dir():
 
 # Light modules: neither imports JAX, scikit-learn or torch into Snakemake's process.
 from hiref import methods as registry
-from hiref import resources as requests
+from hiref import resources as job_requests
 from hiref import workflow_config
 from hiref.report.published import settings_at
 
@@ -34,7 +35,7 @@ workflow_config.validate(config, SCHEMA)
 
 # Every dataset an experiment may name -> the prepared file `solve_ot` reads, as a template
 # that may use {n} and {seed}, and its dimension d (None: unknown, sized as
-# requests.UNKNOWN_DIMENSION). rules/synthetic.smk registers the synthetic pairs; a rules
+# job_requests.UNKNOWN_DIMENSION). rules/synthetic.smk registers the synthetic pairs; a rules
 # file for other data adds its names the same way, beside the step that writes the file.
 DATASETS = {}
 DIMENSIONS = {}
@@ -63,6 +64,19 @@ def check_experiments():
     Called from the Snakefile after every rules file is included (all datasets registered).
     """
     workflow_config.check_experiments(config, DATASETS, STUDIES, SCHEMA)
+
+
+def raw_file(path):
+    """Where a downloaded file lives: ``path`` under data.resources_dir (rules/data.smk's
+    `retrieve` writes it there)."""
+    return f"{config['data']['resources_dir']}/{path}"
+
+
+def resnet50_weights():
+    """The ResNet50 weights an embedding job reads: data.weights.path, else the file
+    `retrieve` downloads from data.weights.url (named as in the URL)."""
+    weights = config["data"]["weights"]
+    return weights["path"] or raw_file(f"weights/{Path(urlparse(weights['url']).path).name}")
 
 
 def method_labels(experiment):
@@ -140,7 +154,7 @@ def solver_kind(wildcards):
 def solver_size(wildcards):
     """(method name, n, d) of a run; d of an unregistered dimension is sized generously."""
     name, _ = registry.parse_label(wildcards.method)
-    d = DIMENSIONS.get(wildcards.dataset) or requests.UNKNOWN_DIMENSION
+    d = DIMENSIONS.get(wildcards.dataset) or job_requests.UNKNOWN_DIMENSION
     return name, int(wildcards.n), d
 
 
@@ -160,16 +174,16 @@ def solve_gpu(wildcards):
 
 def solve_mem_mb(wildcards, attempt):
     if solver_kind(wildcards) == "skipped":
-        return requests.SKIPPED_MEM_MB
-    return requests.solver_mem_mb(
+        return job_requests.SKIPPED_MEM_MB
+    return job_requests.solver_mem_mb(
         *solver_size(wildcards), attempt, config["resources"]["solve_mem_mb"]
     )
 
 
 def solve_runtime(wildcards, attempt):
     if solver_kind(wildcards) == "skipped":
-        return requests.SKIPPED_RUNTIME
-    return requests.solver_runtime(
+        return job_requests.SKIPPED_RUNTIME
+    return job_requests.solver_runtime(
         *solver_size(wildcards), attempt, config["resources"]["solve_runtime"]
     )
 

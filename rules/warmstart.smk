@@ -1,21 +1,19 @@
-# Study "warmstart": learned Sinkhorn warm starts for colour-palette transfer (issue 13 A).
-# Palettes -> split by photo + trained initializer -> Sinkhorn from every initializer on the
-# held-out pairs -> table, histogram, colour-transfer figure. Settings: config `warmstart`.
+# Study "warmstart": learned Sinkhorn warm starts for colour-palette transfer (docs/warmstart.md).
+# Palettes -> split by photo -> per problem (a Sinkhorn setting): our potential network and
+# the reference's P0 network trained, Sinkhorn from every initializer on held-out pairs ->
+# one table, the iterations and paired-ratio figure, a colour-transfer figure. Settings:
+# config `warmstart`; code: hiref.studies.warmstart; names and input functions:
+# rules/warmstart_common.smk. Self-contained: it needs only rules/common.smk (included first
+# by the Snakefile) and, with `source: coco`, the COCO zip that rules/data.smk's `retrieve`
+# writes.
 
-WARMSTART = config["warmstart"]
-WARMSTART_DIR = "results/warmstart"
-WARMSTART_TABLE = expand("results/tables/warmstart.{ext}", ext=["csv", "md"])
-WARMSTART_ITERATIONS = expand("results/figures/warmstart_iterations.{ext}", ext=["png", "pdf"])
-WARMSTART_TRANSFER = "results/figures/warmstart_transfer.png"
 
-register_study("warmstart", [*WARMSTART_TABLE, *WARMSTART_ITERATIONS, WARMSTART_TRANSFER])
-# scikit-image's photographs ship with the package: only COCO has an input file.
-WARMSTART_IMAGES = {"images": image_source("coco")} if WARMSTART["source"] == "coco" else {}
+include: "warmstart_common.smk"
 
 
 rule extract_palettes:
     input:
-        **WARMSTART_IMAGES,
+        **warmstart_images(),
     output:
         f"{WARMSTART_DIR}/palettes.npz",
     log:
@@ -25,41 +23,88 @@ rule extract_palettes:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("source", "bundled", "coco", "palette"),
     script:
         "../scripts/extract_palettes.py"
 
 
-rule train_warmstart:
+rule split_warmstart:
     input:
         f"{WARMSTART_DIR}/palettes.npz",
     output:
-        model=f"{WARMSTART_DIR}/model.npz",
-        split=f"{WARMSTART_DIR}/split.json",
+        f"{WARMSTART_DIR}/split.json",
     log:
-        "results/logs/warmstart/train_warmstart.log",
+        "results/logs/warmstart/split_warmstart.log",
     benchmark:
-        "results/benchmarks/warmstart/train_warmstart.tsv"
+        "results/benchmarks/warmstart/split_warmstart.tsv"
+    # Light step: on a cluster it runs where Snakemake runs, not as a job.
+    localrule: True
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("source", "bundled", "coco", "split"),
+    script:
+        "../scripts/split_warmstart.py"
+
+
+rule train_potential_model:
+    input:
+        palettes=f"{WARMSTART_DIR}/palettes.npz",
+        split=f"{WARMSTART_DIR}/split.json",
+    output:
+        f"{WARMSTART_DIR}/{{problem}}/potential_model.npz",
+    log:
+        "results/logs/warmstart/train_potential_model/{problem}.log",
+    benchmark:
+        "results/benchmarks/warmstart/train_potential_model/{problem}.tsv"
+    wildcard_constraints:
+        problem=WARMSTART_PROBLEM,
+    conda:
+        "../envs/warmstart.yaml"
+    resources:
+        gpu=config["resources"]["gpu"],
+    params:
+        settings=lambda wc: warmstart_settings("potential_model", problem=wc.problem),
+    script:
+        "../scripts/train_warmstart.py"
+
+
+rule train_plan_model:
+    input:
+        palettes=f"{WARMSTART_DIR}/palettes.npz",
+        split=f"{WARMSTART_DIR}/split.json",
+    output:
+        f"{WARMSTART_DIR}/{{problem}}/plan_model.npz",
+    log:
+        "results/logs/warmstart/train_plan_model/{problem}.log",
+    benchmark:
+        "results/benchmarks/warmstart/train_plan_model/{problem}.tsv"
+    wildcard_constraints:
+        problem=WARMSTART_PROBLEM,
+    conda:
+        "../envs/warmstart.yaml"
+    resources:
+        gpu=config["resources"]["gpu"],
+    params:
+        settings=lambda wc: warmstart_settings("plan_model", problem=wc.problem),
     script:
         "../scripts/train_warmstart.py"
 
 
 rule evaluate_warmstart:
     input:
+        unpack(warmstart_models),
         palettes=f"{WARMSTART_DIR}/palettes.npz",
-        model=f"{WARMSTART_DIR}/model.npz",
         split=f"{WARMSTART_DIR}/split.json",
     output:
-        evaluation=f"{WARMSTART_DIR}/evaluation.json",
-        potentials=f"{WARMSTART_DIR}/potentials.npz",
+        evaluation=f"{WARMSTART_DIR}/{{problem}}/evaluation.json",
+        potentials=f"{WARMSTART_DIR}/{{problem}}/potentials.npz",
     log:
-        "results/logs/warmstart/evaluate_warmstart.log",
+        "results/logs/warmstart/evaluate_warmstart/{problem}.log",
     benchmark:
-        "results/benchmarks/warmstart/evaluate_warmstart.tsv"
+        "results/benchmarks/warmstart/evaluate_warmstart/{problem}.tsv"
+    wildcard_constraints:
+        problem=WARMSTART_PROBLEM,
     conda:
         "../envs/warmstart.yaml"
     # Timed Sinkhorn solves: alone on the machine locally, like solve_ot.
@@ -67,14 +112,17 @@ rule evaluate_warmstart:
     resources:
         gpu=config["resources"]["gpu"],
     params:
-        settings=WARMSTART,
+        settings=lambda wc: {
+            "name": wc.problem,
+            **warmstart_settings("initializers", "subsample", problem=wc.problem),
+        },
     script:
         "../scripts/evaluate_warmstart.py"
 
 
 rule gather_warmstart:
     input:
-        f"{WARMSTART_DIR}/evaluation.json",
+        **warmstart_evaluations(),
     output:
         csv=report(
             WARMSTART_TABLE[0],
@@ -92,20 +140,20 @@ rule gather_warmstart:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("bootstrap", "reference"),
     script:
         "../scripts/gather_warmstart.py"
 
 
 rule plot_warmstart_iterations:
     input:
-        f"{WARMSTART_DIR}/evaluation.json",
+        **warmstart_evaluations(),
     output:
         png=report(
             WARMSTART_ITERATIONS[0],
             caption="../report/warmstart_iterations.rst",
             category="Warm starts",
-            labels={"figure": "iterations"},
+            labels={"figure": "iterations and paired ratios"},
         ),
         pdf=WARMSTART_ITERATIONS[1],
     log:
@@ -116,18 +164,16 @@ rule plot_warmstart_iterations:
     localrule: True
     conda:
         "../envs/warmstart.yaml"
-    params:
-        settings=WARMSTART,
     script:
         "../scripts/plot_warmstart_iterations.py"
 
 
 rule plot_warmstart_transfer:
     input:
-        **WARMSTART_IMAGES,
+        **warmstart_images(),
         palettes=f"{WARMSTART_DIR}/palettes.npz",
-        evaluation=f"{WARMSTART_DIR}/evaluation.json",
-        potentials=f"{WARMSTART_DIR}/potentials.npz",
+        evaluation=f"{WARMSTART_DIR}/{WARMSTART['transfer_figure']['problem']}/evaluation.json",
+        potentials=f"{WARMSTART_DIR}/{WARMSTART['transfer_figure']['problem']}/potentials.npz",
     output:
         report(
             WARMSTART_TRANSFER,
@@ -142,6 +188,6 @@ rule plot_warmstart_transfer:
     conda:
         "../envs/warmstart.yaml"
     params:
-        settings=WARMSTART,
+        settings=warmstart_settings("transfer_figure"),
     script:
         "../scripts/plot_warmstart_transfer.py"

@@ -1,10 +1,11 @@
-"""Runs one method of the imbalanced-clustering study on one dataset, every seed
-(rule cluster); one JSON record per seed."""
+"""Runs one method of the imbalanced-clustering study on one dataset, every seed (rule
+cluster), or P²OT at every KL weight and seed (rule cluster_kl_sweep); one JSON record per
+run."""
 
 from contextlib import redirect_stderr, redirect_stdout
 
 from hiref import accelerator
-from hiref.clustering import methods
+from hiref.studies.clustering import methods
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
@@ -13,5 +14,6 @@ with open(sm.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_st
     accelerator.configure_jax()
     methods.cluster_and_record(
         data=sm.input.data, records=list(sm.output.records), dataset=sm.wildcards.dataset,
-        method=sm.wildcards.method, seeds=sm.params.seeds, config=sm.params.settings,
+        method=sm.wildcards.get("method", "p2ot"), seeds=sm.params.seeds,
+        config=sm.params.settings, kl_weights=sm.params.get("kl_weights"),
     )

@@ -1,16 +1,16 @@
-"""Sinkhorn from every initializer on the held-out pairs (rule evaluate_warmstart)."""
+"""Sinkhorn from every initializer on the held-out pairs of one problem
+(rule evaluate_warmstart)."""
 
 from contextlib import redirect_stderr, redirect_stdout
 
 from hiref import accelerator
-from hiref.warmstart import steps
+from hiref.studies.warmstart import initializers, steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):
     # A granted GPU is used, or the job stops; float32 matmuls at full precision.
     accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
     accelerator.configure_jax()
-    steps.evaluate(
-        sm.params.settings, sm.input.palettes, sm.input.model, sm.input.split,
-        sm.output.evaluation, sm.output.potentials,
-    )
+    models = {name: sm.input.get(name) for name in initializers.LEARNED if sm.input.get(name)}
+    steps.evaluate(sm.params.settings, sm.input.palettes, sm.input.split, models,
+                   sm.output.evaluation, sm.output.potentials)

@@ -3,8 +3,8 @@ per-class CSVs (rule gather_clustering_table)."""
 
 from contextlib import redirect_stderr
 
-from hiref.clustering import report
 from hiref.provenance import atomic_path
+from hiref.studies.clustering import report
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w") as log, redirect_stderr(log):

@@ -4,7 +4,7 @@ from contextlib import redirect_stderr
 
 import pandas as pd
 
-from hiref.clustering import report
+from hiref.studies.clustering import report
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w") as log, redirect_stderr(log):

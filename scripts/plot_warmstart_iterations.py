@@ -1,9 +1,10 @@
-"""Histogram of Sinkhorn iterations per initializer (rule plot_warmstart_iterations)."""
+"""Iterations and paired ratios to the cold start, every problem
+(rule plot_warmstart_iterations)."""
 
 from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.warmstart import steps
+from hiref.studies.warmstart import steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):
-    steps.plot_iterations(sm.params.settings, sm.input[0], [sm.output.png, sm.output.pdf])
+    steps.plot_iterations(dict(sm.input), [sm.output.png, sm.output.pdf])

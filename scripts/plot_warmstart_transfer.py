@@ -2,7 +2,7 @@
 
 from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.warmstart import steps
+from hiref.studies.warmstart import steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):

@@ -2,7 +2,7 @@
 
 from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.clustering import datasets
+from hiref.studies.clustering import datasets
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with open(sm.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):

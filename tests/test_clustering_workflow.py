@@ -1,5 +1,6 @@
 """The imbalanced-clustering study through Snakemake: a small real run in a temporary
-directory (every method, two seeds, few epochs), and its configuration checks."""
+directory (every method, two seeds, few epochs, a two-point KL sweep), and its
+configuration checks."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ SMALL = {
     "imbalanced_clustering": {
         "datasets": ["digits_lt"], "seeds": [0, 1],
         "training": {"epochs": 4},
+        "kl_sweep": [0.3, 1.0],
     },
 }
 RECORD_FIELDS = {
     "study", "dataset", "method", "seed", "n", "d", "k", "scores", "class_sizes",
     "class_accuracy", "cluster_sizes", "seconds", "compile_seconds", "wall_seconds",
     "peak_rss_mb", "device", "params", "data", "history", "versions", "git_commit",
+    "selected_epoch", "solver",
 }
 
 
@@ -59,6 +62,15 @@ def test_study_writes_tables_figure_and_records(workdir):
     rho = p2ot["history"]["rho"]
     assert rho[0] == pytest.approx(0.1, abs=0.01) and rho[-1] == pytest.approx(1.0)
     assert p2ot["history"]["mass"] == pytest.approx(rho, abs=1e-3)
+    # Every labelling's solver iterations and converged flag; the authors' selection.
+    solver = p2ot["solver"]
+    assert len(solver["iterations"]) == len(solver["converged"]) == 4
+    assert solver["capped"] == solver["converged"].count(False)
+    scores = p2ot["history"]["selection_score"]
+    assert p2ot["selected_epoch"] == max(e for e in range(4) if scores[e] == min(scores[:e + 1]))
+    assert p2ot["params"]["evaluation"] == {"groups": "authors", "model_selection": "loss"}
+    kmeans = json.loads((results / "clustering/runs/digits_lt/kmeans/seed0.json").read_text())
+    assert kmeans["solver"] is None and kmeans["selected_epoch"] is None
 
 
 @pytest.mark.slow
@@ -66,11 +78,32 @@ def test_table_has_every_method_and_the_verdict(workdir):
     table = pd.read_csv(workdir / "results/tables/imbalanced_clustering.csv")
     assert list(table["method"]) == ["kmeans", "sela", "p2ot", "supervised"]
     assert (table["seeds"] == 2).all()
+    # Solves: one per epoch and seed for the pseudo-label methods, none for the others.
+    assert table.set_index("method")["solves"].to_dict() == {
+        "kmeans": 0, "sela": 8, "p2ot": 8, "supervised": 0}
     supervised = table.set_index("method").loc["supervised"]
     assert supervised["acc_mean"] > 0.8  # the ceiling: the features separate the digits
     text = (workdir / "results/tables/imbalanced_clustering.md").read_text()
     assert "balanced OT (SeLa) on mean ACC" in text and "± " in text
     assert "Provenance: seeds 0, 1; git " in text and '"rho_schedule": "sigmoid"' in text
+    assert "capped solves" in text and "first 30 %, next 40 % and last 30 %" in text
+
+
+@pytest.mark.slow
+def test_kl_sweep_table_and_figure(workdir):
+    results = workdir / "results"
+    sweep = pd.read_csv(results / "tables/imbalanced_clustering_kl_weight.csv")
+    assert sweep["kl_weight"].tolist() == [0.3, 1.0] and (sweep["seeds"] == 2).all()
+    records = sorted((results / "clustering/kl_sweep/digits_lt").glob("*.json"))
+    assert [p.name for p in records] == [
+        "lam0.3_seed0.json", "lam0.3_seed1.json", "lam1_seed0.json", "lam1_seed1.json"]
+    lam = {json.loads(p.read_text())["params"]["p2ot"]["kl_weight"] for p in records}
+    assert lam == {0.3, 1.0}
+    # lam = 1 is the main run's setting: the sweep reproduces the main p2ot rows.
+    main = pd.read_csv(results / "tables/imbalanced_clustering.csv").set_index("method")
+    assert sweep.set_index("kl_weight").at[1.0, "acc_mean"] == pytest.approx(
+        main.at["p2ot", "acc_mean"], abs=1e-6)
+    assert (results / "figures/imbalanced_clustering_kl_weight.png").stat().st_size > 0
 
 
 # Each check starts Snakemake (seconds); the solver settings are checked in test_clustering.

@@ -187,7 +187,8 @@ def test_schema_has_no_stray_keywords():
     """A comma in an unquoted YAML flow mapping splits a description into a stray key."""
     keywords = {"description", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                 "default", "enum", "items", "minItems", "uniqueItems", "additionalProperties",
-                "properties", "required", "$ref", "oneOf", "pattern", "minProperties"}
+                "properties", "required", "$ref", "oneOf", "pattern", "minProperties",
+                "propertyNames"}
 
     def walk(node, path):
         if "properties" in node:

@@ -192,7 +192,10 @@ def summary_csv(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _mean_sd(mean: float, sd: float, digits: int = 4) -> str:
+def mean_sd(mean: float, sd: float, digits: int = 4) -> str:
+    """``mean ± sd`` with ``digits`` significant digits of the mean (two of sd); only the mean
+    when sd is NaN (a single seed), ``—`` when the mean is NaN. Also used by the studies'
+    tables (hiref.studies.clustering.report)."""
     if np.isnan(mean):
         return "—"
     return f"{mean:.{digits}g}" if np.isnan(sd) else f"{mean:.{digits}g} ± {sd:.2g}"
@@ -221,16 +224,16 @@ def to_markdown(table: pd.DataFrame, cost: str, published: pd.DataFrame | None =
         "method": table["method"],
         "runs": table["runs"].astype(int),
         # Costs with five digits: the paper's differences between methods are 0.1-1 %.
-        "W1": [_mean_sd(m, s, 5) for m, s in zip(table["cost_p1_mean"], table["cost_p1_sd"])],
+        "W1": [mean_sd(m, s, 5) for m, s in zip(table["cost_p1_mean"], table["cost_p1_sd"])],
         "W1, paper's form": table["form_cost_p1"].map(_value),
         "paper W1": table["paper_cost_p1"].map(_value),
-        "W2": [_mean_sd(m, s, 5) for m, s in zip(table["cost_p2_mean"], table["cost_p2_sd"])],
+        "W2": [mean_sd(m, s, 5) for m, s in zip(table["cost_p2_mean"], table["cost_p2_sd"])],
         "W2, paper's form": table["form_cost_p2"].map(_value),
         "paper W2": table["paper_cost_p2"].map(_value),
-        "x exact": [_mean_sd(m, s) for m, s in
+        "x exact": [mean_sd(m, s) for m, s in
                     zip(table["ratio_to_exact_mean"], table["ratio_to_exact_sd"])],
-        "seconds": [_mean_sd(m, s) for m, s in zip(table["seconds_mean"], table["seconds_sd"])],
-        "compile s": [_mean_sd(m, s) for m, s in
+        "seconds": [mean_sd(m, s) for m, s in zip(table["seconds_mean"], table["seconds_sd"])],
+        "compile s": [mean_sd(m, s) for m, s in
                       zip(table["compile_seconds_mean"], table["compile_seconds_sd"])],
         "paper seconds": table["paper_seconds"].map(_value),
         "peak MiB": table["peak_rss_mb"].map(lambda v: "—" if np.isnan(v) else f"{v:.0f}"),

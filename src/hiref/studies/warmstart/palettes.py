@@ -6,8 +6,8 @@ centroid are the masses (they sum to one). k-means is fitted on a seeded sample 
 ``sample_pixels`` pixels and every pixel is then assigned to its nearest centroid, so each
 cluster holds at least the sampled pixels that formed it and no mass is zero.
 
-Images come from scikit-image's bundled colour photographs (no download), optionally cut
-into ``tiles x tiles`` tiles that count as separate images (the split into train and test
+Images come from colour photographs bundled with scikit-image, scikit-learn and matplotlib
+(no download), optionally cut into ``tiles x tiles`` tiles that count as separate images (the split into train and test
 stays by source photo: :attr:`PaletteSet.groups`), or from a folder or zip of image files
 (COCO val2017).
 """
@@ -24,19 +24,24 @@ import numpy as np
 from hiref.datasets.image_files import list_images, read_image
 from hiref.provenance import atomic_path
 
-#: scikit-image's bundled colour photographs (available offline) -> loader name and frame.
-SKIMAGE_PHOTOS = {
-    "astronaut": ("astronaut", None),
-    "chelsea": ("chelsea", None),
-    "coffee": ("coffee", None),
-    "hubble_deep_field": ("hubble_deep_field", None),
-    "immunohistochemistry": ("immunohistochemistry", None),
-    "motorcycle": ("stereo_motorcycle", 0),  # the left view; the right one nearly repeats it
-    "retina": ("retina", None),
-    "rocket": ("rocket", None),
+#: Colour photographs bundled with installed packages (no download) -> (package, file or
+#: loader, frame): scikit-image's data module, scikit-learn's sample images, matplotlib's
+#: sample data.
+BUNDLED_PHOTOS = {
+    "astronaut": ("skimage", "astronaut", None),
+    "chelsea": ("skimage", "chelsea", None),
+    "coffee": ("skimage", "coffee", None),
+    "hubble_deep_field": ("skimage", "hubble_deep_field", None),
+    "immunohistochemistry": ("skimage", "immunohistochemistry", None),
+    "motorcycle": ("skimage", "stereo_motorcycle", 0),  # the left view; the right nearly repeats it
+    "retina": ("skimage", "retina", None),
+    "rocket": ("skimage", "rocket", None),
+    "china": ("sklearn", "china.jpg", None),
+    "flower": ("sklearn", "flower.jpg", None),
+    "grace_hopper": ("matplotlib", "grace_hopper.jpg", None),
 }
-#: The source name of scikit-image's photographs in :class:`PaletteSet`.
-SKIMAGE = "skimage"
+#: The source name of the bundled photographs in :class:`PaletteSet`.
+BUNDLED = "bundled"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +73,7 @@ class ImageRef:
     """Where the pixels of one palette come from.
 
     Attributes:
-      name: photo name (scikit-image) or image id in the folder/zip.
+      name: photo name (:data:`BUNDLED_PHOTOS`) or image id in the folder/zip.
       box: rows ``r0:r1`` and columns ``c0:c1`` of the image, ``(r0, r1, c0, c1)``;
         ``None`` for the whole image.
       group: index of the source photo: train and test images never share a group.
@@ -96,7 +101,7 @@ class PaletteSet:
       names: (n,) photo names or image ids.
       boxes: (n, 4) int rows/columns of each tile, ``-1`` for a whole image.
       groups: (n,) int source photo of each image (the unit of the train/test split).
-      source: ``"skimage"`` or the folder/zip the images were read from.
+      source: ``"bundled"`` or the folder/zip the images were read from.
       meta: provenance and settings (JSON-serialisable).
     """
 
@@ -147,17 +152,29 @@ def read_arrays(path: str | os.PathLike, keys, what: str) -> dict[str, np.ndarra
         raise ValueError(f"{path}: not {what}: {err}") from err
 
 
-def skimage_photo(name: str) -> np.ndarray:
-    """A bundled scikit-image colour photograph, (h, w, 3) uint8."""
-    import skimage.data
-
-    if name not in SKIMAGE_PHOTOS:
+def bundled_photo(name: str) -> np.ndarray:
+    """A colour photograph bundled with scikit-image, scikit-learn or matplotlib, (h, w, 3)
+    uint8."""
+    if name not in BUNDLED_PHOTOS:
         raise ValueError(
-            f"warmstart.skimage.photos: unknown photo {name!r}; allowed: "
-            + ", ".join(SKIMAGE_PHOTOS)
+            f"warmstart.bundled.photos: unknown photo {name!r}; allowed: "
+            + ", ".join(BUNDLED_PHOTOS)
         )
-    loader, frame = SKIMAGE_PHOTOS[name]
-    image = getattr(skimage.data, loader)()
+    package, item, frame = BUNDLED_PHOTOS[name]
+    if package == "skimage":
+        import skimage.data
+
+        image = getattr(skimage.data, item)()
+    elif package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(item)
+    else:
+        from matplotlib import cbook
+        from PIL import Image
+
+        with Image.open(cbook.get_sample_data(item, asfileobj=False)) as fh:
+            image = np.asarray(fh.convert("RGB"))
     return np.asarray(image if frame is None else image[frame])
 
 
@@ -183,9 +200,9 @@ def rgb_array(image, label: str) -> np.ndarray:
 
 def load_pixels(source: str, ref: ImageRef) -> np.ndarray:
     """The (h, w, 3) uint8 RGB pixels of one palette's image or tile."""
-    if source == SKIMAGE:
-        label = f"scikit-image photo {ref.name}"
-        image = rgb_array(skimage_photo(ref.name), label)
+    if source == BUNDLED:
+        label = f"bundled photo {ref.name}"
+        image = rgb_array(bundled_photo(ref.name), label)
     else:
         label = f"{source}: {ref.name}"
         image = rgb_array(read_image(source, ref.name), label)
@@ -206,11 +223,11 @@ def tile_boxes(height: int, width: int, tiles: int) -> list[tuple[int, int, int,
     ]
 
 
-def skimage_refs(photos: list[str], tiles: int) -> list[ImageRef]:
-    """Tiles of scikit-image's photographs; group = the photo's position in ``photos``."""
+def bundled_refs(photos: list[str], tiles: int) -> list[ImageRef]:
+    """Tiles of the bundled photographs; group = the photo's position in ``photos``."""
     refs = []
     for group, name in enumerate(photos):
-        height, width = rgb_array(skimage_photo(name), f"scikit-image photo {name}").shape[:2]
+        height, width = rgb_array(bundled_photo(name), f"bundled photo {name}").shape[:2]
         refs += [ImageRef(name, box, group) for box in tile_boxes(height, width, tiles)]
     return refs
 
@@ -263,7 +280,7 @@ def palette(
 def extract(
     source: str, refs: list[ImageRef], settings: PaletteSettings, meta: dict
 ) -> PaletteSet:
-    """Palettes of every image of ``refs`` (read from ``source``: ``"skimage"`` or a
+    """Palettes of every image of ``refs`` (read from ``source``: ``"bundled"`` or a
     folder/zip), in order. ``meta`` (provenance) is stored with them."""
     colors, masses = [], []
     for index, ref in enumerate(refs):

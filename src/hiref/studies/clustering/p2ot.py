@@ -10,9 +10,16 @@ samples first) and pulls the cluster sizes towards uniform through a KL penalty 
 forcing them (the balanced SeLa marginal). Adding a virtual cluster of zero cost that must
 receive exactly ``1 - rho`` turns the inequality into an equality, and the problem into an
 unbalanced OT problem on (N, K + 1): rows exact at 1/N, the virtual column exact at 1 - rho,
-the K real columns KL-relaxed towards rho / K. With an entropic term ``epsilon * H`` it is
+the K real columns KL-relaxed towards rho / K. With an entropic term it is the problem
+
+    min_Q  <Q, C> + eps sum_ij Q_ij (log Q_ij - 1) + lam sum_k KL(q_k | rho / K)
+    s.t.   Q 1_{K+1} = 1_N / N,  virtual column sum = 1 - rho,
+
+(C = [-log_p, 0], q_k the k-th real column sum, KL(q | beta) = q log(q / beta) - q + beta),
 solved by the scaling algorithm of Chizat et al. (2018): a row update, then a column update
-whose K real columns are damped by the exponent ``lam / (lam + epsilon)``. We run it in the
+whose K real columns are damped by the exponent ``lam / (lam + epsilon)`` (the authors'
+``fi = gamma / (gamma + epsilon)``). tests/test_clustering.py checks the plan against a
+generic solver of this objective. We run it in the
 log domain (potentials, ``logsumexp``), so small epsilon and rho = 1 (an empty virtual
 column) are exact rather than overflowing.
 
@@ -96,24 +103,29 @@ class P2OTOutput:
     """plan: (N, K) mass of each sample on each real cluster; rows sum to at most 1/N and
     all of it to rho. virtual: (N,) mass left on the virtual cluster (plan rows + virtual
     = 1/N exactly). iterations: scaling iterations run. change: the last iteration's largest
-    log-scaling change (below ``threshold`` when converged)."""
+    log-scaling change. converged: it is at most ``threshold`` (false: stopped by the cap)."""
 
     plan: jax.Array
     virtual: jax.Array
     iterations: jax.Array
     change: jax.Array
+    converged: jax.Array
 
 
 jax.tree_util.register_dataclass(
-    P2OTOutput, data_fields=["plan", "virtual", "iterations", "change"], meta_fields=[]
+    P2OTOutput, data_fields=["plan", "virtual", "iterations", "change", "converged"],
+    meta_fields=[],
 )
 
 
-def solve_p2ot(log_p: jax.Array, rho, config: P2OTConfig = P2OTConfig()) -> P2OTOutput:
+def solve_p2ot(log_p: jax.Array, rho, config: P2OTConfig = P2OTConfig(),
+               kl_weight=None) -> P2OTOutput:
     """The P²OT plan for log-probabilities ``log_p`` (N, K) and transported mass ``rho``.
 
-    Jittable (``rho`` may be traced); ``log_p`` needs no normalisation beyond being finite.
-    Ends with a row update, so every sample's mass (real clusters + virtual) is exactly 1/N.
+    Jittable (``rho`` and ``kl_weight``, which overrides ``config.kl_weight``, may be
+    traced, so a sweep over lam compiles once); ``log_p`` needs no normalisation beyond
+    being finite. Ends with a row update, so every sample's mass (real clusters + virtual)
+    is exactly 1/N.
     """
     n, k = log_p.shape
     eps = config.epsilon
@@ -126,9 +138,8 @@ def solve_p2ot(log_p: jax.Array, rho, config: P2OTConfig = P2OTConfig()) -> P2OT
     log_cols = jnp.concatenate([jnp.full((k,), jnp.log(rho / k)), jnp.log1p(-rho)[None]])
     # Exponent of the column update: lam / (lam + eps) on the KL-relaxed real columns, 1 (an
     # exact marginal) on the virtual one.
-    damping = jnp.concatenate(
-        [jnp.full((k,), config.kl_weight / (config.kl_weight + eps), dtype), jnp.ones(1, dtype)]
-    )
+    lam = jnp.asarray(config.kl_weight if kl_weight is None else kl_weight, dtype)
+    damping = jnp.concatenate([jnp.full((k,), lam / (lam + eps), dtype), jnp.ones(1, dtype)])
 
     def row_update(g):
         return eps * (log_rows - jax.nn.logsumexp((g[None, :] - cost) / eps, axis=1))
@@ -153,4 +164,4 @@ def solve_p2ot(log_p: jax.Array, rho, config: P2OTConfig = P2OTConfig()) -> P2OT
     f = row_update(g)
     full = jnp.exp((f[:, None] + g[None, :] - cost) / eps)
     return P2OTOutput(plan=full[:, :k], virtual=full[:, k], iterations=iterations,
-                      change=change)
+                      change=change, converged=change <= config.threshold)

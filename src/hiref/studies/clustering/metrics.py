@@ -1,5 +1,16 @@
 """Clustering scores against the true classes: Hungarian-matched accuracy, NMI, ARI, and
-accuracy per class and on the head, medium and tail thirds of the classes by size."""
+accuracy per class and on the head, medium and tail groups of the classes by size.
+
+Two groupings (``GROUPINGS``), classes ordered by decreasing size (ties by index):
+
+- ``authors`` (the P²OT authors' ``class_acc_analyze``): the first int(0.3 K) classes are the
+  head, the next int(0.4 K) the medium, the last int(0.3 K) the tail; when 0.3 K is not
+  whole, the classes between medium and tail belong to no group, as in their code. Their
+  long-tailed sets number classes by size, so their index order is this order. With fewer
+  than 4 classes a group has int(0.3 K) = 0 classes and scores NaN (their slice
+  ``class_acc[-0:]`` would take every class as the tail).
+- ``thirds``: three near-equal thirds (``np.array_split``), every class in a group.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +18,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-#: Groups of classes by size (largest first): three near-equal thirds (np.array_split).
+#: Groups of classes by size, largest first.
 GROUPS = ("head", "medium", "tail")
+#: How classes are grouped (module docstring).
+GROUPINGS = ("authors", "thirds")
+#: The authors' shares of the classes in the head, medium and tail.
+AUTHORS_SHARES = (0.3, 0.4, 0.3)
 
 
 def _check_labels(labels, name: str, n: int | None = None) -> np.ndarray:
@@ -48,19 +63,27 @@ def class_accuracy(y_true, y_pred) -> np.ndarray:
         return np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
 
 
-def size_groups(sizes) -> dict[str, np.ndarray]:
-    """Class indices of the head, medium and tail thirds, classes ordered by decreasing size
-    (ties by index). Empty classes (size 0) belong to no group."""
+def size_groups(sizes, grouping: str = "authors") -> dict[str, np.ndarray]:
+    """Class indices of the head, medium and tail groups (``grouping``, module docstring),
+    classes ordered by decreasing size (ties by index). Empty classes belong to no group."""
+    if grouping not in GROUPINGS:
+        raise ValueError(f"imbalanced_clustering.evaluation.groups must be one of "
+                         f"{', '.join(GROUPINGS)}, got {grouping!r}")
     sizes = np.asarray(sizes)
     present = np.flatnonzero(sizes > 0)
     order = present[np.argsort(-sizes[present], kind="stable")]
-    return dict(zip(GROUPS, np.array_split(order, len(GROUPS)), strict=True))
+    if grouping == "thirds":
+        return dict(zip(GROUPS, np.array_split(order, len(GROUPS)), strict=True))
+    head, medium, tail = (int(share * len(order)) for share in AUTHORS_SHARES)
+    return {"head": order[:head], "medium": order[head:head + medium],
+            "tail": order[len(order) - tail:] if tail else order[:0]}
 
 
-def clustering_scores(y_true, y_pred) -> dict[str, float]:
+def clustering_scores(y_true, y_pred, grouping: str = "authors") -> dict[str, float]:
     """acc (Hungarian-matched, over samples), macro_acc (mean over classes: the paper's
     "accuracy averaged over classes"), nmi, ari, and acc_head / acc_medium / acc_tail (mean
-    class accuracy of each third of the classes by size). Needs at least two classes."""
+    class accuracy of each group of classes by size, :func:`size_groups`; NaN for an empty
+    group). Needs at least two classes."""
     y_true = _check_labels(y_true, "y_true")
     y_pred = _check_labels(y_pred, "y_pred", y_true.size)
     sizes = np.bincount(y_true)
@@ -73,6 +96,6 @@ def clustering_scores(y_true, y_pred) -> dict[str, float]:
         "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
         "ari": float(adjusted_rand_score(y_true, y_pred)),
     }
-    for group, members in size_groups(sizes).items():
+    for group, members in size_groups(sizes, grouping).items():
         scores[f"acc_{group}"] = float(per_class[members].mean()) if members.size else float("nan")
     return scores

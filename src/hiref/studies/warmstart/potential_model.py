@@ -1,5 +1,5 @@
-"""A learned Sinkhorn initializer: a permutation-invariant network that predicts the dual
-potentials of the entropic OT problem between two colour palettes.
+"""Our learned Sinkhorn initializer (``learned_potentials``): a permutation-invariant network
+that predicts the dual potentials of the entropic OT problem between two colour palettes.
 
 Palette A = {(x_i, a_i)}, palette B = {(y_j, b_j)}, cost C_ij = |x_i - y_j| in CIELAB.
 Every colour and its mass become a feature vector h = phi([colour / scale, log(k m)]) (one
@@ -24,16 +24,13 @@ ott-jax's potentials absorb the masses (P_ij = exp((f_i + g_j - C_ij) / eps)), s
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hiref.provenance import atomic_path
+from hiref.studies.warmstart.sinkhorn import euclidean_cost
 
 #: Colours enter the network divided by it and potentials leave multiplied by it
 #: (CIELAB lightness spans 0 to 100), so weights work on numbers of order one.
@@ -55,10 +52,12 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.hidden < 1:
-            raise ValueError(f"warmstart.model.hidden must be positive, got {self.hidden}")
+            raise ValueError(
+                f"warmstart.potential_model.hidden must be positive, got {self.hidden}"
+            )
         if self.temperature <= 0:
             raise ValueError(
-                f"warmstart.model.temperature must be positive, got {self.temperature}"
+                f"warmstart.potential_model.temperature must be positive, got {self.temperature}"
             )
 
 
@@ -81,7 +80,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.learning_rate <= 0 or self.steps < 1 or self.batch_pairs < 1:
             raise ValueError(
-                "warmstart.model: learning_rate must be positive, steps and batch_pairs >= 1"
+                "warmstart.potential_model: learning_rate must be positive, steps and "
+                "batch_pairs >= 1"
             )
 
 
@@ -107,12 +107,6 @@ def _mlp(layers, z):
     for layer in layers[:-1]:
         z = jax.nn.gelu(z @ layer["w"] + layer["b"])
     return z @ layers[-1]["w"] + layers[-1]["b"]
-
-
-def euclidean_cost(x: jnp.ndarray, y: jnp.ndarray) -> jnp.ndarray:
-    """(n, 3), (m, 3) -> (n, m) Euclidean distances."""
-    d2 = jnp.sum(x**2, 1)[:, None] + jnp.sum(y**2, 1)[None, :] - 2.0 * x @ y.T
-    return jnp.sqrt(jnp.maximum(d2, 0.0))
 
 
 def c_transform(u: jnp.ndarray, weights: jnp.ndarray, cost: jnp.ndarray, epsilon: float):
@@ -223,39 +217,3 @@ def train(
 
     params, losses = run(params)
     return params, np.asarray(losses)
-
-
-def _flat(params: dict) -> dict[str, np.ndarray]:
-    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
-
-
-def save_model(path: str | os.PathLike, params: dict, config: ModelConfig, meta: dict) -> None:
-    """Weights, network size and ``meta`` (training, provenance) in one ``.npz``, atomically."""
-    arrays = {f"param:{key}": value for key, value in _flat(params).items()}
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays, config=json.dumps(dataclasses.asdict(config)), meta=json.dumps(meta))
-
-
-def load_model(path: str | os.PathLike) -> tuple[dict, ModelConfig, dict]:
-    """Reads :func:`save_model`'s file; refuses a corrupt or foreign one, naming it."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            config = ModelConfig(**json.loads(str(data["config"])))
-            meta = json.loads(str(data["meta"]))
-            stored = {
-                key.removeprefix("param:"): data[key]
-                for key in data.files
-                if key.startswith("param:")
-            }
-        template = init_params(config, jax.random.key(0))
-        paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-        leaves = []
-        for key_path, leaf in paths:
-            value = stored[jax.tree_util.keystr(key_path)]
-            if value.shape != leaf.shape:
-                raise ValueError(f"weight {jax.tree_util.keystr(key_path)} has shape {value.shape}")
-            leaves.append(jnp.asarray(value))
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"{path}: not a model file written by train_warmstart: {err}") from err
-    return jax.tree_util.tree_unflatten(treedef, leaves), config, meta

@@ -1,17 +1,15 @@
 """The warm-start study: split by source photo, palette pairs, and Sinkhorn from every
 initializer on the same held-out pairs.
 
-Sinkhorn is ott-jax's, in the log domain, on the Euclidean cost between the palettes'
-CIELAB colours with an absolute epsilon. It stops when ott's marginal error (L1 norm,
-checked every ``inner_iterations`` iterations, so iteration counts are multiples of it)
-falls below ``threshold``, or at ``max_iterations`` (counted as such, like the reference).
-The initializer and the solve are compiled once each before any timing; seconds are
-measured per pair after ``block_until_ready``.
+Sinkhorn is :func:`hiref.studies.warmstart.sinkhorn.solve` (log domain, ott-jax's update
+order, one of two stopping rules) on the Euclidean cost between the palettes' CIELAB
+colours with an absolute epsilon; the starts are ott-jax initializers. Each initializer and
+the solve are compiled once before any timing; seconds are measured per pair after
+``block_until_ready``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
@@ -19,45 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 from ott.geometry import costs, pointcloud
 from ott.problems.linear import linear_problem
-from ott.solvers.linear import sinkhorn
 
-from hiref.warmstart import model as model_lib
-
-
-@dataclasses.dataclass(frozen=True)
-class SinkhornSettings:
-    """Sinkhorn on a palette pair.
-
-    Attributes:
-      epsilon: absolute entropic regularisation, in CIELAB distance units.
-      threshold: convergence when ott's marginal error (L1) is below it.
-      max_iterations: iteration cap (the reference study's 20000).
-      inner_iterations: iterations between two convergence checks (ott's default 10).
-    """
-
-    epsilon: float = 0.25
-    threshold: float = 1e-3
-    max_iterations: int = 20000
-    inner_iterations: int = 10
-
-    def __post_init__(self):
-        if self.epsilon <= 0 or self.threshold <= 0:
-            raise ValueError("warmstart.sinkhorn: epsilon and threshold must be positive")
-        if self.max_iterations < self.inner_iterations or self.inner_iterations < 1:
-            raise ValueError(
-                "warmstart.sinkhorn: need 1 <= inner_iterations <= max_iterations"
-            )
-
-    def solver_kwargs(self) -> dict:
-        return {
-            "threshold": self.threshold,
-            "max_iterations": self.max_iterations,
-            "inner_iterations": self.inner_iterations,
-        }
+from hiref.studies.warmstart import potential_model, sinkhorn
 
 
 def palette_problem(x, a, y, b, epsilon: float) -> linear_problem.LinearProblem:
-    """OT between palettes (n, 3), (n,) and (m, 3), (m,): Euclidean cost in CIELAB."""
+    """OT between palettes (n, 3), (n,) and (m, 3), (m,), Euclidean cost in CIELAB, as
+    ott-jax's initializers read it."""
     geom = pointcloud.PointCloud(x, y, cost_fn=costs.Euclidean(), epsilon=epsilon)
     return linear_problem.LinearProblem(geom, a, b)
 
@@ -73,7 +39,7 @@ def split_groups(groups: np.ndarray, test_fraction: float, seed: int):
     if len(names) < 2:
         raise ValueError(
             f"the split by source photo needs at least 2 photos, got {len(names)}; "
-            "add photos (warmstart.skimage.photos) or images (warmstart.coco.n_images)"
+            "add photos (warmstart.bundled.photos) or images (warmstart.coco.n_images)"
         )
     n_test = min(max(1, round(test_fraction * len(names))), len(names) - 1)
     test = np.random.default_rng(seed).permutation(names)[:n_test]
@@ -114,37 +80,32 @@ def evaluate(
     masses: np.ndarray,
     pairs: np.ndarray,
     initializers: dict,
-    settings: SinkhornSettings,
+    settings: sinkhorn.SinkhornSettings,
     seed: int,
 ) -> tuple[list[dict], dict[str, np.ndarray], dict[str, float]]:
     """Sinkhorn from every initializer on every pair ((p, 2) indices into the palettes).
 
     Returns one row per (pair, initializer) (iterations, convergence, entropic and primal
-    cost, semi-dual objective of the initial and final potentials, seconds), the final
+    cost, semi-dual objective of the starting and final potentials, seconds), the final
     potentials ``{"f", "g"}`` of shape (p, number of initializers, k), and the compilation
     seconds of the shared Sinkhorn solve (``"sinkhorn"``) and of each initializer.
     """
     eps = settings.epsilon
-    solver = sinkhorn.Sinkhorn(**settings.solver_kwargs())
     colors, masses = jnp.asarray(colors), jnp.asarray(masses)
 
     def solve(x, a, y, b, f0):
-        out = solver(palette_problem(x, a, y, b, eps), init=(f0, jnp.zeros_like(b)))
-        return {
-            "iterations": out.n_iters, "converged": out.converged,
-            "reg_ot_cost": out.reg_ot_cost, "f": out.f, "g": out.g,
-        }
+        return sinkhorn.solve(sinkhorn.euclidean_cost(x, y), a, b, f0, settings)
 
     def diagnose(x, a, y, b, f0, f, g):
-        # After the timed solve: <C, P> of the plan and semi-duals of the start and the end.
-        cost = palette_problem(x, a, y, b, eps).geom.cost_matrix
-        plan = jnp.exp((f[:, None] + g[None, :] - cost) / eps)
+        # After the timed solve: <C, P>, the entropic cost, semi-duals of start and end.
+        cost = sinkhorn.euclidean_cost(x, y)
 
         def semi_dual(f_ott):  # ott's convention -> mass-weighted potentials
-            return model_lib.semi_dual(f_ott - eps * jnp.log(a), a, b, cost, eps)
+            return potential_model.semi_dual(f_ott - eps * jnp.log(a), a, b, cost, eps)
 
         return {
-            "primal_cost": jnp.sum(plan * cost),
+            "primal_cost": jnp.sum(sinkhorn.plan(f, g, cost, eps) * cost),
+            "reg_ot_cost": sinkhorn.reg_ot_cost(f, g, a, b, cost, eps),
             "initial_dual": semi_dual(f0), "final_dual": semi_dual(f),
         }
 
@@ -174,16 +135,19 @@ def evaluate(
         for name, init_c in init_fns.items():
             f0, init_seconds = _timed(init_c, *pair_args, rng)
             out, solve_seconds = _timed(solve_c, *pair_args, f0)
-            out |= diagnose_c(*pair_args, f0, out["f"], out["g"])
+            costs_ = diagnose_c(*pair_args, f0, out.f, out.g)
             rows.append({
                 "pair": p, "a": int(pair[0]), "b": int(pair[1]), "initializer": name,
-                "iterations": int(out["iterations"]), "converged": bool(out["converged"]),
-                **{field: float(out[field]) for field in COST_KEYS},
+                "iterations": int(out.iterations), "converged": bool(out.converged),
+                "stop_error": float(out.error),
+                **{field: float(costs_[field]) for field in COST_KEYS},
                 "init_seconds": init_seconds, "solve_seconds": solve_seconds,
                 "seconds": init_seconds + solve_seconds,
             })
-            fs.append(np.asarray(out["f"]))
-            gs.append(np.asarray(out["g"]))
+            fs.append(np.asarray(out.f))
+            gs.append(np.asarray(out.g))
         f_out.append(fs)
         g_out.append(gs)
+        if (p + 1) % 20 == 0 or p + 1 == len(pairs):
+            print(f"{p + 1} / {len(pairs)} pairs solved from every start", flush=True)
     return rows, {"f": np.asarray(f_out), "g": np.asarray(g_out)}, compile_seconds

@@ -7,6 +7,11 @@ soft-label cross-entropy ``-sum_k t_ik log softmax(logits)_ik``; before every ep
 ``labeler`` turns the head's current log-probabilities on all samples into the targets
 (pseudo-labels whose rows may sum to less than one: P²OT's partial mass weights the loss).
 The whole run (every epoch, every labelling) is one jitted computation.
+
+Model selection (``SELECTIONS``): ``loss`` keeps the weights after the epoch with the lowest
+mean training loss divided by the transported mass rho (1 without one), the P²OT authors'
+default (``--model_select loss``, their loss scaled by 1 / rho); ``last`` keeps the last
+epoch's weights.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import jax.numpy as jnp
 import optax
 
 HEAD_KINDS = ("linear", "mlp")
+#: How the trained head is chosen among the epochs (module docstring).
+SELECTIONS = ("loss", "last")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +103,19 @@ Labeler = Callable[[jax.Array, jax.Array], tuple[jax.Array, dict]]
 
 def train_head(
     x: jax.Array, params: dict, labeler: Labeler, key: jax.Array, head: HeadConfig,
-    train: TrainConfig,
+    train: TrainConfig, selection: str = "loss",
 ) -> tuple[dict, dict]:
     """Trains the head ``params`` (``init_head``) on features ``x`` (N, d); jit-compatible.
-    ``key`` seeds the mini-batch order.
+    ``key`` seeds the mini-batch order; ``selection`` picks the weights returned
+    (``SELECTIONS``).
 
     Returns the parameters and per-epoch diagnostics (arrays of length ``epochs``): ``loss``
-    (mean over the epoch's batches) and whatever the labeler reports.
+    (mean over the epoch's batches), ``selection_score`` (loss / rho), ``selected`` (true at
+    the epoch whose weights are returned) and whatever the labeler reports.
     """
+    if selection not in SELECTIONS:
+        raise ValueError(f"imbalanced_clustering.evaluation.model_selection must be one of "
+                         f"{', '.join(SELECTIONS)}, got {selection!r}")
     n = x.shape[0]
     batch = min(train.batch_size, n)
     steps_per_epoch = n // batch
@@ -115,8 +127,9 @@ def train_head(
         return -jnp.mean(jnp.sum(tb * log_p, axis=1))
 
     def epoch(carry, inputs):
+        params, opt_state, best, best_score = carry
         epoch_key, progress = inputs
-        log_p = jax.lax.stop_gradient(jax.nn.log_softmax(apply_head(carry[0], x, head)))
+        log_p = jax.lax.stop_gradient(jax.nn.log_softmax(apply_head(params, x, head)))
         targets, diagnostics = labeler(log_p, progress)
 
         def optimiser_step(state, rows):
@@ -126,13 +139,27 @@ def train_head(
             return (optax.apply_updates(p, updates), opt_state), loss
 
         order = jax.random.permutation(epoch_key, n)[: steps_per_epoch * batch]
-        carry, losses = jax.lax.scan(optimiser_step, carry, order.reshape(steps_per_epoch, batch))
-        return carry, {"loss": losses.mean(), **diagnostics}
+        (params, opt_state), losses = jax.lax.scan(
+            optimiser_step, (params, opt_state), order.reshape(steps_per_epoch, batch)
+        )
+        loss = losses.mean()
+        score = loss / diagnostics.get("rho", 1.0)
+        # The authors replace the kept model only on a strictly lower score.
+        better = score < best_score if selection == "loss" else jnp.asarray(True)
+        best = jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), params, best)
+        best_score = jnp.where(better, score, best_score)
+        return (params, opt_state, best, best_score), {
+            "loss": loss, "selection_score": score, "improved": better, **diagnostics
+        }
 
     # Progress through training at each epoch's labelling: 0 at the first, 1 at the last.
     progress = jnp.linspace(0.0, 1.0, train.epochs) if train.epochs > 1 else jnp.ones(1)
     epoch_keys = jax.random.split(key, train.epochs)
-    (params, _), history = jax.lax.scan(
-        epoch, (params, optimizer.init(params)), (epoch_keys, progress)
-    )
-    return params, history
+    start = (params, optimizer.init(params), params, jnp.asarray(jnp.inf, x.dtype))
+    (_, _, best, _), history = jax.lax.scan(epoch, start, (epoch_keys, progress))
+    # The returned weights are those of the last epoch that improved the score.
+    improved = history.pop("improved")
+    epochs = jnp.arange(train.epochs)
+    selected_epoch = jnp.max(jnp.where(improved, epochs, -1))
+    history["selected"] = epochs == selected_epoch
+    return best, history

@@ -43,15 +43,16 @@ class SelaConfig:
 class SelaOutput:
     """plan: (N, K) balanced plan (rows 1/N, columns 1/K up to ``threshold``);
     iterations: Sinkhorn iterations run; error: the smallest marginal error recorded
-    (checked every 10 iterations; below ``threshold`` when converged)."""
+    (checked every 10 iterations); converged: it fell below ``threshold`` before the cap."""
 
     plan: jax.Array
     iterations: jax.Array
     error: jax.Array
+    converged: jax.Array
 
 
 jax.tree_util.register_dataclass(
-    SelaOutput, data_fields=["plan", "iterations", "error"], meta_fields=[]
+    SelaOutput, data_fields=["plan", "iterations", "error", "converged"], meta_fields=[]
 )
 
 
@@ -67,4 +68,5 @@ def solve_sela(log_p: jax.Array, config: SelaConfig = SelaConfig()) -> SelaOutpu
         threshold=config.threshold, max_iterations=config.max_iterations, lse_mode=True
     )(problem)
     return SelaOutput(plan=out.matrix, iterations=out.n_iters,
-                      error=jnp.min(jnp.where(out.errors >= 0, out.errors, jnp.inf)))
+                      error=jnp.min(jnp.where(out.errors >= 0, out.errors, jnp.inf)),
+                      converged=out.converged)
