@@ -50,6 +50,15 @@ BROKEN = {
                          "missing field 'stand_in'"),
     "text stand_in": ({**GOOD, "stand_in": "no"}, "stand_in = 'no' is not bool"),
     "number stand_in": ({**GOOD, "stand_in": 0}, "stand_in = 0 is not bool"),
+    # json.dumps writes NaN and Infinity, and json.load reads them back as floats.
+    "NaN cost": ({**GOOD, "cost_p1": float("nan")},
+                 "cost_p1 = nan is not a finite non-negative number"),
+    "infinite cost": ({**GOOD, "cost_p2": float("inf")},
+                      "cost_p2 = inf is not a finite non-negative number"),
+    "negative cost": ({**GOOD, "cost_p1": -1.0},
+                      "cost_p1 = -1.0 is not a finite non-negative number"),
+    "negative seconds": ({**GOOD, "seconds": -0.5},
+                         "seconds = -0.5 is not a finite non-negative number"),
 }
 
 

@@ -4,6 +4,7 @@ reading a record back, validated."""
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import time
@@ -96,8 +97,15 @@ def record_problems(record) -> list[str]:
     if "status" in record and record["status"] not in STATUSES:
         problems.append(f"status = {record['status']!r} is not one of {STATUSES}")
     if record.get("status") == "ok":
-        problems += [f"{name} is null in a run with status 'ok'"
-                     for name in ("cost_p1", "cost_p2", "seconds") if record.get(name) is None]
+        for name in ("cost_p1", "cost_p2", "seconds"):
+            value = record.get(name)
+            if value is None:
+                problems.append(f"{name} is null in a run with status 'ok'")
+            # Costs of (squared) distances and durations: NaN, infinite or negative is a
+            # failed run, never a number for a table.
+            elif (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and not (math.isfinite(value) and value >= 0)):
+                problems.append(f"{name} = {value!r} is not a finite non-negative number")
     return problems
 
 
