@@ -18,6 +18,10 @@ from hiref.settings import setting
 _FRLC_FIELDS = {f.name for f in dataclasses.fields(FRLCConfig)}
 
 
+#: ott-jax's rules for ``PointCloud(scale_cost=...)`` (ott 0.6).
+SCALE_COST_RULES = ("mean", "max_cost", "median", "max_norm", "max_bound")
+
+
 @dataclasses.dataclass(frozen=True)
 class LOTSettings:
     """Settings of ott-jax LRSinkhorn."""
@@ -26,8 +30,11 @@ class LOTSettings:
     gamma: float = setting(10.0, "Mirror-descent step parameter of LRSinkhorn.",
                            exclusiveMinimum=0)
     max_iterations: int = setting(2000, "Outer iteration cap.", minimum=1)
-    scale_cost: str | float = setting("mean", "ott scale_cost of the geometry (mean: costs of "
-                                      "order one).")
+    scale_cost: str | float = setting(
+        "mean", "ott scale_cost of the geometry: a positive number divides the cost, or one "
+        "of ott's point-cloud rules (mean: costs of order one).",
+        oneOf=[{"type": "string", "enum": list(SCALE_COST_RULES)},
+               {"type": "number", "exclusiveMinimum": 0}])
 
 
 def run_lot(x, y, params, seed) -> MethodResult:
