@@ -21,10 +21,10 @@ Cases (seed 0):
     squared Euclidean, default HiRefConfig.
   wide_2^14x2048: the same at n = 2^14 (a quick check).
   imagenet_shape: the ImageNet experiment's shape, n = 640500 per side in 2048-D (9.8 GiB of
-    input), nonnegative clustered embeddings (:func:`embeddings`), Euclidean cost, the
-    workflow's ``hiref`` settings for it (the authors': schedule [7, 50, 1830] from
-    max_rank 64 and max_leaf 2047, one start, no refinement, 60 mirror-descent steps),
-    generated into 64-byte aligned arrays, which JAX uses in place.
+    input), nonnegative clustered embeddings (:func:`embeddings`), Euclidean cost,
+    ``hiref.solve`` on the authors' schedule for it ([7, 50, 1830] from max_rank 64 and
+    max_leaf 2047, one start, no refinement, 60 mirror-descent steps), generated into
+    64-byte aligned arrays, which JAX uses in place.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The workflow's ``hiref`` settings for the ImageNet experiment (config/config.yaml's
-#: ``methods.hiref`` defaults with its ``experiments.imagenet`` settings).
+#: ``hiref.solve`` on the authors' ImageNet schedule [7, 50, 1830] (max_rank 64, max_leaf
+#: 2047), one start, no refinement, 60 mirror-descent steps: our solver's cheapest
+#: configuration at that shape (the method ``hiref`` is the authors' algorithm,
+#: docs/authors-hiref.md).
 AUTHORS_IMAGENET = {"max_rank": 64, "max_leaf": 2047, "depth": 7, "outer_iters": 60,
                     "top_restarts": 1, "refine_sweeps": 0}
 CASES = {
