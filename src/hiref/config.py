@@ -42,11 +42,10 @@ class HiRefConfig:
         step is ``gamma`` divided by the largest spread, max - min over co-clusters, of a
         row of the gradient), whatever the scale of the cost.
       top_restarts: candidate splits of the first (coarsest) level, each from a different
-        k-means++ start. They run ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps on a
-        sample of at most ``hiref.solver.TRIAL_POINTS`` (4096) x and y points; the one
-        whose co-clusters keep together the most pairs of an exact matching of
-        ``hiref.solver.PROBE_POINTS`` (512) sampled points gives the start of the full
-        split. Errors of the first split are the costliest (no later level undoes them),
+        k-means++ start. Each runs ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps of
+        the first level's program on all the points; the one whose co-clusters keep together
+        the most pairs of an exact matching of ``hiref.solver.PROBE_POINTS`` (512) sampled x
+        and y points (ties: the lower low-rank objective) gives the start of the full split. Errors of the first split are the costliest (no later level undoes them),
         and the split with the lowest low-rank objective can cut across the transport map.
         1: a single k-means++ start, as the authors.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.

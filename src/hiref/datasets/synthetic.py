@@ -13,11 +13,6 @@ import functools
 import numpy as np
 
 
-def _rotate(points: np.ndarray, theta: float) -> np.ndarray:
-    c, s = np.cos(theta), np.sin(theta)
-    return points @ np.array([[c, -s], [s, c]]).T
-
-
 def checkerboard(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """ott-jax ``square_five`` -> ``square_four`` Gaussian mixtures (scale 5, std 0.5)."""
     import jax
