@@ -137,7 +137,7 @@ def test_bad_config_is_refused(field, value):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of 7 rows for 50-200 columns: several tiles and a padded last one."""
-    monkeypatch.setattr(frlc, "TILE_ENTRIES", 7 * 200)
+    monkeypatch.setattr(frlc, "BLOCK_ENTRIES", 7 * 200)
 
 
 @pytest.mark.parametrize("cost", ["euclidean", "sqeuclidean"])
@@ -230,6 +230,6 @@ def test_plan_scoring_with_a_padded_last_block(pair, monkeypatch):
     x, y = pair
     res = frlc.solve(x, y, "euclidean", frlc.FRLCConfig(rank=8, max_iter=5, min_iter=5), 0)
     whole = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
-    monkeypatch.setattr(scoring, "PLAN_BLOCK", 40 * 96)
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 40 * 96)
     blocks = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
     assert whole[2] > 0 and np.allclose(blocks, whole, rtol=1e-5)

@@ -191,7 +191,7 @@ def test_plan_costs_of_the_independent_coupling():
 
 def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
     # All mass on the cheap diagonal but rows only half full: unrounded, the cost would be 0.
-    monkeypatch.setattr(scoring, "PLAN_BLOCK", 8 * 16)  # several row blocks
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 8 * 16)  # several row blocks
     x = np.arange(16, dtype=np.float32)[:, None]
     q = np.eye(16, dtype=np.float32) / 32
     costs = methods.lowrank_plan_costs(x, x, q, np.eye(16, dtype=np.float32), np.ones(16))

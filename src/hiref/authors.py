@@ -50,7 +50,7 @@ import numpy as np
 
 from hiref import costs, frlc, validation
 from hiref.authors_config import AuthorsSettings
-from hiref.config import COSTS, Alignment
+from hiref.config import BLOCK_ENTRIES, COSTS, Alignment
 from hiref.frlc_config import FRLCConfig
 from hiref.schedule import plan_levels
 
@@ -266,7 +266,7 @@ def _batch(blocks: int, size: int, rank: int, last: bool, settings: AuthorsSetti
     entries = 16 * size * rank
     if not last:
         t = int(rank / settings.distance_eps)
-        entries += 4 * t * t + min(size * t, frlc.TILE_ENTRIES)
+        entries += 4 * t * t + min(size * t, BLOCK_ENTRIES)
     fits = max(1, (settings.block_memory_mb << 20) // (_ENTRY_BYTES * entries))
     return max(d for d in range(1, min(blocks, fits) + 1) if blocks % d == 0)
 

@@ -11,6 +11,11 @@ from hiref.settings import setting
 
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
+#: Largest number of entries (64 MiB in float32) of one block of a cost or a plan that a
+#: program builds at once: FRLC's cost tiles, the row blocks in which plans are scored, the
+#: batches the mini-batch solver runs together. It bounds memory; the block's results are
+#: those of the whole. Here, beside ``COSTS``, because the registry reads it without JAX.
+BLOCK_ENTRIES = 1 << 24
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hiref import costs
-from hiref.config import COSTS
+from hiref.config import BLOCK_ENTRIES, COSTS
 from hiref.costs import HIGHEST
 from hiref.frlc_config import (
     COST_FORMS,
@@ -82,15 +82,13 @@ from hiref.frlc_config import (
 )
 
 __all__ = [
-    "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "TILE_ENTRIES", "CostOperator",
+    "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "CostOperator",
     "DenseCost", "FRLCConfig", "FRLCResult", "FactoredCost", "TiledCost", "check_inputs",
     "cost_operator", "factored_plan_cost", "max_pairwise_distance", "resolve_cost_form",
     "solve", "solve_operator", "solve_points", "tiled_product",
 ]
 
 
-#: Largest number of cost entries one tile of a tiled product holds (64 MiB in float32).
-TILE_ENTRIES = 1 << 24
 #: Problems with more cost entries than this report every outer iteration on stderr (at the
 #: MERFISH shape one iteration of the dense cost takes minutes on a CPU).
 PROGRESS_ENTRIES = DENSE_MATRIX_ENTRIES
@@ -167,8 +165,8 @@ CostOperator = DenseCost | FactoredCost | TiledCost
 def tiled_product(rows: jax.Array, cols: jax.Array, valid_rows: jax.Array,
                   valid_cols: jax.Array, mat: jax.Array, cost: str) -> jax.Array:
     """``C @ mat`` for ``C_ij = c(rows_i, cols_j)`` (zero where ``valid_rows`` or
-    ``valid_cols`` is False), built ``TILE_ENTRIES // m`` rows at a time: memory
-    ``O((n + m) r + TILE_ENTRIES)``, entries exactly those of :func:`hiref.costs.pairwise`.
+    ``valid_cols`` is False), built ``BLOCK_ENTRIES // m`` rows at a time: memory
+    ``O((n + m) r + BLOCK_ENTRIES)``, entries exactly those of :func:`hiref.costs.pairwise`.
 
     Args:
       rows: (n, d); cols: (m, d); valid_rows: (n,) bool; valid_cols: (m,) bool; mat: (m, r).
@@ -196,9 +194,9 @@ def max_pairwise_distance(x: jax.Array, y: jax.Array, valid_x: jax.Array,
 
 
 def _over_row_tiles(tile, rows: jax.Array, valid: jax.Array, m: int) -> jax.Array:
-    """``tile(rows_b (s, d), valid_b (s,)) -> (s, ...)`` applied to ``TILE_ENTRIES // m``
+    """``tile(rows_b (s, d), valid_b (s,)) -> (s, ...)`` applied to ``BLOCK_ENTRIES // m``
     rows at a time (``lax.map``; padded rows are invalid) and concatenated: (n, ...)."""
-    size = min(rows.shape[0], max(1, TILE_ENTRIES // m))
+    size = min(rows.shape[0], max(1, BLOCK_ENTRIES // m))
     pad = (-rows.shape[0]) % size
     tiles = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, size, rows.shape[1])
     masks = jnp.pad(valid, (0, pad)).reshape(-1, size)

@@ -21,8 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Largest number of plan entries built at once when scoring a dense or low-rank plan.
-PLAN_BLOCK = 1 << 24
+from hiref.config import BLOCK_ENTRIES
 
 
 def matching_costs(x: np.ndarray, y: np.ndarray, perm: np.ndarray) -> tuple[float, float]:
@@ -70,15 +69,17 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> PlanCosts:
     mass is added back as the rank-one ``err_r err_c^T / |err_r|_1``. The result is the
     :class:`PlanCosts` of the rounded coupling ``F`` and of ``P`` itself.
 
-    Rows are processed ``PLAN_BLOCK // m`` at a time (``lax.scan``), so memory stays linear
+    Rows are processed ``BLOCK_ENTRIES // m`` at a time (``lax.scan``), so memory stays linear
     in ``n`` beyond one block; per-row sums are added in float64.
     """
     import jax
     import jax.numpy as jnp
 
+    from hiref.costs import DIVISOR_FLOOR
+
     n, m = x.shape[0], y.shape[0]
     a, b = 1.0 / n, 1.0 / m
-    block = max(1, min(n, PLAN_BLOCK // m))
+    block = max(1, min(n, BLOCK_ENTRIES // m))
     pad = (-n) % block
 
     def padded(arr):
@@ -103,7 +104,7 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> PlanCosts:
         def body(cols, inp):
             vb, ab = inp
             p = rows(vb, ab)
-            u = jnp.minimum(a / jnp.maximum(p.sum(1), 1e-30), 1.0)
+            u = jnp.minimum(a / jnp.maximum(p.sum(1), DIVISOR_FLOOR), 1.0)
             return cols + (u[:, None] * p).sum(0), u
 
         return jax.lax.scan(body, jnp.zeros(m, y.dtype), (valid, args))
@@ -131,7 +132,7 @@ def plan_costs(x, y, plan_rows: Callable, row_args: tuple) -> PlanCosts:
         return jax.lax.scan(body, None, (xs, err_r))[1]
 
     cols, u = row_scaling(valid, args)
-    v = jnp.minimum(b / jnp.maximum(cols, 1e-30), 1.0)
+    v = jnp.minimum(b / jnp.maximum(cols, DIVISOR_FLOOR), 1.0)
     cols, per_row = scaled_costs(xs, valid, u, v, args)
     per_row = np.asarray(per_row, np.float64).reshape(-1, 5)
     p1, p2 = per_row[:, 0].sum(), per_row[:, 1].sum()
@@ -189,7 +190,7 @@ def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str) -> PlanCosts:
             return ((rounded * d1).sum(), (rounded * d2).sum(), moved, (plan * d1).sum(),
                     (plan * d2).sum())
 
-        chunk = max(1, min(batches.shape[0], PLAN_BLOCK // batches.shape[1] ** 2))
+        chunk = max(1, min(batches.shape[0], BLOCK_ENTRIES // batches.shape[1] ** 2))
         return jax.lax.map(one, (batches, f, g, epsilon), batch_size=chunk)
 
     return PlanCosts(*(np.asarray(v, np.float64)
@@ -198,11 +199,11 @@ def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str) -> PlanCosts:
 
 def lowrank_plan_argmax(q, r, g) -> np.ndarray:
     """The argmax map of ``P = Q diag(1/g) R^T``: for each row ``i`` the column of its largest
-    entry, (n,) int64; ``PLAN_BLOCK // m`` rows at a time."""
+    entry, (n,) int64; ``BLOCK_ENTRIES // m`` rows at a time."""
     import jax
     import jax.numpy as jnp
 
-    block = max(1, min(q.shape[0], PLAN_BLOCK // r.shape[0]))
+    block = max(1, min(q.shape[0], BLOCK_ENTRIES // r.shape[0]))
 
     @jax.jit
     def argmax(q, r_over_g):
@@ -253,9 +254,11 @@ def _round_onto_uniform(p):
     :func:`plan_costs`); returns the rounded plan and the mass it moved."""
     import jax.numpy as jnp
 
+    from hiref.costs import DIVISOR_FLOOR
+
     a, b = 1.0 / p.shape[0], 1.0 / p.shape[1]
-    p = p * jnp.minimum(a / jnp.maximum(p.sum(1), 1e-30), 1.0)[:, None]
-    p = p * jnp.minimum(b / jnp.maximum(p.sum(0), 1e-30), 1.0)[None, :]
+    p = p * jnp.minimum(a / jnp.maximum(p.sum(1), DIVISOR_FLOOR), 1.0)[:, None]
+    p = p * jnp.minimum(b / jnp.maximum(p.sum(0), DIVISOR_FLOOR), 1.0)[None, :]
     err_r, err_c = a - p.sum(1), b - p.sum(0)
     moved = err_r.sum()
-    return p + jnp.where(moved > 0, jnp.outer(err_r, err_c) / jnp.maximum(moved, 1e-30), 0.0), moved
+    return p + jnp.where(moved > 0, jnp.outer(err_r, err_c) / jnp.maximum(moved, DIVISOR_FLOOR), 0.0), moved
