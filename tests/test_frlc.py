@@ -82,10 +82,13 @@ def test_rank_40_beats_a_random_co_clustering_by_a_margin():
 
 def test_deterministic_for_a_seed(pair):
     config = frlc.FRLCConfig(rank=8, max_iter=10, min_iter=10)
-    first, again, other = (frlc.solve(*pair, "euclidean", config, seed=s) for s in (3, 3, 4))
+    # Seeds are 64-bit: 3 + 2**32 differs from 3 only above bit 32, and draws otherwise.
+    first, again, other, high = (frlc.solve(*pair, "euclidean", config, seed=s)
+                                 for s in (3, 3, 4, 3 + 2**32))
     assert np.array_equal(np.asarray(first.q), np.asarray(again.q))
     assert np.array_equal(np.asarray(first.t), np.asarray(again.t))
     assert not np.array_equal(np.asarray(first.q), np.asarray(other.q))
+    assert not np.array_equal(np.asarray(first.q), np.asarray(high.q))
 
 
 def test_sampled_euclidean_factors_with_more_landmarks_are_closer():
@@ -109,6 +112,7 @@ def test_sampled_euclidean_factors_with_more_landmarks_are_closer():
         ({"cost": "cityblock"}, "cost must be one of"),
         ({"seed": -1}, "seed must be"),
         ({"seed": 1.5}, "seed must be"),
+        ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
         ({"x": np.full((96, 2), np.nan)}, "NaN"),
         ({"x": np.zeros((96, 3))}, "same dimension"),
         ({"x": np.zeros(96)}, "non-empty"),

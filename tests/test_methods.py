@@ -159,6 +159,15 @@ def test_exact_minibatch_seeded_and_improves_with_batch_size(pair):
     assert run("minibatch_exact-64", 0).cost_p2 <= run("minibatch_exact-4", 0).cost_p2
 
 
+@pytest.mark.parametrize("label", ["bspot-16", "lot"])
+def test_methods_take_64_bit_seeds(pair, label):
+    # BSP-OT takes 31-bit seeds (hiref.seeds.narrow_seed), LOT a JAX key (hiref.seeds.jax_key).
+    params = methods.resolve_params(label, {}, "sqeuclidean")
+    assert methods.run(label, *pair, params, seed=2**40 + 1).status == "ok"
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+        methods.run(label, *pair, params, seed=2**64)
+
+
 def test_plan_argmax_matches_the_dense_plan():
     rng = np.random.default_rng(1)
     q, r = rng.random((40, 5), np.float32), rng.random((30, 5), np.float32)

@@ -61,7 +61,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 import sys
 import time
 from typing import NamedTuple
@@ -70,7 +69,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hiref import costs
+from hiref import costs, seeds
 from hiref.config import BLOCK_ENTRIES, COSTS
 from hiref.costs import HIGHEST
 from hiref.frlc_config import (
@@ -424,8 +423,7 @@ def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray,
             f"config must be an FRLCConfig, got {type(config).__name__}.")
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}.")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
+    seeds.check_seed(seed)
     arrays = []
     for name, arr in (("x", x), ("y", y)):
         arr = np.asarray(arr)
@@ -459,14 +457,15 @@ def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray,
 def solve(x, y, cost: str = "sqeuclidean", config: FRLCConfig | None = None,
           seed: int = 0) -> FRLCResult:
     """FRLC between uniform point clouds ``x`` (n, d) and ``y`` (m, d) under ``cost``
-    (``"sqeuclidean"`` or ``"euclidean"``); deterministic for a given ``seed``.
+    (``"sqeuclidean"`` or ``"euclidean"``); deterministic for a given ``seed``, an integer in
+    ``[0, 2**64)`` that keys every random draw through :func:`hiref.seeds.jax_key`.
 
     Raises:
       ValueError: for invalid inputs (see :func:`check_inputs`).
     """
     config = FRLCConfig() if config is None else config
     x, y = check_inputs(x, y, cost, config, seed)
-    return _solve_jit(x, y, jax.random.key(seed), cost=cost, config=config)
+    return _solve_jit(x, y, seeds.jax_key(seed), cost=cost, config=config)
 
 
 _solve_jit = jax.jit(solve_points, static_argnames=("cost", "config"))

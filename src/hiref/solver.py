@@ -32,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 from hiref import costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
+from hiref.seeds import check_seed
 
 #: Candidates are judged by agreement with an exact matching of this many sampled points.
 PROBE_POINTS = 512
@@ -93,7 +94,7 @@ def solve(
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
     validation.check_cost_name(cost)
-    seed = validation.check_seed(seed)
+    seed = check_seed(seed)
     report = _progress_printer(validation.check_progress(progress))
     x = validation.as_points(x, "x")
     y = validation.as_points(y, "y")
@@ -163,7 +164,7 @@ def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 
     Returns ``(x, y, kept)`` where ``kept`` are the indices kept of the larger set (sorted).
     """
-    seed = validation.check_seed(seed)
+    seed = check_seed(seed)
     x, y = np.asarray(x), np.asarray(y)
     larger = x if len(x) > len(y) else y
     size = min(len(x), len(y))
