@@ -198,6 +198,28 @@ def test_plan_costs_of_the_independent_coupling():
     assert costs.moved == pytest.approx(0, abs=1e-6)
 
 
+def test_plan_scoring_compiles_once_per_shape():
+    """A second plan of the same shapes reuses the compiled programs (each jit's cache holds
+    one entry more after the first call, none after the second), and scores its own data."""
+    rng = np.random.default_rng(3)
+    programs = [scoring._compiled(scoring._row_scaling, ("plan_rows", "n")),
+                scoring._compiled(scoring._scaled_costs, ("plan_rows",)),
+                scoring._compiled(scoring._rank_one_costs, ())]
+
+    def score():
+        x, y = rng.random((37, 3), np.float32), rng.random((23, 3), np.float32)
+        q, r = rng.random((37, 2), np.float32), rng.random((23, 2), np.float32)
+        return methods.lowrank_plan_costs(x, y, q / q.sum(), r / r.sum(), np.ones(2, np.float32))
+
+    before = [program._cache_size() for program in programs]
+    first = score()
+    after_first = [program._cache_size() for program in programs]
+    second = score()
+    assert [program._cache_size() for program in programs] == after_first
+    assert after_first == [b + 1 for b in before] and first.moved > 0  # all three ran
+    assert first != second
+
+
 def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
     # All mass on the cheap diagonal but rows only half full: unrounded, the cost would be 0.
     monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 8 * 16)  # several row blocks
