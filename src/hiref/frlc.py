@@ -61,8 +61,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
-import time
 from typing import NamedTuple
 
 import jax
@@ -79,6 +77,7 @@ from hiref.frlc_config import (
     FRLCConfig,
     resolve_cost_form,
 )
+from hiref.provenance import log
 
 __all__ = [
     "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "CostOperator",
@@ -98,8 +97,7 @@ _matmul = functools.partial(jnp.matmul, precision=HIGHEST)
 
 
 def _report_iteration(k, objective, delta) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] frlc: iteration {int(k)}, objective "
-          f"{float(objective):.6g}, delta {float(delta):.3g}", file=sys.stderr, flush=True)
+    log(f"frlc: iteration {int(k)}, objective {float(objective):.6g}, delta {float(delta):.3g}")
 
 
 class DenseCost(NamedTuple):

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from hiref.config import COSTS
-from hiref.methods.common import MethodResult, log
+from hiref.methods.common import MethodResult
 from hiref.methods.outputs import OutputForm
 from hiref.methods.scoring import (
     lowrank_plan_argmax,
@@ -38,6 +38,7 @@ from hiref.methods.scoring import (
     mean_cost,
 )
 from hiref.methods.spec import NAME, MethodSpec
+from hiref.provenance import log
 from hiref.seeds import check_seed
 
 __all__ = [
