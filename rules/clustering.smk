@@ -195,5 +195,7 @@ rule embed_cifar100_lt:
         batch_size=EMBEDDING["batch_size"],
         random_init_seed=EMBEDDING["random_init_seed"],
         min_images=1,
+        # scripts/embed_images.py reads it: the extracted PNGs are real images.
+        stand_in=False,
     script:
         "../scripts/embed_images.py"
