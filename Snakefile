@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/embedding.smk"
 include: "rules/synthetic.smk"
 include: "rules/solve.smk"
 include: "rules/report.smk"

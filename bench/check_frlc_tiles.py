@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    frlc.TILE_ENTRIES = TILE_ROWS * args.n
+    frlc.BLOCK_ENTRIES = TILE_ROWS * args.n
     x, y = tissue_pair(args.n, seed=0)
     centre = 0.5 * (x.mean(0) + y.mean(0))
     x, y = x - centre, y - centre

@@ -171,29 +171,3 @@ rule extract_cifar100_lt:
         seed=CLUSTERING["data"]["cifar100_lt"]["seed"],
     script:
         "../scripts/extract_cifar100_lt.py"
-
-
-rule embed_cifar100_lt:
-    input:
-        unpack(cifar100_embed_inputs),
-    output:
-        "results/embeddings/cifar100_lt.npz",
-    log:
-        "results/logs/embed_cifar100_lt.log",
-    benchmark:
-        "results/benchmarks/embed_cifar100_lt.tsv"
-    conda:
-        "../envs/vision.yaml"
-    threads: EMBEDDING["threads"]
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=EMBEDDING["mem_mb"],
-        runtime=EMBEDDING["runtime"],
-    params:
-        size=EMBEDDING["size"],
-        normalize=EMBEDDING["normalize"],
-        batch_size=EMBEDDING["batch_size"],
-        random_init_seed=EMBEDDING["random_init_seed"],
-        min_images=1,
-    script:
-        "../scripts/embed_images.py"

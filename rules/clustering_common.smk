@@ -7,7 +7,6 @@ from hiref.studies.clustering import methods as clustering_methods
 
 CLUSTERING = config["imbalanced_clustering"]
 # The ResNet50 embedding settings shared with rules/data.smk's embed_images.
-EMBEDDING = config["data"]["embedding"]
 CLUSTERING_TABLE = "results/tables/imbalanced_clustering"
 CLUSTERING_FIGURE = "results/figures/imbalanced_clustering_class_accuracy"
 # P²OT against its KL weight (imbalanced_clustering.kl_sweep; none when the list is empty).
@@ -62,11 +61,12 @@ def cifar100_archive(wildcards):
     return config["data"]["cifar100"]["archive"] or raw_file(CIFAR_ARCHIVE)
 
 
-def cifar100_embed_inputs(wildcards):
-    inputs = {"images": "results/clustering/cifar100_lt/images.zip"}
-    if EMBEDDING["random_init_seed"] is None:
-        inputs["weights"] = resnet50_weights()
-    return inputs
+register_image_set(
+    "cifar100_lt",
+    "results/clustering/cifar100_lt/images.zip",
+    min_images=1,
+    random_init_seed=EMBEDDING["random_init_seed"],
+)
 
 
 def method_settings(method):

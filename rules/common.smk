@@ -79,6 +79,44 @@ def resnet50_weights():
     return weights["path"] or raw_file(f"weights/{Path(urlparse(weights['url']).path).name}")
 
 
+# Settings of the one embedding rule (`embed_images`, rules/embedding.smk), whatever the set.
+EMBEDDING = config["data"]["embedding"]
+# Image sets `embed_images` embeds: name -> its images (a path, or a function of the
+# wildcards), the fewest images it must hold, the seed of random ResNet50 weights (None: the
+# weights file) and whether its images are stand-ins. A rules file registers its sets beside
+# the step that writes the images, as with datasets.
+IMAGE_SETS_TO_EMBED = {}
+
+
+def register_image_set(name, images, *, min_images, random_init_seed, stand_in=False):
+    IMAGE_SETS_TO_EMBED[name] = {
+        "images": images,
+        "min_images": min_images,
+        "random_init_seed": random_init_seed,
+        "stand_in": stand_in,
+    }
+
+
+def image_set_to_embed(wildcards):
+    """The registration of the image set `embed_images` is asked for."""
+    if wildcards.image_set not in IMAGE_SETS_TO_EMBED:
+        raise ValueError(
+            f"no image set {wildcards.image_set!r} to embed; registered: "
+            f"{sorted(IMAGE_SETS_TO_EMBED)} (rules/common.smk, register_image_set)"
+        )
+    return IMAGE_SETS_TO_EMBED[wildcards.image_set]
+
+
+def embed_inputs(wildcards):
+    """The images of the set, and the weights file unless random weights are seeded."""
+    image_set = image_set_to_embed(wildcards)
+    images = image_set["images"]
+    inputs = {"images": images(wildcards) if callable(images) else images}
+    if image_set["random_init_seed"] is None:
+        inputs["weights"] = resnet50_weights()
+    return inputs
+
+
 def method_labels(experiment):
     """Method variants an experiment runs, e.g. minibatch -> minibatch-64, minibatch-256."""
     exp = config["experiments"][experiment]

@@ -27,35 +27,6 @@ rule retrieve:
         "../scripts/retrieve.py"
 
 
-rule embed_images:
-    input:
-        unpack(embed_inputs),
-    output:
-        "results/embeddings/{image_set}.npz",
-    log:
-        "results/logs/embed_images/{image_set}.log",
-    benchmark:
-        "results/benchmarks/embed_images/{image_set}.tsv"
-    wildcard_constraints:
-        image_set="|".join(IMAGE_SETS),
-    conda:
-        "../envs/vision.yaml"
-    threads: DATA["embedding"]["threads"]
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=DATA["embedding"]["mem_mb"],
-        runtime=DATA["embedding"]["runtime"],
-    params:
-        size=DATA["embedding"]["size"],
-        normalize=DATA["embedding"]["normalize"],
-        batch_size=DATA["embedding"]["batch_size"],
-        random_init_seed=EMBED_SEED,
-        min_images=lambda wc: 2 * DATA[wc.image_set]["n_per_side"],
-        stand_in=STAND_IN,
-    script:
-        "../scripts/embed_images.py"
-
-
 rule split_embeddings:
     input:
         embeddings_file,

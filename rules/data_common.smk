@@ -79,18 +79,27 @@ def image_source(image_set):
     return DATA["imagenet"]["train_dir"]
 
 
-def embed_inputs(wildcards):
+def images_to_embed(wildcards):
+    """The images embed_images reads for COCO or ImageNet: the stand-in COCO zip, or the real
+    images."""
     if STAND_IN:
         if wildcards.image_set != "coco":
             raise ValueError(
                 "with data.stand_in: true ImageNet is generated as embeddings "
                 f"({stand_in_file('imagenet/imagenet.npz')}); there are no images to embed"
             )
-        return {"images": stand_in_file("coco/val2017.zip")}
-    inputs = {"images": image_source(wildcards.image_set)}
-    if EMBED_SEED is None:
-        inputs["weights"] = DATA["weights"]["path"] or raw(f"weights/{WEIGHTS_FILE}")
-    return inputs
+        return stand_in_file("coco/val2017.zip")
+    return image_source(wildcards.image_set)
+
+
+for image_set in IMAGE_SETS:
+    register_image_set(
+        image_set,
+        images_to_embed,
+        min_images=2 * DATA[image_set]["n_per_side"],
+        random_init_seed=EMBED_SEED,
+        stand_in=STAND_IN,
+    )
 
 
 def embeddings_file(wildcards):

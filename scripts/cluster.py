@@ -2,13 +2,12 @@
 cluster), or P²OT at every KL weight and seed (rule cluster_kl_sweep); one JSON record per
 run."""
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref import accelerator
+from hiref.provenance import job_log
 from hiref.studies.clustering import methods
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
+with job_log(sm.log[0]):
     # The heads are JAX: a granted GPU is used, or the job stops; full-precision matmuls.
     accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
     accelerator.configure_jax()

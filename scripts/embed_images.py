@@ -7,15 +7,13 @@ threads: decoding workers. output: .npz with ``embeddings`` (float32, n x 2048),
 (sorted image paths), ``meta`` (JSON; the images' stand-in marker under ``stand_in``).
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 import pooch
 import torch
 
 from hiref.accelerator import require_gpu
 from hiref.datasets.image_files import source_marker
 from hiref.datasets.images import build_resnet50, default_device, embed_images, save_embeddings
-from hiref.provenance import versions
+from hiref.provenance import job_log, versions
 
 
 def main(sm) -> None:
@@ -57,5 +55,5 @@ def main(sm) -> None:
     print(f"embedded {len(ids)} images from {sm.input.images} on {device}")
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

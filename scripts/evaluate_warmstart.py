@@ -1,13 +1,12 @@
 """Sinkhorn from every initializer on the held-out pairs of one problem
 (rule evaluate_warmstart)."""
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref import accelerator
+from hiref.provenance import job_log
 from hiref.studies.warmstart import initializers, steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):
+with job_log(sm.log[0]):
     # A granted GPU is used, or the job stops; float32 matmuls at full precision.
     accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
     accelerator.configure_jax()

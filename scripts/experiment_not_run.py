@@ -5,9 +5,8 @@ markdown (the message).
 """
 
 import csv
-from contextlib import redirect_stderr, redirect_stdout
 
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 
 
 def main(sm) -> None:
@@ -21,5 +20,5 @@ def main(sm) -> None:
     print(message)
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -1,13 +1,11 @@
 """Records of the imbalanced-clustering study -> summary CSV and Markdown, per-seed and
 per-class CSVs (rule gather_clustering_table)."""
 
-from contextlib import redirect_stderr
-
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.studies.clustering import report
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w") as log, redirect_stderr(log):
+with job_log(sm.log[0]):
     runs, classes, provenance = report.load_records(sm.input.records)
     summary = report.summarise(runs, sm.params.paper)
     for frame, path in ((summary, sm.output.csv), (runs, sm.output.runs),

@@ -4,11 +4,9 @@ with the paper's published cosines beside ours where the formula and estimator m
 input: the score CSVs of score_gene_transfer. output: csv, markdown.
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 import pandas as pd
 
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.report.gene_transfer import summarise_transfer, transfer_markdown
 
 
@@ -21,5 +19,5 @@ def main(sm) -> None:
         tmp.write_text(transfer_markdown(summary))
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

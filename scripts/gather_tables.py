@@ -1,13 +1,11 @@
 """Run records of one experiment -> per-run CSV, summary CSV and Markdown with the paper's
 published values beside ours (gather_tables)."""
 
-from contextlib import redirect_stderr
-
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.report import published, tables
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w") as log, redirect_stderr(log):
+with job_log(sm.log[0]):
     values = published.load()
     runs = tables.load_runs(sm.input.records)
     summary = tables.summarise(runs, values)

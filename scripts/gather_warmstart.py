@@ -1,9 +1,8 @@
 """Warm-start table of every problem, CSV and Markdown (rule gather_warmstart)."""
 
-from contextlib import redirect_stderr, redirect_stdout
-
+from hiref.provenance import job_log
 from hiref.studies.warmstart import steps
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):
+with job_log(sm.log[0]):
     steps.gather(sm.params.settings, dict(sm.input), sm.output.csv, sm.output.markdown)

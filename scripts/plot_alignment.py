@@ -1,15 +1,13 @@
 """Matched pairs of each method on one 2-D dataset (rule plot_alignment)."""
 
-from contextlib import redirect_stderr
-
 import numpy as np
 
 from hiref.datasets import load_pair
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.report import figures
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w") as log, redirect_stderr(log):
+with job_log(sm.log[0]):
     x, y = load_pair(sm.input.data)
     perms = {}
     for label, path in zip(sm.params.methods, sm.input.matchings):

@@ -1,14 +1,12 @@
 """P²OT against its KL weight: table and figure (rule plot_kl_sweep)."""
 
-from contextlib import redirect_stderr
-
 import pandas as pd
 
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.studies.clustering import report
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w") as log, redirect_stderr(log):
+with job_log(sm.log[0]):
     runs, _, provenance = report.load_records(sm.input.records)
     sweep = report.sweep_summary(runs)
     baselines = pd.read_csv(sm.input.table)

@@ -6,10 +6,10 @@ output: h5ad (subsampled joint AnnData with X_pca and spatial), npz (prepared da
 """
 
 import json
-from contextlib import redirect_stderr, redirect_stdout
 
 from hiref.datasets import prepared_meta, save_pair
 from hiref.datasets.mosta import pair_arrays, preprocess_pair
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -27,5 +27,5 @@ def main(sm) -> None:
     print(json.dumps(adata.uns["preprocess"], indent=1))
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

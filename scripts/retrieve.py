@@ -5,17 +5,17 @@ params: url, checksum (``"sha256:<hex>"``, ``"md5:<hex>"``, a torchvision prefix
 
 import logging
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 
 from hiref.datasets.download import fetch
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    # The downloader's logger, stamped like hiref.provenance.log's lines.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, datefmt="%H:%M:%S",
+                        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     fetch(sm.params.url, sm.output[0], sm.params.checksum)
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -7,11 +7,10 @@ expression; titled as stand-in data when the run was).
 """
 
 import json
-from contextlib import redirect_stderr, redirect_stdout
 
 import anndata as ad
 
-from hiref.provenance import atomic_path
+from hiref.provenance import atomic_path, job_log
 from hiref.report.gene_transfer import gene_transfer_scores, plot_transfer, read_transport
 from hiref.report.stand_in import TITLE as STAND_IN_TITLE
 
@@ -41,5 +40,5 @@ def main(sm) -> None:
     print(scores.drop(columns="params").to_string(index=False))
 
 
-with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -1,23 +1,16 @@
 """Runs one method on one prepared dataset and writes its record (rule solve_ot)."""
 
-import time
-from contextlib import redirect_stderr
-from pathlib import Path
-
-import hiref
 from hiref import accelerator, records
+from hiref.provenance import job_log, log
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-# Line-buffered: progress lines reach the log while a long solve runs.
-with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log):
-    # Which hiref ran (the workflow's own src/: rules/common.smk puts it first on the path)
-    # and when the job started (epoch seconds: solver jobs never overlap locally).
-    print(f"hiref {hiref.__version__} from {Path(hiref.__file__).parent}, job started at "
-          f"{time.time():.3f}", file=log)
+# The log's first line names the hiref that runs (the workflow's own src/: rules/common.smk
+# puts it first on the path) and when the job started (solver jobs never overlap locally).
+with job_log(sm.log[0]):
     # The rule grants a GPU only to JAX methods that run (not to skipped runs).
     accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
     precision = accelerator.configure_jax()
-    print(f"JAX float32 matmul precision: {precision}", file=log)
+    log(f"JAX float32 matmul precision: {precision}")
     records.solve_and_record(
         data=sm.input.data,
         record=sm.output.record,

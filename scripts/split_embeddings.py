@@ -5,9 +5,8 @@ input: the embeddings .npz (embed_images, or the ImageNet stand-in). params: n_p
 ``x_ids``, ``y_ids``; ``meta``).
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref.datasets.embedding_split import split_file
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -18,5 +17,5 @@ def main(sm) -> None:
           f"(seed {split['seed']})")
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

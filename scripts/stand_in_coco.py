@@ -3,9 +3,8 @@
 params: images, seed. output: val2017.zip under data.stand_in_data.dir, marked.
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref.datasets.stand_ins.coco import write_zip
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -13,5 +12,5 @@ def main(sm) -> None:
     print(f"wrote {sm.output[0]}: {marker}")
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -4,9 +4,8 @@ writes them for ILSVRC2012 train.
 params: rows, classes, dim, seed. output: imagenet.npz under data.stand_in_data.dir, marked.
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref.datasets.stand_ins.imagenet import write_embeddings
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -15,5 +14,5 @@ def main(sm) -> None:
     print(f"wrote {sm.output[0]}: {marker}")
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

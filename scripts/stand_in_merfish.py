@@ -4,9 +4,8 @@ params: role (source or target), cells, rotation_deg, seed.
 output: metadata, counts (cell_metadata_S2R<r>.csv.gz, cell_by_gene_S2R<r>.csv.gz), marked.
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref.datasets.stand_ins.merfish import write_replicate
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -17,5 +16,5 @@ def main(sm) -> None:
     print(f"wrote {sm.output.metadata} and {sm.output.counts}: {marker}")
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

@@ -4,9 +4,8 @@ params: stage_index, cells, tissues, genes, gene_dropout, median_umi, seed.
 output: <stage>_E1S1.MOSTA.h5ad under data.stand_in_data.dir, marked as a stand-in.
 """
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref.datasets.stand_ins.mosta import StageModel, write_stage
+from hiref.provenance import job_log
 
 
 def main(sm) -> None:
@@ -18,5 +17,5 @@ def main(sm) -> None:
     print(f"wrote {sm.output[0]}: {marker}")
 
 
-with open(snakemake.log[0], "w", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0]):  # noqa: F821
     main(snakemake)  # noqa: F821

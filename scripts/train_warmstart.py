@@ -1,16 +1,15 @@
 """A learned initializer's network, trained on the training pairs of one problem (rules
 train_potential_model and train_plan_model)."""
 
-from contextlib import redirect_stderr, redirect_stdout
-
 from hiref import accelerator
+from hiref.provenance import job_log
 from hiref.studies.warmstart import steps
 
 TRAIN = {"train_potential_model": steps.train_potential_model,
          "train_plan_model": steps.train_plan_model}
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
-with open(sm.log[0], "w", buffering=1) as log, redirect_stderr(log), redirect_stdout(log):
+with job_log(sm.log[0]):
     # A granted GPU is used, or the job stops; float32 matmuls at full precision.
     accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
     accelerator.configure_jax()

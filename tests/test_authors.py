@@ -145,8 +145,10 @@ def test_low_rank_split_of_unequal_blocks_then_a_rank_q_last_level(pair, solved)
 def test_seeded(pair, solved):
     again = solve_authors(*pair, settings=SMALL, seed=0)
     other = solve_authors(*pair, settings=SMALL, seed=1)
+    high = solve_authors(*pair, settings=SMALL, seed=2**32)  # 0 but for bit 32: 64-bit seeds
     assert (again.perm == solved.perm).all()
     assert not (other.perm == solved.perm).all()
+    assert not (high.perm == solved.perm).all()
     assert again.compile_seconds < solved.compile_seconds  # the same programs, compiled once
 
 
@@ -170,7 +172,7 @@ def test_the_method_records_what_ran(pair, solved):
     ({"y": np.zeros((5, 2))}, "hiref.subsample_to_match"),
     ({"cost": "cosine"}, "cost must be one of"),
     ({"seed": -1}, "seed must be an integer"),
-    ({"seed": 2**32}, "seed must be an integer"),
+    ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
     ({"settings": {"max_q": 8}}, "settings must be an AuthorsSettings"),
     ({"x": np.full((6, 2), np.nan)}, "NaN"),
 ])

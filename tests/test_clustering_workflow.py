@@ -125,6 +125,6 @@ def test_cifar100_lt_chain_is_planned_with_the_resnet50_embedding(write_config):
     result = run_snakemake("-n", "--configfile", str(path), "--quiet", "rules")
     text = result.stdout + result.stderr
     assert result.returncode == 0, text[-3000:]
-    for rule in ("retrieve", "extract_cifar100_lt", "embed_cifar100_lt",
+    for rule in ("retrieve", "extract_cifar100_lt", "embed_images",
                  "prepare_clustering_data", "cluster", "gather_clustering_table"):
         assert rule in text, rule

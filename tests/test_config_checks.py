@@ -65,7 +65,7 @@ BAD = {
     "LOT scale_cost not positive": ({"methods": {"lot": {"scale_cost": 0}}},
                                     ["methods.lot.scale_cost"]),
     "seed of 2^64": ({"experiments": {"scaling": {"seeds": [0, 2**64]}}},
-                     ["experiments.scaling.seeds.1", "maximum of 4294967295"]),
+                     ["experiments.scaling.seeds.1", "maximum of 18446744073709551615"]),
     "unknown method setting": ({"methods": {"sinkhorn": {"epsilom": 0.1}}},
                                ["methods.sinkhorn", "'epsilom'"]),
     "depth the solver refuses": ({"methods": {"hiref_refined": {"depth": 1}}},

@@ -82,10 +82,13 @@ def test_rank_40_beats_a_random_co_clustering_by_a_margin():
 
 def test_deterministic_for_a_seed(pair):
     config = frlc.FRLCConfig(rank=8, max_iter=10, min_iter=10)
-    first, again, other = (frlc.solve(*pair, "euclidean", config, seed=s) for s in (3, 3, 4))
+    # Seeds are 64-bit: 3 + 2**32 differs from 3 only above bit 32, and draws otherwise.
+    first, again, other, high = (frlc.solve(*pair, "euclidean", config, seed=s)
+                                 for s in (3, 3, 4, 3 + 2**32))
     assert np.array_equal(np.asarray(first.q), np.asarray(again.q))
     assert np.array_equal(np.asarray(first.t), np.asarray(again.t))
     assert not np.array_equal(np.asarray(first.q), np.asarray(other.q))
+    assert not np.array_equal(np.asarray(first.q), np.asarray(high.q))
 
 
 def test_sampled_euclidean_factors_with_more_landmarks_are_closer():
@@ -109,6 +112,7 @@ def test_sampled_euclidean_factors_with_more_landmarks_are_closer():
         ({"cost": "cityblock"}, "cost must be one of"),
         ({"seed": -1}, "seed must be"),
         ({"seed": 1.5}, "seed must be"),
+        ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
         ({"x": np.full((96, 2), np.nan)}, "NaN"),
         ({"x": np.zeros((96, 3))}, "same dimension"),
         ({"x": np.zeros(96)}, "non-empty"),
@@ -137,7 +141,7 @@ def test_bad_config_is_refused(field, value):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of 7 rows for 50-200 columns: several tiles and a padded last one."""
-    monkeypatch.setattr(frlc, "TILE_ENTRIES", 7 * 200)
+    monkeypatch.setattr(frlc, "BLOCK_ENTRIES", 7 * 200)
 
 
 @pytest.mark.parametrize("cost", ["euclidean", "sqeuclidean"])
@@ -230,6 +234,6 @@ def test_plan_scoring_with_a_padded_last_block(pair, monkeypatch):
     x, y = pair
     res = frlc.solve(x, y, "euclidean", frlc.FRLCConfig(rank=8, max_iter=5, min_iter=5), 0)
     whole = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
-    monkeypatch.setattr(scoring, "PLAN_BLOCK", 40 * 96)
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 40 * 96)
     blocks = scoring.lowrank_plan_costs(x, y, *res.diagonal_form())
     assert whole[2] > 0 and np.allclose(blocks, whole, rtol=1e-5)

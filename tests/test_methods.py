@@ -159,6 +159,15 @@ def test_exact_minibatch_seeded_and_improves_with_batch_size(pair):
     assert run("minibatch_exact-64", 0).cost_p2 <= run("minibatch_exact-4", 0).cost_p2
 
 
+@pytest.mark.parametrize("label", ["bspot-16", "lot"])
+def test_methods_take_64_bit_seeds(pair, label):
+    # BSP-OT takes 31-bit seeds (hiref.seeds.narrow_seed), LOT a JAX key (hiref.seeds.jax_key).
+    params = methods.resolve_params(label, {}, "sqeuclidean")
+    assert methods.run(label, *pair, params, seed=2**40 + 1).status == "ok"
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+        methods.run(label, *pair, params, seed=2**64)
+
+
 def test_plan_argmax_matches_the_dense_plan():
     rng = np.random.default_rng(1)
     q, r = rng.random((40, 5), np.float32), rng.random((30, 5), np.float32)
@@ -189,9 +198,31 @@ def test_plan_costs_of_the_independent_coupling():
     assert costs.moved == pytest.approx(0, abs=1e-6)
 
 
+def test_plan_scoring_compiles_once_per_shape():
+    """A second plan of the same shapes reuses the compiled programs (each jit's cache holds
+    one entry more after the first call, none after the second), and scores its own data."""
+    rng = np.random.default_rng(3)
+    programs = [scoring._compiled(scoring._row_scaling, ("plan_rows", "n")),
+                scoring._compiled(scoring._scaled_costs, ("plan_rows",)),
+                scoring._compiled(scoring._rank_one_costs, ())]
+
+    def score():
+        x, y = rng.random((37, 3), np.float32), rng.random((23, 3), np.float32)
+        q, r = rng.random((37, 2), np.float32), rng.random((23, 2), np.float32)
+        return methods.lowrank_plan_costs(x, y, q / q.sum(), r / r.sum(), np.ones(2, np.float32))
+
+    before = [program._cache_size() for program in programs]
+    first = score()
+    after_first = [program._cache_size() for program in programs]
+    second = score()
+    assert [program._cache_size() for program in programs] == after_first
+    assert after_first == [b + 1 for b in before] and first.moved > 0  # all three ran
+    assert first != second
+
+
 def test_infeasible_plans_are_rounded_onto_the_marginals(monkeypatch):
     # All mass on the cheap diagonal but rows only half full: unrounded, the cost would be 0.
-    monkeypatch.setattr(scoring, "PLAN_BLOCK", 8 * 16)  # several row blocks
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 8 * 16)  # several row blocks
     x = np.arange(16, dtype=np.float32)[:, None]
     q = np.eye(16, dtype=np.float32) / 32
     costs = methods.lowrank_plan_costs(x, x, q, np.eye(16, dtype=np.float32), np.ones(16))

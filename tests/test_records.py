@@ -1,18 +1,23 @@
 """Run records are validated when read: an emptied, truncated or mistyped record stops the
 table with the file named and the command that rebuilds it; written files are readable as
-the user's umask allows."""
+the user's umask allows; every job logs through one helper."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import sys
+from pathlib import Path
 
 import pytest
 
 from hiref import provenance
 from hiref.records import read_record
 from hiref.report.tables import load_runs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = {
     "experiment": "synthetic", "dataset": "halfmoon_scurve", "method": "hiref", "n": 64, "d": 2,
@@ -105,3 +110,36 @@ def test_stand_in_flag_comes_from_the_prepared_pair(tmp_path):
     assert not provenance.stand_in(tmp_path / "real.npz")
     assert not provenance.stand_in(tmp_path / "synthetic.npz")
     assert provenance.stand_in(tmp_path / "stand_in.npz")
+
+
+def test_a_job_log_holds_everything_the_job_printed_with_times(tmp_path):
+    path = tmp_path / "job.log"
+    with provenance.job_log(path):
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        provenance.log("stamped")
+    first, *middle, last = path.read_text().splitlines()
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] hiref \S+ from .*hiref, job started at [\d.]+",
+                        first)
+    assert middle[:2] == ["to stdout", "to stderr"]
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] stamped", middle[2])
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] job done in [\d.]+ s", last)
+
+
+def test_a_failed_job_logs_its_traceback(tmp_path):
+    path = tmp_path / "job.log"
+    with pytest.raises(ValueError, match="bad input"), provenance.job_log(path):
+        raise ValueError("bad input")
+    text = path.read_text()
+    assert "Traceback" in text and "ValueError: bad input" in text
+    assert re.search(r"job failed after [\d.]+ s\n$", text)
+
+
+def test_every_script_logs_through_the_one_helper():
+    scripts = sorted((ROOT / "scripts").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        text = script.read_text()
+        pattern = r"^with job_log\((sm|snakemake)\.log\[0\]\)"
+        assert re.search(pattern, text, re.MULTILINE), script.name
+        assert "redirect_std" not in text, script.name

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 import hiref
-from hiref import assignment
+from hiref import assignment, seeds
 from hiref.datasets import synthetic
 
 # Leaves of 32 make n = 256 a real hierarchy (low-rank levels, leaves, refinement).
@@ -152,6 +152,25 @@ GOOD = np.zeros((5, 2))
 def test_bad_arguments_are_value_errors_naming_the_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
         hiref.solve(GOOD, GOOD, **kwargs)
+
+
+def test_seeds_are_64_bit_for_every_library():
+    """A seed's JAX key is jax.random.key's own below 2**32 (those seeds draw what they always
+    drew); above, seeds differing only above bit 32 get different keys and draws
+    (jax.random.key, outside 64-bit mode, keeps the low 32 bits only). Narrowed seeds (for a
+    library taking fewer bits) are the seed itself when it fits, distinct otherwise."""
+    for seed in (0, 5, 2**31, 2**32 - 1):
+        assert np.array_equal(jax.random.key_data(seeds.jax_key(seed)),
+                              jax.random.key_data(jax.random.key(seed)))
+    wide = (7, 7 + 2**32, 7 + 2**63, 2**64 - 1)
+    draws = {tuple(np.asarray(jax.random.uniform(seeds.jax_key(s), (4,)))) for s in wide}
+    assert len(draws) == len(wide)
+    assert [seeds.narrow_seed(s, 31) for s in (0, 2**31 - 1)] == [0, 2**31 - 1]
+    narrowed = {seeds.narrow_seed(s, 31) for s in (7, *wide)}
+    assert len(narrowed) == len(wide) and max(narrowed) < 2**31
+    for bad in (2**64, -1):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+            seeds.jax_key(bad)
 
 
 BLOCK = 160

@@ -48,9 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hiref import costs, frlc, validation
+from hiref import costs, frlc, seeds, validation
 from hiref.authors_config import AuthorsSettings
-from hiref.config import COSTS, Alignment
+from hiref.config import BLOCK_ENTRIES, COSTS, Alignment
 from hiref.frlc_config import FRLCConfig
 from hiref.schedule import plan_levels
 
@@ -266,7 +266,7 @@ def _batch(blocks: int, size: int, rank: int, last: bool, settings: AuthorsSetti
     entries = 16 * size * rank
     if not last:
         t = int(rank / settings.distance_eps)
-        entries += 4 * t * t + min(size * t, frlc.TILE_ENTRIES)
+        entries += 4 * t * t + min(size * t, BLOCK_ENTRIES)
     fits = max(1, (settings.block_memory_mb << 20) // (_ENTRY_BYTES * entries))
     return max(d for d in range(1, min(blocks, fits) + 1) if blocks % d == 0)
 
@@ -325,8 +325,9 @@ def solve_authors(
         64-bit mode is on and the input is float64); reported costs are exact, in float64.
       cost: ``"euclidean"`` (the authors' default, p = 1) or ``"sqeuclidean"`` (p = 2).
       settings: :class:`AuthorsSettings`; ``None``: the authors' defaults.
-      seed: integer in ``[0, 2**32)``; seeds FRLC's random initialisations and the sampled
-        cost factorisations (the same inputs and seed give the same result).
+      seed: integer in ``[0, 2**64)``; seeds FRLC's random initialisations and the sampled
+        cost factorisations through the key :func:`hiref.seeds.jax_key` makes of it
+        (the same inputs and seed give the same result).
       progress: ``True`` prints one line per level to stderr; a callable receives a dict per
         level (``level, blocks, block_size, rank, seconds, iterations_mean, iterations_max,
         objective_mean``).
@@ -346,9 +347,7 @@ def solve_authors(
             f"settings must be an AuthorsSettings, got {type(settings).__name__}.")
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}.")
-    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-            or not 0 <= seed < 2**32):
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
+    base = seeds.jax_key(seed)
     report = _printer(validation.check_progress(progress))
     x, y = validation.as_points(x, "x"), validation.as_points(y, "y")
     validation.check_pair(x, y)
@@ -371,7 +370,6 @@ def solve_authors(
     yj = jax.device_put((y - centre).astype(dtype))
     blocks_x = blocks_y = jax.device_put(np.arange(n, dtype=np.int32)[None, :])
     levels, seconds, last_cost = [], [], None
-    base = jax.random.key(seed)
     for depth, level in enumerate(plan):
         started = time.perf_counter()
         out = level.program(xj, yj, blocks_x, blocks_y, level.capacities,

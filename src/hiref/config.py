@@ -11,6 +11,11 @@ from hiref.settings import setting
 
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
+#: Largest number of entries (64 MiB in float32) of one block of a cost or a plan that a
+#: program builds at once: FRLC's cost tiles, the row blocks in which plans are scored, the
+#: batches the mini-batch solver runs together. It bounds memory; the block's results are
+#: those of the whole. Here, beside ``COSTS``, because the registry reads it without JAX.
+BLOCK_ENTRIES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,10 @@ class HiRefConfig:
         step is ``gamma`` divided by the largest spread, max - min over co-clusters, of a
         row of the gradient), whatever the scale of the cost.
       top_restarts: candidate splits of the first (coarsest) level, each from a different
-        k-means++ start. They run ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps on a
-        sample of at most ``hiref.solver.TRIAL_POINTS`` (4096) x and y points; the one
-        whose co-clusters keep together the most pairs of an exact matching of
-        ``hiref.solver.PROBE_POINTS`` (512) sampled points gives the start of the full
-        split. Errors of the first split are the costliest (no later level undoes them),
+        k-means++ start. Each runs ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps of
+        the first level's program on all the points; the one whose co-clusters keep together
+        the most pairs of an exact matching of ``hiref.solver.PROBE_POINTS`` (512) sampled x
+        and y points (ties: the lower low-rank objective) gives the start of the full split. Errors of the first split are the costliest (no later level undoes them),
         and the split with the lowest low-rank objective can cut across the transport map.
         1: a single k-means++ start, as the authors.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.

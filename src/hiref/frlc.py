@@ -61,17 +61,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
-import sys
-import time
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hiref import costs
-from hiref.config import COSTS
+from hiref import costs, seeds
+from hiref.config import BLOCK_ENTRIES, COSTS
 from hiref.costs import HIGHEST
 from hiref.frlc_config import (
     COST_FORMS,
@@ -80,17 +77,16 @@ from hiref.frlc_config import (
     FRLCConfig,
     resolve_cost_form,
 )
+from hiref.provenance import log
 
 __all__ = [
-    "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "TILE_ENTRIES", "CostOperator",
+    "COST_FORMS", "DENSE_MATRIX_ENTRIES", "RESOLVED_COST_FORMS", "CostOperator",
     "DenseCost", "FRLCConfig", "FRLCResult", "FactoredCost", "TiledCost", "check_inputs",
     "cost_operator", "factored_plan_cost", "max_pairwise_distance", "resolve_cost_form",
     "solve", "solve_operator", "solve_points", "tiled_product",
 ]
 
 
-#: Largest number of cost entries one tile of a tiled product holds (64 MiB in float32).
-TILE_ENTRIES = 1 << 24
 #: Problems with more cost entries than this report every outer iteration on stderr (at the
 #: MERFISH shape one iteration of the dense cost takes minutes on a CPU).
 PROGRESS_ENTRIES = DENSE_MATRIX_ENTRIES
@@ -101,8 +97,7 @@ _matmul = functools.partial(jnp.matmul, precision=HIGHEST)
 
 
 def _report_iteration(k, objective, delta) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] frlc: iteration {int(k)}, objective "
-          f"{float(objective):.6g}, delta {float(delta):.3g}", file=sys.stderr, flush=True)
+    log(f"frlc: iteration {int(k)}, objective {float(objective):.6g}, delta {float(delta):.3g}")
 
 
 class DenseCost(NamedTuple):
@@ -167,8 +162,8 @@ CostOperator = DenseCost | FactoredCost | TiledCost
 def tiled_product(rows: jax.Array, cols: jax.Array, valid_rows: jax.Array,
                   valid_cols: jax.Array, mat: jax.Array, cost: str) -> jax.Array:
     """``C @ mat`` for ``C_ij = c(rows_i, cols_j)`` (zero where ``valid_rows`` or
-    ``valid_cols`` is False), built ``TILE_ENTRIES // m`` rows at a time: memory
-    ``O((n + m) r + TILE_ENTRIES)``, entries exactly those of :func:`hiref.costs.pairwise`.
+    ``valid_cols`` is False), built ``BLOCK_ENTRIES // m`` rows at a time: memory
+    ``O((n + m) r + BLOCK_ENTRIES)``, entries exactly those of :func:`hiref.costs.pairwise`.
 
     Args:
       rows: (n, d); cols: (m, d); valid_rows: (n,) bool; valid_cols: (m,) bool; mat: (m, r).
@@ -196,9 +191,9 @@ def max_pairwise_distance(x: jax.Array, y: jax.Array, valid_x: jax.Array,
 
 
 def _over_row_tiles(tile, rows: jax.Array, valid: jax.Array, m: int) -> jax.Array:
-    """``tile(rows_b (s, d), valid_b (s,)) -> (s, ...)`` applied to ``TILE_ENTRIES // m``
+    """``tile(rows_b (s, d), valid_b (s,)) -> (s, ...)`` applied to ``BLOCK_ENTRIES // m``
     rows at a time (``lax.map``; padded rows are invalid) and concatenated: (n, ...)."""
-    size = min(rows.shape[0], max(1, TILE_ENTRIES // m))
+    size = min(rows.shape[0], max(1, BLOCK_ENTRIES // m))
     pad = (-rows.shape[0]) % size
     tiles = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, size, rows.shape[1])
     masks = jnp.pad(valid, (0, pad)).reshape(-1, size)
@@ -426,8 +421,7 @@ def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray,
             f"config must be an FRLCConfig, got {type(config).__name__}.")
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}.")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
+    seeds.check_seed(seed)
     arrays = []
     for name, arr in (("x", x), ("y", y)):
         arr = np.asarray(arr)
@@ -461,14 +455,15 @@ def check_inputs(x, y, cost: str, config: FRLCConfig, seed) -> tuple[np.ndarray,
 def solve(x, y, cost: str = "sqeuclidean", config: FRLCConfig | None = None,
           seed: int = 0) -> FRLCResult:
     """FRLC between uniform point clouds ``x`` (n, d) and ``y`` (m, d) under ``cost``
-    (``"sqeuclidean"`` or ``"euclidean"``); deterministic for a given ``seed``.
+    (``"sqeuclidean"`` or ``"euclidean"``); deterministic for a given ``seed``, an integer in
+    ``[0, 2**64)`` that keys every random draw through :func:`hiref.seeds.jax_key`.
 
     Raises:
       ValueError: for invalid inputs (see :func:`check_inputs`).
     """
     config = FRLCConfig() if config is None else config
     x, y = check_inputs(x, y, cost, config, seed)
-    return _solve_jit(x, y, jax.random.key(seed), cost=cost, config=config)
+    return _solve_jit(x, y, seeds.jax_key(seed), cost=cost, config=config)
 
 
 _solve_jit = jax.jit(solve_points, static_argnames=("cost", "config"))

@@ -20,6 +20,8 @@ RESOLVED_COST_FORMS = ("dense_matrix", "dense_tiled", "factors_exact", "factors_
 #: coupling ``T`` (every later gradient sees ``diag(1/g_Q) T diag(1/g_R)``).
 INITIAL_LATENTS = ("coupling", "inverse")
 #: ``cost_form="auto"`` materialises the dense cost up to this many entries and tiles it above.
+#: Not ``hiref.config.BLOCK_ENTRIES``, although equal today: this one picks which form a run
+#: uses and records (``extra.cost_form``), so retuning the memory of a block must not change it.
 DENSE_MATRIX_ENTRIES = 1 << 24
 
 

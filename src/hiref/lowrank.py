@@ -17,6 +17,7 @@ are applied from the points (:class:`_PointFactors`) instead of being stored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -338,6 +339,26 @@ def chunk_rows(cost: str, size: int, cost_rank: int, with_matrix: bool, rows: in
     return -(-size // -(-size // max(1, rows)))
 
 
+@dataclass(frozen=True)
+class SplitProgram:
+    """What the program of a split is compiled for (static and hashable; every block of a
+    level shares it).
+
+    Attributes:
+      cost: the cost's name (``"precomputed"`` for a block of a given matrix).
+      cost_rank: rank of the sampled factorisation of the Euclidean cost (see
+        :func:`needs_noise`).
+      inner_iters: Sinkhorn iterations per projection.
+      chunk: positions read at once (see :func:`chunk_rows`); the block is padded to a
+        multiple of it.
+    """
+
+    cost: str
+    cost_rank: int
+    inner_iters: int
+    chunk: int
+
+
 def split(
     clouds: costs.Clouds,
     rows: jax.Array,
@@ -347,12 +368,9 @@ def split(
     noise: jax.Array | None,
     matrix: jax.Array | None,
     steps: int | jax.Array,
-    *,
-    cost: str,
-    cost_rank: int,
-    inner_iters: int,
     gamma: float | jax.Array,
-    chunk: int,
+    *,
+    program: SplitProgram,
 ) -> Split:
     """Co-clusters one block: labels for its x rows and its y rows, sizes ``caps`` on both.
 
@@ -371,21 +389,20 @@ def split(
         (may be traced).
       gamma: normalised step: each step moves every row of ``log Q`` and ``log R`` by at most
         ``gamma`` between its most and least favoured co-cluster (see ``_Problem.descend``).
-      chunk: positions read at once (static, see :func:`chunk_rows`); the block is padded
-        to a multiple of it.
+      program: the static settings, :class:`SplitProgram`.
     Returns:
       The block's :class:`Split`.
     """
-    s = mask.shape[0]
+    s, chunk = mask.shape[0], program.chunk
     pad = -s % chunk
     if pad:
         rows = jnp.pad(rows, ((0, 0), (0, pad)))
         mask = jnp.pad(mask, (0, pad))
         noise = None if noise is None else jnp.pad(noise, ((0, 0), (0, pad)))
     points = BlockPoints(clouds, rows, mask, chunk).centred()
-    problem = _Problem.build(points, caps, matrix, cost, cost_rank, noise)
+    problem = _Problem.build(points, caps, matrix, program.cost, program.cost_rank, noise)
     scaled = problem.descend(points, starts.kmeanspp(points, uniforms), steps=steps,
-                             inner_iters=inner_iters, gamma=gamma)
+                             inner_iters=program.inner_iters, gamma=gamma)
     plan = jax.vmap(_Scaled.plan)(scaled)
     log_p = jnp.swapaxes(jax.vmap(_Scaled.log_plan)(scaled), 1, 2)
     labels = jax.vmap(round_to_capacity, in_axes=(0, None, None))(log_p, mask, caps)

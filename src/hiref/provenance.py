@@ -13,10 +13,44 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 
 #: Distributions whose versions every record carries.
 PACKAGES = ("hiref", "jax", "jaxlib", "ott-jax", "POT", "numpy", "scipy", "torch", "snakemake")
+
+
+def log(message: str) -> None:
+    """Prints ``message`` on stderr as one line stamped with the time of day, flushed so that
+    it shows in the job's log (see :func:`job_log`) while the job runs."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def job_log(path: str | os.PathLike):
+    """Sends everything a workflow job prints to its rule's ``log:`` file ``path``: the one
+    way every script in ``scripts/`` logs.
+
+    stdout and stderr go to ``path``, line-buffered (progress shows while the job runs),
+    after a first line naming the package that runs (the workflow's own ``src/``) and when
+    the job started, in epoch seconds (tests compare jobs' spans); the last line gives the
+    job's time, or an exception's traceback is written before it propagates, so the log
+    says why a job failed. Lines a job prints itself go through :func:`log` (timestamped).
+    """
+    from hiref import __version__
+
+    started = time.time()
+    with (open(path, "w", buffering=1) as file, contextlib.redirect_stdout(file),
+          contextlib.redirect_stderr(file)):
+        log(f"hiref {__version__} from {Path(__file__).parent}, job started at {started:.3f}")
+        try:
+            yield file
+        except BaseException:
+            traceback.print_exc()
+            log(f"job failed after {time.time() - started:.1f} s")
+            raise
+        log(f"job done in {time.time() - started:.1f} s")
 
 
 def versions(packages=PACKAGES) -> dict[str, str | None]:

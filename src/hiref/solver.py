@@ -32,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 from hiref import costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import plan_levels
+from hiref.seeds import check_seed
 
 #: Candidates are judged by agreement with an exact matching of this many sampled points.
 PROBE_POINTS = 512
@@ -93,7 +94,7 @@ def solve(
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
     validation.check_cost_name(cost)
-    seed = validation.check_seed(seed)
+    seed = check_seed(seed)
     report = _progress_printer(validation.check_progress(progress))
     x = validation.as_points(x, "x")
     y = validation.as_points(y, "y")
@@ -163,7 +164,7 @@ def subsample_to_match(x, y, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 
     Returns ``(x, y, kept)`` where ``kept`` are the indices kept of the larger set (sorted).
     """
-    seed = validation.check_seed(seed)
+    seed = check_seed(seed)
     x, y = np.asarray(x), np.asarray(y)
     larger = x if len(x) > len(y) else y
     size = min(len(x), len(y))
@@ -272,20 +273,23 @@ def _lower_level(plan: _Plan, n: int, d: int, b: int, s: int, r: int, with_matri
         _clouds_spec(n, d, dt), spec((n, n), dt) if with_matrix else None, order, order,
         spec((b, s), jnp.int32), spec((b, s), bool), spec((b, r), jnp.int32),
         spec((b, r), dt), spec((b, 2, s), dt) if sampled else None, spec((), dt),
-        spec((), jnp.int32), cost=cost, cost_rank=config.cost_rank,
-        inner_iters=config.inner_iters,
-        **_level_layout(b, s, d, dt.itemsize, cost, config.cost_rank, with_matrix),
+        spec((), jnp.int32),
+        **_level_layout(b, s, d, dt.itemsize, cost, config, with_matrix),
     )
 
 
-def _level_layout(b: int, s: int, d: int, itemsize: int, cost: str, cost_rank: int,
-                  with_matrix: bool) -> dict[str, int]:
+def _level_layout(b: int, s: int, d: int, itemsize: int, cost: str, config: HiRefConfig,
+                  with_matrix: bool) -> dict:
     """How a level of ``b`` blocks of ``s`` points in ``d`` dimensions reads its points within
     ``LEVEL_CHUNK_BYTES``: ``batch`` blocks at once, ``chunk`` positions of each at a time
-    (small blocks whole and many at once, large ones one at a time in chunks)."""
+    (small blocks whole and many at once, large ones one at a time in chunks); returns the
+    static arguments of :func:`_split_level`, ``program`` (a
+    :class:`hiref.lowrank.SplitProgram`) and ``batch``."""
     rows = max(1, LEVEL_CHUNK_BYTES // (2 * d * itemsize))
-    chunk = lowrank.chunk_rows(cost, s, cost_rank, with_matrix, rows)
-    return {"batch": max(1, min(b, rows // chunk)), "chunk": chunk}
+    chunk = lowrank.chunk_rows(cost, s, config.cost_rank, with_matrix, rows)
+    program = lowrank.SplitProgram(cost=cost, cost_rank=config.cost_rank,
+                                   inner_iters=config.inner_iters, chunk=chunk)
+    return {"program": program, "batch": max(1, min(b, rows // chunk))}
 
 
 def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool, cost: str,
@@ -511,14 +515,13 @@ def _regroup(order: jax.Array, idx: jax.Array, mask: jax.Array, moved: jax.Array
     return order.at[target].set(source, mode="drop")
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("cost", "cost_rank", "inner_iters", "batch", "chunk"))
+@functools.partial(jax.jit, static_argnames=("program", "batch"))
 def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, uniforms, noise, gamma,
-                 steps, *, cost, cost_rank, inner_iters, batch, chunk):
+                 steps, *, program, batch):
     """One low-rank level: every block (padded to ``idx``, ``mask`` (b, s)) of the
     :class:`hiref.costs.Clouds` (or of the cost ``matrix``) split into the co-clusters of
     sizes ``caps`` (b, r) from the k-means++ seeds drawn at ``uniforms`` (b, r), with the
-    ``noise`` (b, 2, s) or None, ``gamma``, ``steps`` and ``chunk`` of
+    ``noise`` (b, 2, s) or None, ``gamma``, ``steps`` and static ``program`` of
     :func:`hiref.lowrank.split`, ``batch`` blocks at once (see :func:`_level_layout`); returns
     the regrouped orders and the per-block :class:`hiref.lowrank.SplitDiagnostics` (each
     (b,))."""
@@ -527,9 +530,7 @@ def _split_level(clouds, matrix, order_x, order_y, idx, mask, caps, uniforms, no
     def split(block):
         rows, *rest = block
         cost_block = None if matrix is None else matrix[rows[0][:, None], rows[1][None, :]]
-        return lowrank.split(clouds, rows, *rest, cost_block, steps, cost=cost,
-                             cost_rank=cost_rank, inner_iters=inner_iters, gamma=gamma,
-                             chunk=chunk)
+        return lowrank.split(clouds, rows, *rest, cost_block, steps, gamma, program=program)
 
     blocks = (jnp.stack([gx, gy], 1), mask, caps, uniforms, noise)
     if batch < idx.shape[0]:

@@ -69,18 +69,6 @@ def check_cost_name(cost) -> None:
         raise ValueError(f"unknown cost {cost!r}; choose one of {COSTS} or pass an (n, m) matrix.")
 
 
-def check_seed(seed) -> int:
-    """Returns ``seed`` as a Python int in ``[0, 2**64)``, or raises ``ValueError``."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(  # noqa: TRY004
-            f"seed must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__}); "
-            "pass e.g. seed=0."
-        )
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}.")
-    return int(seed)
-
-
 def check_progress(progress):
     """``progress`` must be None, a bool or a callable taking one dict."""
     if progress is None or isinstance(progress, bool) or callable(progress):

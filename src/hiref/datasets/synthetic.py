@@ -13,17 +13,14 @@ import functools
 import numpy as np
 
 
-def _rotate(points: np.ndarray, theta: float) -> np.ndarray:
-    c, s = np.cos(theta), np.sin(theta)
-    return points @ np.array([[c, -s], [s, c]]).T
-
-
 def checkerboard(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """ott-jax ``square_five`` -> ``square_four`` Gaussian mixtures (scale 5, std 0.5)."""
     import jax
     from ott.datasets import GaussianMixture
 
-    key_x, key_y = jax.random.split(jax.random.key(seed))
+    from hiref.seeds import jax_key
+
+    key_x, key_y = jax.random.split(jax_key(seed))
     x = next(iter(GaussianMixture("square_five", batch_size=n, rng=key_x)))
     y = next(iter(GaussianMixture("square_four", batch_size=n, rng=key_y)))
     return np.asarray(x, np.float32), np.asarray(y, np.float32)
@@ -60,7 +57,8 @@ def _authors_sklearn_sample(key, n: int, make, theta: float, mean, scale: float)
 def halfmoon_scurve(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Half-moon (rotated pi/6, mean (0, -0.5), noise 0.05) -> S-curve (scale 0.6,
     mean (0.5, -2), rotated -pi/6, noise 0.05), drawn as the authors' notebooks draw it:
-    ``jax.random.key(seed)`` split in four, the first key seeds the moon and the second the
+    the key of ``seed`` (:func:`hiref.seeds.jax_key`: ``jax.random.key(seed)`` below
+    ``2**32``) split in four, the first key seeds the moon and the second the
     S-curve. Seed 0 is the authors' own draw at every n (the data of their sweep and of
     their half-moon W1 at n = 1024), with JAX's partitionable threefry, pinned here: the
     other setting gives other points.
@@ -68,8 +66,10 @@ def halfmoon_scurve(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     import jax
     from sklearn import datasets as skd  # here: the workflow parses rules without sklearn
 
+    from hiref.seeds import jax_key
+
     with jax.threefry_partitionable(True):
-        key_x, key_y, _, _ = jax.random.split(jax.random.key(seed), 4)
+        key_x, key_y, _, _ = jax.random.split(jax_key(seed), 4)
         x = _authors_sklearn_sample(
             key_x, n, lambda rs: skd.make_moons(n_samples=(n, 0), noise=0.05, random_state=rs)[0],
             np.pi / 6, [0.0, -0.5], 1.0,

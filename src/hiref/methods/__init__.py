@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from hiref.config import COSTS
-from hiref.methods.common import MethodResult, log
+from hiref.methods.common import MethodResult
 from hiref.methods.outputs import OutputForm
 from hiref.methods.scoring import (
     lowrank_plan_argmax,
@@ -38,6 +38,8 @@ from hiref.methods.scoring import (
     mean_cost,
 )
 from hiref.methods.spec import NAME, MethodSpec
+from hiref.provenance import log
+from hiref.seeds import check_seed
 
 __all__ = [
     "EXTRA_METHODS", "METHODS", "REGISTRY", "MethodResult", "MethodSpec", "expand_labels",
@@ -169,7 +171,9 @@ def skip_reason(label: str, params: dict, n_x: int, n_y: int) -> str | None:
 
 def run(label: str, x: np.ndarray, y: np.ndarray, params: dict, seed: int) -> MethodResult:
     """Runs method ``label`` with complete ``params`` (see :func:`resolve_params`), or
-    returns a ``skipped`` result (see :func:`skip_reason`)."""
+    returns a ``skipped`` result (see :func:`skip_reason`). ``seed``: an integer in
+    ``[0, 2**64)`` (:func:`hiref.seeds.check_seed`)."""
+    seed = check_seed(seed)
     reason = skip_reason(label, params, len(x), len(y))
     if reason is not None:
         return MethodResult(status="skipped", params=params, reason=reason)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from hiref.authors_config import AuthorsSettings
 from hiref.methods import outputs
-from hiref.methods.common import MethodResult, log
+from hiref.methods.common import MethodResult
 from hiref.methods.spec import MethodSpec
+from hiref.provenance import log
 from hiref.settings import from_params, spelled_out
 
 #: The authors' HiRef as their code ran the paper's MOSTA, MERFISH and ImageNet experiments

@@ -4,7 +4,6 @@ of the mini-batch methods."""
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -74,8 +73,3 @@ def dense_cost(x, y, cost: str) -> np.ndarray:
     from scipy.spatial.distance import cdist
 
     return cdist(x, y, metric=cost)
-
-
-def log(message: str) -> None:
-    # Jobs redirect stderr to their log file; flush so progress shows while they run.
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hiref.config import BLOCK_ENTRIES
 from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, compile_and_time, ott_cost
 from hiref.methods.scoring import batch_plan_costs, entropic_plan_costs
 from hiref.methods.spec import MethodSpec
 from hiref.settings import setting
-
-#: Largest number of cost entries of the batches the mini-batch solver runs at once.
-BATCH_ENTRIES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
     uniform marginals.
 
     The full batches run through one compiled solver (``jax.lax.map`` over the batches,
-    ``BATCH_ENTRIES`` cost entries at a time), the last smaller batch through a second;
+    ``BLOCK_ENTRIES`` cost entries at a time), the last smaller batch through a second;
     compilation of both precedes the timed runs.
     """
     import jax
@@ -132,7 +130,7 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
             out = solver(linear_problem.LinearProblem(geom))
             return out.f, out.g, geom.epsilon, out.converged
 
-        chunk = max(1, BATCH_ENTRIES // batches.shape[1] ** 2)
+        chunk = max(1, BLOCK_ENTRIES // batches.shape[1] ** 2)
         return jax.lax.map(solve_one, batches, batch_size=min(chunk, batches.shape[0]))
 
     full = n // size

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from hiref.config import HiRefConfig
 from hiref.methods import outputs
-from hiref.methods.common import MethodResult, log
+from hiref.methods.common import MethodResult
 from hiref.methods.spec import MethodSpec
+from hiref.provenance import log
 from hiref.settings import from_params
 
 

@@ -39,10 +39,11 @@ class LOTSettings:
 
 def run_lot(x, y, params, seed) -> MethodResult:
     """Low-rank OT (Scetbon et al.), ott-jax ``LRSinkhorn``."""
-    import jax
     from ott.geometry import pointcloud
     from ott.problems.linear import linear_problem
     from ott.solvers.linear import sinkhorn_lr
+
+    from hiref import seeds
 
     solver = sinkhorn_lr.LRSinkhorn(
         rank=params["rank"], gamma=params["gamma"], max_iterations=params["max_iterations"]
@@ -62,7 +63,7 @@ def run_lot(x, y, params, seed) -> MethodResult:
         return out.q, out.r, out.g, out.converged
 
     (q, r, g, converged), seconds, compile_seconds = compile_and_time(
-        solve, x, y, jax.random.key(seed))
+        solve, x, y, seeds.jax_key(seed))
     scores = lowrank_plan_costs(x, y, q, r, g)
     return MethodResult(
         cost_p1=scores.p1, cost_p2=scores.p2, seconds=seconds,
@@ -84,9 +85,7 @@ def run_frlc(x, y, params, seed) -> MethodResult:
     ``unrounded_cost_p1`` / ``unrounded_cost_p2``, the exact ``<C, P>`` of the unrounded plan
     from the coordinates, like every plan here (their MERFISH value).
     """
-    import jax
-
-    from hiref import frlc
+    from hiref import frlc, seeds
 
     config = frlc.FRLCConfig(**{k: v for k, v in params.items() if k in _FRLC_FIELDS})
     x, y = frlc.check_inputs(x, y, params["cost"], config, seed)
@@ -97,7 +96,7 @@ def run_frlc(x, y, params, seed) -> MethodResult:
         return (*out.diagonal_form(), out.n_iters, out.delta, out.objective, out.cost_scale)
 
     (left, right, g, n_iters, delta, objective, scale), seconds, compile_seconds = (
-        compile_and_time(solve_factors, x, y, jax.random.key(seed)))
+        compile_and_time(solve_factors, x, y, seeds.jax_key(seed)))
     scores = lowrank_plan_costs(x, y, left, right, g)
     argmax = lowrank_plan_argmax(left, right, g)
     n_iters = int(n_iters)

@@ -13,6 +13,7 @@ from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, dense_cost
 from hiref.methods.scoring import matching_costs
 from hiref.methods.spec import MethodSpec, NoSettings
+from hiref.seeds import narrow_seed
 from hiref.settings import setting
 
 
@@ -67,7 +68,7 @@ def run_bspot(x, y, params, seed) -> MethodResult:
     t0 = time.perf_counter()
     _, perm, _ = ot.compute_bspot_bijection(
         x, y, n_plans=params["n_plans"], p=2 if params["cost"] == "sqeuclidean" else 1,
-        seed=seed,
+        seed=narrow_seed(seed, 31),  # POT takes seeds below 2**31
     )
     seconds = time.perf_counter() - t0
     return _bijection_result(x, y, np.asarray(perm, np.int64), seconds)
