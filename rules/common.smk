@@ -4,6 +4,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 # This workflow's own folder, also when another Snakefile imports it as a module (there
@@ -61,9 +62,32 @@ def check_experiments():
     """Experiment names, datasets, method labels and per-experiment settings are valid
     (hiref.workflow_config); raises one message listing every problem otherwise.
 
+    Then every run of the experiments in `run` gets a schedule its n admits (the method's
+    size check), so no job fails for its settings.
+
     Called from the Snakefile after every rules file is included (all datasets registered).
     """
     workflow_config.check_experiments(config, DATASETS, STUDIES, SCHEMA)
+    problems = [
+        f"experiments.{experiment}: {label} at n = {n}: {error}"
+        for experiment in config["run"]
+        if experiment in config["experiments"]
+        for n in dict.fromkeys(
+            n
+            for dataset in config["experiments"][experiment]["datasets"]
+            for n in dataset_sizes(experiment, dataset)
+        )
+        for label in method_labels(experiment)
+        if (
+            error := registry.size_error(
+                label,
+                method_params(SimpleNamespace(experiment=experiment, method=label, n=n)),
+                n,
+            )
+        )
+    ]
+    if problems:
+        raise workflow_config.ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def raw_file(path):

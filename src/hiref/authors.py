@@ -49,22 +49,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from hiref import costs, frlc, seeds, validation
-from hiref.authors_config import AuthorsSettings
+from hiref.authors_config import AuthorsSettings, schedule
 from hiref.config import BLOCK_ENTRIES, COSTS, Alignment
 from hiref.frlc_config import FRLCConfig
-from hiref.schedule import plan_levels
 
 __all__ = ["AuthorsSettings", "distance_factors", "level_sizes", "normalised_factors",
            "schedule", "soft_split", "solve_authors"]
 
 #: Bytes of one float32 entry; blocks of a level are batched by their estimated bytes.
 _ENTRY_BYTES = 4
-
-
-def schedule(n: int, settings: AuthorsSettings) -> list[int]:
-    """The authors' ranks for ``n`` points, ``[r_1, ..., r_k, Q]`` (their
-    ``optimal_rank_schedule(n, hierarchy_depth, max_Q, max_rank)`` whenever ``n`` factors)."""
-    return plan_levels(n, settings.max_rank, settings.max_q - 1, settings.hierarchy_depth + 1)
 
 
 def level_sizes(n: int, ranks: list[int]) -> list[np.ndarray]:

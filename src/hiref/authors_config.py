@@ -17,6 +17,7 @@ import numbers
 from dataclasses import dataclass
 
 from hiref.frlc_config import INITIAL_LATENTS
+from hiref.schedule import plan_levels
 from hiref.settings import setting
 
 #: The authors' solver parameters that differ in the runs of the paper's synthetic sweep
@@ -123,3 +124,10 @@ class AuthorsSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def schedule(n: int, settings: AuthorsSettings) -> list[int]:
+    """The authors' ranks for ``n`` points, ``[r_1, ..., r_k, Q]`` (their
+    ``optimal_rank_schedule(n, hierarchy_depth, max_Q, max_rank)`` whenever ``n`` factors).
+    Raises ``ValueError`` naming what to change when none fits."""
+    return plan_levels(n, settings.max_rank, settings.max_q - 1, settings.hierarchy_depth + 1)

@@ -115,3 +115,20 @@ def _check_schedule_args(n: int, max_rank: int, max_q: int, depth: int) -> None:
         raise ValueError(f"the leaf size bound must be at least 1, got {max_q - 1}.")
     if depth < 2:
         raise ValueError(f"depth must be at least 2 (one split and the leaves), got {depth}.")
+
+
+def solver_schedule(n: int, max_rank: int, max_leaf: int, depth: int,
+                    schedule=None) -> list[int]:
+    """The schedule ``hiref.solve`` runs on ``n`` points: ``schedule``'s ranks with the leaf
+    size they leave, or :func:`plan_levels`'s. Raises ``ValueError`` naming what to change
+    when no schedule fits (the workflow calls it when it is parsed)."""
+    if schedule is None:
+        return plan_levels(n, max_rank, max_leaf, depth)
+    ranks = [int(r) for r in schedule]
+    blocks = math.prod(ranks)
+    if blocks > n:
+        raise ValueError(
+            f"HiRefConfig.schedule {ranks} makes {blocks} blocks, more than the {n} points; "
+            "use smaller ranks or schedule=None."
+        )
+    return [*ranks, -(-n // blocks)]

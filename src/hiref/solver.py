@@ -31,7 +31,7 @@ from scipy.optimize import linear_sum_assignment
 
 from hiref import costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
-from hiref.schedule import plan_levels
+from hiref.schedule import solver_schedule
 from hiref.seeds import check_seed
 
 #: Candidates are judged by agreement with an exact matching of this many sampled points.
@@ -485,16 +485,7 @@ def _noise(rng, cost, config, size, *lead, dtype):
 
 
 def _schedule(n: int, config: HiRefConfig) -> list[int]:
-    if config.schedule is None:
-        return plan_levels(n, config.max_rank, config.max_leaf, config.depth)
-    ranks = [int(r) for r in config.schedule]
-    blocks = math.prod(ranks)
-    if blocks > n:
-        raise ValueError(
-            f"HiRefConfig.schedule {ranks} makes {blocks} blocks, more than the {n} points; "
-            "use smaller ranks or schedule=None."
-        )
-    return [*ranks, -(-n // blocks)]
+    return solver_schedule(n, config.max_rank, config.max_leaf, config.depth, config.schedule)
 
 
 def _segment_arrays(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

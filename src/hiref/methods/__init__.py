@@ -45,7 +45,7 @@ __all__ = [
     "EXTRA_METHODS", "METHODS", "REGISTRY", "MethodResult", "MethodSpec", "expand_labels",
     "label_pattern", "labels_help", "load_registry", "lowrank_plan_argmax",
     "lowrank_plan_costs", "matching_costs", "mean_cost", "output_forms", "parse_label",
-    "registry_lines", "resolve_params", "run", "skip_reason",
+    "registry_lines", "resolve_params", "run", "size_error", "skip_reason",
 ]
 
 #: The registry: ``"module:NAME"`` of each method's :class:`MethodSpec`, one line per method,
@@ -166,6 +166,20 @@ def skip_reason(label: str, params: dict, n_x: int, n_y: int) -> str | None:
     if params.get("max_n") is not None and n_x > params["max_n"]:
         why = f" ({method.limit})" if method.limit else ""
         return f"n = {n_x} > methods.{name}.max_n = {params['max_n']}{why}"
+    return None
+
+
+def size_error(label: str, params: dict, n: int) -> str | None:
+    """Why method ``label`` with complete ``params`` cannot solve ``n`` points per side (its
+    spec's ``size_check``: an infeasible schedule), or ``None``. A run skipped for its size
+    or cost never fails, so it has none."""
+    check = METHODS[parse_label(label)[0]].size_check
+    if check is None or skip_reason(label, params, n, n) is not None:
+        return None
+    try:
+        check(params, n)
+    except ValueError as err:
+        return str(err)
     return None
 
 

@@ -5,7 +5,7 @@ solver is ``hiref_refined`` (:mod:`.hierarchical`)."""
 
 from __future__ import annotations
 
-from hiref.authors_config import AuthorsSettings
+from hiref.authors_config import AuthorsSettings, schedule
 from hiref.methods import outputs
 from hiref.methods.common import MethodResult
 from hiref.methods.spec import MethodSpec
@@ -57,4 +57,5 @@ HIREF = MethodSpec(
               "bijection (their compute_OT_cost)",
     legend="HiRef, the authors' algorithm (FRLC splits, rank-Q last level)", uses_jax=True,
     limit="a rank-Q FRLC on every Q-point block of the last level: seconds per block on a CPU",
+    size_check=lambda params, n: schedule(n, from_params(AuthorsSettings, params)),
 )

@@ -9,6 +9,7 @@ from hiref.methods import outputs
 from hiref.methods.common import MethodResult
 from hiref.methods.spec import MethodSpec
 from hiref.provenance import log
+from hiref.schedule import solver_schedule
 from hiref.settings import from_params
 
 
@@ -36,4 +37,6 @@ HIREF_REFINED = MethodSpec(
               "inner marginals, candidate first splits, exact assignment of each leaf, "
               "refinement sweeps; cost of the bijection",
     legend="HiRef with candidate splits and refinement (ours)", uses_jax=True,
+    size_check=lambda params, n: solver_schedule(
+        n, params["max_rank"], params["max_leaf"], params["depth"], params["schedule"]),
 )
