@@ -102,7 +102,8 @@ def table(records: list[dict], experiment: str) -> str:
     for n in sorted({r["n"] for r in records}):
         mine = [r for r in records if r["n"] == n]
         cost = np.array([r["cost_p1"] for r in mine])
-        seconds = np.array([r["seconds"] for r in mine])
+        # A run whose clock is known to be wrong (``seconds_invalid`` says why) keeps its W1.
+        seconds = np.array([r["seconds"] for r in mine if not r.get("seconds_invalid")])
         mean, sd = cost.mean(), cost.std(ddof=1) if len(cost) > 1 else float("nan")
         theirs = w1.get(n)
         if theirs is None:
@@ -117,7 +118,9 @@ def table(records: list[dict], experiment: str) -> str:
             f"| {n} | {mine[0]['schedule']} | {len(mine)} | {mean:.4f} ± {sd:.4f} | "
             + " | ".join(gap_cells)
             + f" | {seconds.mean():.1f} ± {seconds.std(ddof=1) if len(seconds) > 1 else 0:.1f}"
-            f" | {compile_s:.1f} | {their_seconds.get(n, '—')} |")
+            + (f" ({len(seconds)} of {len(mine)} seeds timed)" if len(seconds) < len(mine)
+               else "")
+            + f" | {compile_s:.1f} | {their_seconds.get(n, '—')} |")
     loads = [r["load_average"][0] for r in records]
     return "\n".join(rows) + (
         f"\n\nLoad average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f} on "
