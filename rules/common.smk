@@ -246,7 +246,10 @@ def solve_runtime(wildcards, attempt):
     if solver_kind(wildcards) == "skipped":
         return job_requests.SKIPPED_RUNTIME
     return job_requests.solver_runtime(
-        *solver_size(wildcards), attempt, config["resources"]["solve_runtime"]
+        *solver_size(wildcards),
+        attempt,
+        config["resources"]["solve_runtime"],
+        method_params(wildcards),
     )
 
 

@@ -31,10 +31,19 @@ rule preprocess_mosta:
     wildcards: stage1=E10.5, stage2=E11.5
     resources: tmpdir=/tmp, mem_mb=16000, mem=16 GB, mem_mib=15259, runtime=60
 [Thu Dec  3 13:59:29 2026]
-localrule gather_tables:
+rule gather_tables:
     output: results/tables/mosta.md
     jobid: 3
     resources: tmpdir=/tmp
+[Thu Dec  3 13:59:29 2026] Group job small_jax (jobs in lexicogr. order):
+
+    [Thu Dec  3 13:59:29 2026]
+    rule solve_ot:
+        input: results/data/coco.npz
+        output: results/runs/coco/coco/lot/n2500_seed0.json, results/runs/coco/coco/lot/n2500_seed0.npz
+        benchmark: results/benchmarks/solve_ot/coco/coco/lot/n2500_seed0.tsv
+        wildcards: experiment=coco, dataset=coco, method=lot, n=2500, seed=0
+        resources: tmpdir=/tmp, gpu=0, runtime=6, mem_mb=4084, mem=4.08 GB, mem_mib=3895
 [Thu Dec  3 13:59:29 2026]
 localrule all:
     input: results/tables/mosta.md
@@ -45,12 +54,16 @@ Job stats:
 
 
 def test_a_dry_run_is_read_job_by_job():
-    planned = jobs.planned_jobs(DRY_RUN)
+    planned = jobs.planned_jobs(DRY_RUN, local={"gather_tables", "all"})
     assert planned == [
         jobs.PlannedJob("preprocess_mosta", "results/data/mosta_E10.5_E11.5.npz",
                         "results/benchmarks/preprocess_mosta/E10.5_E11.5.tsv",
                         "stage1=E10.5, stage2=E11.5", 16000, 60),
-        jobs.PlannedJob("gather_tables", "results/tables/mosta.md", None, "", None, None),
+        jobs.PlannedJob("gather_tables", "results/tables/mosta.md", None, "", None, None,
+                        local=True),
+        jobs.PlannedJob("solve_ot", "results/runs/coco/coco/lot/n2500_seed0.json",
+                        "results/benchmarks/solve_ot/coco/coco/lot/n2500_seed0.tsv",
+                        "experiment=coco, dataset=coco, method=lot, n=2500, seed=0", 4084, 6),
     ]
 
 
@@ -59,7 +72,7 @@ def test_requests_below_the_headroom_are_named(tmp_path):
     bench.parent.mkdir(parents=True)
     bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load"
                      "\tcpu_time\n2900.0\t0:48:20\t12900.5\t1\t1\t1\t0\t0\t95.0\t2755\n")
-    planned = jobs.planned_jobs(DRY_RUN)
+    planned = jobs.planned_jobs(DRY_RUN, local={"gather_tables", "all"})
     measured = jobs.jobs_table(planned, tmp_path)
     assert measured[["rule", "wall_s", "peak_rss_mib"]].values.tolist() == [
         ["preprocess_mosta", 2900.0, 12900.5]]
@@ -89,6 +102,8 @@ def test_every_measured_job_is_requested_with_headroom():
     done = run_snakemake("-n", "--forceall", "--cores", "2", "--resources", "gpu=0",
                          "--configfile", *STAND_IN_CONFIGS)
     assert done.returncode == 0, done.stderr[-3000:]
-    planned = jobs.planned_jobs(done.stdout + done.stderr)
-    assert len(planned) > 50
+    local = jobs.local_rules([ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))])
+    assert {"gather_tables", "all"} <= local and "solve_ot" not in local
+    planned = jobs.planned_jobs(done.stdout + done.stderr, local)
+    assert len(planned) > 100
     assert jobs.short_falls(measured, planned) == []

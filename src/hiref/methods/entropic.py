@@ -192,4 +192,5 @@ MINIBATCH = MethodSpec(
               "batch, relative epsilon, mean of <C_b, P_b> (plans rounded; unrounded, the "
               "authors' number: extra.unrounded_cost_p1 / _p2)",
     legend="mini-batch OT, entropic (authors')", uses_jax=True, sweep="batch_size",
+    batch="batch_size",
 )

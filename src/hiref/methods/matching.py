@@ -88,6 +88,7 @@ MINIBATCH_EXACT = MethodSpec(
     estimator="exact mini-batch (ours): independent shuffles of x and y, each batch pair "
               "solved exactly (SciPy); cost of the union bijection",
     legend="mini-batch OT, exact batches", uses_jax=False, sweep="batch_size",
+    batch="batch_size",
 )
 EXACT = MethodSpec(
     "exact", NoSettings(), run_exact, outputs.BIJECTION,

@@ -67,6 +67,8 @@ class MethodSpec:
       sweep: an integer setting that the configuration may give as a list; each value becomes
         a variant labelled ``{name}-{value}`` (e.g. ``minibatch-128``).
       costs: the costs it can minimise; other costs give a ``skipped`` run.
+      batch: a setting (``batch_size`` of mini-batch OT) whose value adds to the work per
+        point: each point meets a batch of that many, so the job's work is n (d + batch).
       size_check: ``size_check(params, n)`` raises ``ValueError`` saying what to change when
         ``params`` cannot solve ``n`` points (an infeasible schedule); the workflow calls it
         for every run when it is parsed, so no job fails for it. Pure Python, no JAX.
@@ -86,6 +88,7 @@ class MethodSpec:
     limit: str | None = None
     sweep: str | None = None
     costs: tuple[str, ...] = COSTS
+    batch: str | None = None
     size_check: Callable[[dict, int], None] | None = None
 
     def __post_init__(self):

@@ -25,7 +25,8 @@ HEADROOM = 1.25
 COLUMNS = ["rule", "output", "wildcards", "wall_s", "peak_rss_mib", "mean_load",
            "mem_mb_request", "runtime_request_min"]
 
-_JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
+_JOB_HEADER = re.compile(r"^\s*(local)?rule (\w+):$")  # indented inside a group job
+_RULE_DECLARATION = re.compile(r"^\s*rule (\w+):")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 _RESOURCE = re.compile(r"(\w+)=([^,]+)")
 
@@ -33,7 +34,8 @@ _RESOURCE = re.compile(r"(\w+)=([^,]+)")
 @dataclass(frozen=True)
 class PlannedJob:
     """One job of a dry run: its rule, first output (the job's name here), benchmark file,
-    wildcards as printed and the requests (MiB and minutes; None where not set)."""
+    wildcards as printed, the requests (MiB and minutes; None where not set) and whether
+    it runs where Snakemake runs (a local rule, never submitted to a cluster)."""
 
     rule: str
     output: str
@@ -41,16 +43,32 @@ class PlannedJob:
     wildcards: str
     mem_mb: int | None
     runtime: int | None
+    local: bool = False
 
 
-def planned_jobs(dry_run: str) -> list[PlannedJob]:
+def local_rules(rule_files) -> set[str]:
+    """Names of the rules declared ``localrule: True`` in the Snakemake files ``rule_files``
+    (a dry run prints them as any other rule)."""
+    names, current = set(), None
+    for path in rule_files:
+        for line in Path(path).read_text().splitlines():
+            header = _RULE_DECLARATION.match(line)
+            if header:
+                current = header.group(1)
+            elif line.strip() == "localrule: True" and current:
+                names.add(current)
+    return names
+
+
+def planned_jobs(dry_run: str, local: set[str] = frozenset()) -> list[PlannedJob]:
     """The jobs of a ``snakemake -n`` output (its standard error and output together), in
-    order; a job without an output (the target rule ``all``) is left out."""
+    order; a job without an output (the target rule ``all``) is left out. ``local``: names
+    of local rules (:func:`local_rules`)."""
     jobs, current = [], None
     for line in dry_run.splitlines():
         header = _JOB_HEADER.match(line)
         if header:
-            current = {"rule": header.group(1)}
+            current = {"rule": header.group(2), "local": bool(header.group(1))}
             jobs.append(current)
             continue
         field = _FIELD.match(line)
@@ -67,7 +85,8 @@ def planned_jobs(dry_run: str) -> list[PlannedJob]:
             rule=job["rule"], output=job["output"].split(", ")[0],
             benchmark=job.get("benchmark"), wildcards=job.get("wildcards", ""),
             mem_mb=int(resources["mem_mb"]) if "mem_mb" in resources else None,
-            runtime=int(resources["runtime"]) if "runtime" in resources else None))
+            runtime=int(resources["runtime"]) if "runtime" in resources else None,
+            local=job["local"] or job["rule"] in local))
     return planned
 
 
@@ -119,13 +138,16 @@ def jobs_table(jobs: list[PlannedJob], workdir: Path) -> pd.DataFrame:
 def short_falls(measured: pd.DataFrame, jobs: list[PlannedJob]) -> list[str]:
     """Every way the requests of ``jobs`` fail to cover ``measured`` (a :data:`COLUMNS`
     table): a measured job the workflow no longer plans, a request missing, or below
-    :data:`HEADROOM` times the measured peak memory or wall time. Empty when all hold."""
+    :data:`HEADROOM` times the measured peak memory or wall time. Local rules (light jobs
+    that never reach a scheduler) need no request. Empty when all hold."""
     planned = {job.output: job for job in jobs}
     problems = []
     for row in measured.itertuples():
         job = planned.get(row.output)
         if job is None:
             problems.append(f"{row.output}: measured but no longer a job of the workflow")
+            continue
+        if job.local:
             continue
         if job.mem_mb is None or job.mem_mb < HEADROOM * row.peak_rss_mib:
             problems.append(f"{row.output} ({job.rule}): mem_mb {job.mem_mb} < {HEADROOM} x "
@@ -138,18 +160,21 @@ def short_falls(measured: pd.DataFrame, jobs: list[PlannedJob]) -> list[str]:
 
 def markdown(measured: pd.DataFrame) -> str:
     """The measured jobs as a Markdown table: wall time, peak memory, the requests and how
-    much of each request the job used."""
+    much of each request the job used ("local" for a local rule, which requests nothing)."""
+    local = measured["mem_mb_request"].isna()
     shown = pd.DataFrame({
         "rule": measured["rule"], "job": measured["wildcards"].replace("", "—"),
         "wall": measured["wall_s"].map(_duration),
         "peak RSS": measured["peak_rss_mib"].map(lambda v: f"{v / 1024:.2f} GiB"),
         "CPU %": measured["mean_load"].map(lambda v: f"{v:.0f}"),
-        "mem_mb request": measured["mem_mb_request"].map(lambda v: f"{v:.0f}"),
-        "peak / request": [f"{p / r:.0%}" for p, r in
-                           zip(measured["peak_rss_mib"], measured["mem_mb_request"])],
-        "runtime request": measured["runtime_request_min"].map(lambda v: f"{v:.0f} min"),
+        "mem_mb request": ["local" if lo else f"{v:.0f}"
+                           for lo, v in zip(local, measured["mem_mb_request"])],
+        "peak / request": ["—" if lo else f"{p / r:.0%}" for lo, p, r in
+                           zip(local, measured["peak_rss_mib"], measured["mem_mb_request"])],
+        "runtime request": ["local" if lo else f"{v:.0f} min"
+                            for lo, v in zip(local, measured["runtime_request_min"])],
     })
-    return shown.to_markdown(index=False)
+    return shown.sort_values(["rule", "job"], kind="stable").to_markdown(index=False)
 
 
 def _duration(seconds: float) -> str:
