@@ -103,7 +103,7 @@ def test_every_measured_job_is_requested_with_headroom():
                          "--configfile", *STAND_IN_CONFIGS)
     assert done.returncode == 0, done.stderr[-3000:]
     local = jobs.local_rules([ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))])
-    assert {"gather_tables", "all"} <= local and "solve_ot" not in local
+    assert "gather_tables" in local and "solve_ot" not in local
     planned = jobs.planned_jobs(done.stdout + done.stderr, local)
     assert len(planned) > 100
     assert jobs.short_falls(measured, planned) == []
