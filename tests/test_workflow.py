@@ -36,8 +36,8 @@ BAD_CONFIGS = {
     "schedule for n": ({"run": ["synthetic"], "experiments": {"synthetic": {
         "n": [64, 1024], "settings": {"hiref_refined": {"depth": 2, "max_rank": 2,
                                                         "max_leaf": 4}}}}},
-                       "experiments.synthetic: hiref_refined at n = 64: no schedule of at "
-                       "most 1 ranks <= 2 brings 64 points down to leaves of <= 4; raise"),
+                       ("experiments.synthetic: hiref_refined at n = 64: no schedule of at "
+                        "most 1 ranks <= 2 brings 64 points down to leaves of <= 4; raise")),
     "authors' schedule for n": ({"run": ["synthetic"], "experiments": {"synthetic": {
         "n": [1000], "settings": {"hiref": {"hierarchy_depth": 1, "max_rank": 2,
                                             "max_q": 8}}}}},
