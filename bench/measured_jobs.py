@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
-    local = jobs.local_rules([ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))])
+    local = jobs.local_rules(ROOT)
     planned = jobs.planned_jobs(dry_run(args.workdir, args.configfile), local)
     measured = jobs.jobs_table(planned, args.workdir)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,11 +46,12 @@ class PlannedJob:
     local: bool = False
 
 
-def local_rules(rule_files) -> set[str]:
-    """Names of the rules declared ``localrule: True`` in the Snakemake files ``rule_files``
-    (a dry run prints them as any other rule)."""
+def local_rules(workflow: Path) -> set[str]:
+    """Names of the rules declared ``localrule: True`` in the workflow at ``workflow`` (its
+    ``Snakefile`` and ``rules/*.smk``; a dry run prints them as any other rule)."""
+    workflow = Path(workflow)
     names, current = set(), None
-    for path in rule_files:
+    for path in [workflow / "Snakefile", *sorted((workflow / "rules").glob("*.smk"))]:
         for line in Path(path).read_text().splitlines():
             header = _RULE_DECLARATION.match(line)
             if header:
