@@ -419,8 +419,13 @@ class _Timer:
         self.report, self.seconds, self.levels = report, [], []
 
     def finished(self, info: dict, started: float) -> None:
-        self.seconds.append(time.perf_counter() - started)
-        info = {**info, "seconds": self.seconds[-1]}
+        """A level ``started`` at that ``time.perf_counter()`` is done now."""
+        self.add(info, time.perf_counter() - started)
+
+    def add(self, info: dict, seconds: float) -> None:
+        """A level is done that took ``seconds`` (in a sharded solve, summed over jobs)."""
+        self.seconds.append(seconds)
+        info = {**info, "seconds": seconds}
         self.levels.append(info)
         self.report(info)
 
