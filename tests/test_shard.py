@@ -134,3 +134,20 @@ def test_levels_outside_the_schedule_are_refused():
         shard.split(x, y, levels=0, config=config)
     with pytest.raises(ValueError, match="no low-rank level"):
         shard.split(x[:20], y[:20], levels=1, config=config)
+
+
+def test_a_job_killed_while_writing_leaves_no_file(tmp_path, monkeypatch):
+    x, y = pair(512, 512)
+    parts = shard.split(x, y, levels=1, config=hiref.HiRefConfig(max_leaf=32), seed=0)
+    result = shard.solve_blocks(parts.blocks([0, 1]))
+
+    def killed(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt  # what SIGINT raises; SIGKILL leaves only the hidden temp file
+
+    monkeypatch.setattr(shard.np, "savez", killed)
+    for name, written in (("blocks.npz", parts.blocks([0])), ("result.npz", result),
+                          ("split.npz", parts)):
+        with pytest.raises(KeyboardInterrupt):
+            written.save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
