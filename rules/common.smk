@@ -87,22 +87,7 @@ def check_experiments():
             )
         )
     ]
-    problems += [
-        error
-        for experiment in sharded_experiments()
-        for dataset in config["experiments"][experiment]["datasets"]
-        for n in dataset_sizes(experiment, dataset)
-        for label in method_labels(experiment)
-        if registry.parse_label(label)[0] == workflow_config.SHARDED_METHOD
-        and (
-            error := workflow_config.shard_level_error(
-                f"experiments.{experiment}",
-                config["experiments"][experiment]["shard"]["levels"],
-                run_schedule(SimpleNamespace(experiment=experiment, method=label, n=n)),
-                n,
-            )
-        )
-    ]
+    problems += shard_problems()
     if problems:
         raise workflow_config.ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -215,6 +200,29 @@ def method_params(wildcards):
 def sharded_experiments():
     """Experiments whose hiref_refined runs are sharded."""
     return [name for name, exp in config["experiments"].items() if exp["shard"] is not None]
+
+
+def shard_problems():
+    """Runs of sharded experiments whose schedule has fewer low-rank levels than
+    `shard.levels` (a schedule that fits no n is the size check's problem)."""
+    problems = []
+    for experiment in sharded_experiments():
+        exp = config["experiments"][experiment]
+        for dataset in exp["datasets"]:
+            for n in dataset_sizes(experiment, dataset):
+                for label in method_labels(experiment):
+                    if registry.parse_label(label)[0] != workflow_config.SHARDED_METHOD:
+                        continue
+                    run = SimpleNamespace(experiment=experiment, method=label, n=n)
+                    try:
+                        schedule = run_schedule(run)
+                    except ValueError:
+                        continue
+                    error = workflow_config.shard_level_error(
+                        f"experiments.{experiment}", exp["shard"]["levels"], schedule, n
+                    )
+                    problems += [error] if error else []
+    return list(dict.fromkeys(problems))
 
 
 def run_schedule(wildcards):

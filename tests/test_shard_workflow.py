@@ -51,9 +51,11 @@ def test_sharded_run_equals_the_single_job_and_redoes_only_lost_blocks(tmp_path)
     assert sharded["peak_rss_mb"] == max(peaks) > 0
     assert sharded["seconds"] >= jobs["critical_path_seconds"] > 0
 
-    # A block job that died left no result (results are written atomically): the next run
-    # redoes that block job and the gather only.
-    (tmp_path / SHARDS / "result1.npz").unlink()
+    # A block job killed mid-run leaves no result (results are written atomically), and the
+    # gather never ran: the next run redoes that block job and the gather only.
+    for path in (f"{SHARDS}/result1.npz", RUN.format("sharded") + ".json",
+                 RUN.format("sharded") + ".npz"):
+        (tmp_path / path).unlink()
     again = run_snakemake(targets[0], "-n", "--configfile", "shard.yaml", workdir=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", again.stdout, re.MULTILINE))
