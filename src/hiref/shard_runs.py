@@ -9,6 +9,7 @@ written for other settings, seed or inputs, naming it (:mod:`hiref.shard`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def first_levels(*, data, split, blocks_dir, params, levels, blocks_per_job, n, 
     Path(blocks_dir).mkdir(parents=True, exist_ok=True)
     for job, indices in enumerate(jobs):
         parts.blocks(indices).save(block_file(blocks_dir, job))
+    # The job's peak once the block files are cut too (each job's points copied in turn).
+    parts = dataclasses.replace(parts, peak_rss_mb=provenance.peak_rss_mb())
     log(f"{parts.block_count} blocks in {len(jobs)} block files, first levels in "
-        f"{parts.seconds:.2f} s (compilation {parts.compile_seconds:.2f} s)")
+        f"{parts.seconds:.2f} s (compilation {parts.compile_seconds:.2f} s), peak RSS "
+        f"{parts.peak_rss_mb:.0f} MiB")
     parts.save(split)
 
 
