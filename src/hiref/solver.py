@@ -403,6 +403,8 @@ def _problem(x, y, matrix, cost, dtype, config) -> _Problem:
 
 
 def _on_device(norm: costs.Normalised, cost, dtype, config) -> _Problem:
+    """The :class:`_Problem` of normalised clouds (a whole solve's, or a block job's
+    blocks)."""
     # Plain transfers (on a CPU none: the device uses the stored points in place); nothing
     # in the timed part compiles. The host reads the same points to seed the splits, group
     # the refinement and build the leaves' costs.
