@@ -1,5 +1,6 @@
 # Configuration checks, the dataset registry, input functions, job resources and wildcard
 # constraints.
+import math
 import os
 import re
 import sys
@@ -86,6 +87,7 @@ def check_experiments():
             )
         )
     ]
+    problems += shard_problems()
     if problems:
         raise workflow_config.ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -190,6 +192,90 @@ def method_params(wildcards):
         int(wildcards.n),
     )
     return registry.resolve_params(wildcards.method, settings, exp["cost"])
+
+
+# Sharded HiRef runs (rules/shard.smk): an experiment's `shard` setting splits each of its
+# hiref_refined runs into a first-levels job, block jobs and a gather job. The number of
+# blocks is the product of the first ranks of the run's schedule, known when the DAG is built.
+def sharded_experiments():
+    """Experiments whose hiref_refined runs are sharded."""
+    return [name for name, exp in config["experiments"].items() if exp["shard"] is not None]
+
+
+def shard_problems():
+    """Runs of sharded experiments whose schedule has fewer low-rank levels than
+    `shard.levels` (a schedule that fits no n is the size check's problem)."""
+    problems = []
+    for experiment in sharded_experiments():
+        exp = config["experiments"][experiment]
+        for dataset in exp["datasets"]:
+            for n in dataset_sizes(experiment, dataset):
+                for label in method_labels(experiment):
+                    if registry.parse_label(label)[0] != workflow_config.SHARDED_METHOD:
+                        continue
+                    run = SimpleNamespace(experiment=experiment, method=label, n=n)
+                    try:
+                        schedule = run_schedule(run)
+                    except ValueError:
+                        continue
+                    error = workflow_config.shard_level_error(
+                        f"experiments.{experiment}", exp["shard"]["levels"], schedule, n
+                    )
+                    problems += [error] if error else []
+    return list(dict.fromkeys(problems))
+
+
+def run_schedule(wildcards):
+    """The schedule hiref.solve runs for this run's settings and n."""
+    from hiref.schedule import solver_schedule
+
+    params = method_params(wildcards)
+    return solver_schedule(
+        int(wildcards.n),
+        params["max_rank"],
+        params["max_leaf"],
+        params["depth"],
+        params["schedule"],
+    )
+
+
+def shard_setting(wildcards):
+    """The run's `shard` setting with its block and job counts."""
+    shard = config["experiments"][wildcards.experiment]["shard"]
+    blocks = math.prod(run_schedule(wildcards)[: shard["levels"]])
+    return {**shard, "blocks": blocks, "jobs": -(-blocks // shard["blocks_per_job"])}
+
+
+def shard_results(wildcards):
+    """The result files of every block job of a sharded run."""
+    return expand(
+        "results/shards/{experiment}/{dataset}/{method}/n{n}_seed{seed}/result{job}.npz",
+        job=range(shard_setting(wildcards)["jobs"]),
+        **wildcards,
+    )
+
+
+def shard_block_mem_mb(wildcards, attempt):
+    """Memory of a block job: a solver job's for the points its blocks hold."""
+    shard = shard_setting(wildcards)
+    points = -(-int(wildcards.n) // shard["blocks"]) * shard["blocks_per_job"]
+    name, _, d = solver_size(wildcards)
+    return job_requests.solver_mem_mb(name, points, d, attempt, config["resources"]["solve_mem_mb"])
+
+
+def shard_block_runtime(wildcards, attempt):
+    """Wall time of a block job: a solver job's for the points its blocks hold."""
+    shard = shard_setting(wildcards)
+    points = -(-int(wildcards.n) // shard["blocks"]) * shard["blocks_per_job"]
+    name, _, d = solver_size(wildcards)
+    return job_requests.solver_runtime(
+        name,
+        points,
+        d,
+        attempt,
+        config["resources"]["solve_runtime"],
+        method_params(wildcards),
+    )
 
 
 def prepared_data(wildcards):

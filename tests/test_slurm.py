@@ -33,6 +33,15 @@ ROUTING = {
             "seeds": [0],
             "methods": ["hiref", "sinkhorn", "exact", "bspot"],
         },
+        # Not in `run`: its two block jobs are asked for by name (schedule [2, 16, 16, 16,
+        # 128] at 2^20, so one level leaves 2 blocks), their inputs made beforehand.
+        "sharded": {
+            "datasets": ["halfmoon_scurve"],
+            "n": [BIG],
+            "seeds": [0],
+            "methods": ["hiref_refined"],
+            "shard": {"levels": 1, "blocks_per_job": 1},
+        },
     },
     "figures": {"runtime_scaling": None, "alignment": None},
 }
@@ -77,6 +86,9 @@ def submissions(slurm_work):
         data = work / f"results/data/synthetic/halfmoon_scurve/n{n}_seed0.npz"
         data.parent.mkdir(parents=True, exist_ok=True)
         data.write_bytes(b"")  # never read: no job runs
+    shards = work / f"results/shards/sharded/halfmoon_scurve/hiref_refined/n{BIG}_seed0"
+    (shards / "blocks").mkdir(parents=True)
+    (shards / "split.npz").write_bytes(b"")  # never read: no job runs
     (work / "images").mkdir()
     (work / "weights.pth").write_bytes(b"")
     mosta = tmp / "E9.5.h5ad"
@@ -99,6 +111,7 @@ def submissions(slurm_work):
         "results/data/synthetic/moons_rings/n1024_seed0.npz",  # a simulate_points job
         "results/embeddings/coco.npz",  # an embed_images job
         "resources/mosta/E9.5_E1S1.MOSTA.h5ad",  # a retrieve job (local)
+        *(f"{shards.relative_to(work)}/result{job}.npz" for job in (0, 1)),  # block jobs
     ]
     proc = run_snakemake(
         *targets, "--profile", str(ROOT / "profiles/slurm"), "--configfile",
@@ -123,8 +136,9 @@ def test_every_submission_asks_for_memory_and_time(submissions):
 
 def test_a_handful_of_submissions(submissions):
     # 2 large runs, the small JAX group, the small host group (skipped runs included),
-    # the simulate group and the embedding job; nothing else (tables are built locally).
-    assert len(submissions) == 6, sorted(submissions)
+    # the simulate group, the embedding job and 2 block jobs of a sharded run; nothing else
+    # (tables are built locally).
+    assert len(submissions) == 8, sorted(submissions)
     assert all(opts["-A"] == PROFILE["default-resources"]["slurm_account"]
                for opts in submissions.values())
 
@@ -135,6 +149,18 @@ def test_large_jax_run_gets_a_gpu_node(submissions):
     assert opts["--cpus-per-task"] == str(BASE["threads"])
     assert int(opts["--mem"]) == resources.solver_mem_mb("hiref", BIG, 2, 1, BASE["mem"])
     assert int(opts["-t"]) == resources.solver_runtime("hiref", BIG, 2, 1, BASE["runtime"])
+
+
+def test_block_jobs_of_a_sharded_run_are_sized_by_their_blocks(submissions):
+    blocks = [opts for comment, opts in submissions.items()
+              if comment.startswith("rule_shard_block_")]
+    assert len(blocks) == 2
+    for opts in blocks:
+        assert opts["-p"] == GPU_PARTITION and opts["--gpus"] == "1"
+        assert int(opts["--mem"]) == resources.solver_mem_mb("hiref_refined", BIG // 2, 2, 1,
+                                                            BASE["mem"])
+        assert int(opts["-t"]) == resources.solver_runtime("hiref_refined", BIG // 2, 2, 1,
+                                                          BASE["runtime"])
 
 
 def test_large_host_run_gets_a_cpu_node_without_gpu(submissions):

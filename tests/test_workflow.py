@@ -42,6 +42,19 @@ BAD_CONFIGS = {
         "n": [1000], "settings": {"hiref": {"hierarchy_depth": 1, "max_rank": 2,
                                             "max_q": 8}}}}},
                                 "experiments.synthetic: hiref at n = 1000: no schedule"),
+    # Sharding (rules/shard.smk): only our solver, and no deeper than its schedule.
+    "shard on another method": ({"experiments": {"cut": {
+        "datasets": ["halfmoon_scurve"], "methods": ["hiref", "exact"],
+        "shard": {"levels": 1}}}},
+                                ("experiments.cut.shard: only hiref_refined runs (our solver) "
+                                 "can be sharded")),
+    "shard below the leaves": ({"experiments": {"cut": {
+        "datasets": ["halfmoon_scurve"], "n": [1024], "methods": ["hiref_refined"],
+        "shard": {"levels": 3}}}},
+                               ("experiments.cut.shard.levels = 3: hiref_refined at n = 1024 "
+                                "has the schedule [8, 128], 1 low-rank level(s)")),
+    "shard setting": ({"experiments": {"synthetic": {"shard": {"levels": 1, "per_job": 2}}}},
+                      "experiments.synthetic.shard: Additional properties are not allowed"),
 }
 
 

@@ -8,7 +8,7 @@ Snakemake's own process.
 
 import importlib
 
-#: Public name -> the submodule that defines it.
+#: Public name -> the submodule that defines it (or is it: ``hiref.shard``).
 _EXPORTS = {
     "COSTS": "hiref.config",
     "Alignment": "hiref.config",
@@ -17,6 +17,7 @@ _EXPORTS = {
     "coupling_cost": "hiref.costs",
     "plan_levels": "hiref.schedule",
     "rank_schedule": "hiref.schedule",
+    "shard": "hiref.shard",
     "solve": "hiref.solver",
     "solve_authors": "hiref.authors",
     "subsample_to_match": "hiref.solver",
@@ -24,7 +25,7 @@ _EXPORTS = {
 
 __all__ = [  # the keys of _EXPORTS
     "COSTS", "Alignment", "AuthorsSettings", "HiRefConfig", "coupling_cost", "plan_levels",
-    "rank_schedule", "solve", "solve_authors", "subsample_to_match",
+    "rank_schedule", "shard", "solve", "solve_authors", "subsample_to_match",
 ]
 __version__ = "0.1.0"
 
@@ -32,7 +33,8 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hiref' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if module.__name__ == f"hiref.{name}" else getattr(module, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -26,10 +26,19 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
 
     A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
     """
-    from hiref import provenance
+    t0 = time.perf_counter()
+    x, y = load_run_data(data, n, seed)
+    result = run(method, x, y, params, seed)
+    write_run(result, data=data, record=record, matching=matching, experiment=experiment,
+              dataset=dataset, method=method, params=params, n=n, d=int(x.shape[1]), seed=seed,
+              wall_seconds=time.perf_counter() - t0)
+
+
+def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a run: the prepared pair ``data``, each side larger than ``n``
+    subsampled to ``n`` points (seeded by the run's ``seed``)."""
     from hiref.datasets import load_pair
 
-    t0 = time.perf_counter()
     x, y = load_pair(data)
     if min(len(x), len(y)) < n:
         raise ValueError(f"{data} holds {len(x)} x {len(y)} points, fewer than n = {n}")
@@ -38,17 +47,26 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
         x = x[np.sort(rng.choice(len(x), n, replace=False))]
     if len(y) > n:
         y = y[np.sort(rng.choice(len(y), n, replace=False))]
-    result = run(method, x, y, params, seed)
+    return x, y
+
+
+def write_run(result: MethodResult, *, data, record, matching, experiment, dataset, method,
+              params, n, d, seed, wall_seconds, peak_rss_mb=None) -> None:
+    """Writes a run's ``.npz`` and then its JSON record, atomically; ``peak_rss_mb``: this
+    process's peak unless given (a sharded run gives its largest job's)."""
+    from hiref import provenance
+
     name, _ = parse_label(method)
     uses_jax = METHODS[name].uses_jax and result.status == "ok"
     out = {
         "experiment": experiment, "dataset": dataset, "method": method, "n": n,
-        "d": int(x.shape[1]), "seed": seed, "cost": params["cost"],
+        "d": d, "seed": seed, "cost": params["cost"],
         "status": result.status, "reason": result.reason,
         "cost_p1": result.cost_p1, "cost_p2": result.cost_p2,
         "seconds": result.seconds, "compile_seconds": result.compile_seconds,
-        "wall_seconds": time.perf_counter() - t0, "estimator": METHODS[name].estimator,
-        "peak_rss_mb": provenance.peak_rss_mb(), "device": provenance.device(uses_jax),
+        "wall_seconds": wall_seconds, "estimator": METHODS[name].estimator,
+        "peak_rss_mb": provenance.peak_rss_mb() if peak_rss_mb is None else peak_rss_mb,
+        "device": provenance.device(uses_jax),
         "stand_in": provenance.stand_in(data), "params": result.params, "extra": result.extra,
         "versions": provenance.versions(), "git_commit": provenance.git_commit(),
     }

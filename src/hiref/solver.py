@@ -17,6 +17,7 @@ persistent compilation cache).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -103,26 +104,45 @@ def solve(
     matrix = None if isinstance(cost, str) else validation.as_cost_matrix(cost, n, m)
     cost_name = "precomputed" if matrix is not None else cost
 
-    if n == m:
-        rep_x = rep_y = 1
-    else:
-        total = math.lcm(n, m)
-        if total // max(n, m) > config.max_expansion:
-            raise ValueError(
-                f"|X| = {n} and |Y| = {m} need a common refinement of lcm = {total} points, "
-                f"{total // max(n, m)} times the larger set (HiRefConfig.max_expansion = "
-                f"{config.max_expansion}). Subsample the larger set to the smaller size (as the "
-                "paper does; see hiref.subsample_to_match) or raise max_expansion."
-            )
-        rep_x, rep_y = total // n, total // m
-    # The expanded problem repeats every point; leaves (and refinement groups) as large as
-    # the repetition keep max_leaf distinct points of the more repeated side in a leaf.
-    expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
+    rep_x, rep_y = _repetitions(n, m, config)
+    expanded = _expanded(config, rep_x, rep_y)
     match = _match(
         _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
         None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
         cost_name, expanded, seed, report,
     )
+    return _alignment(x, y, matrix, match, rep_x, rep_y, config, cost_name)
+
+
+def _repetitions(n: int, m: int, config: HiRefConfig) -> tuple[int, int]:
+    """How many times ``solve`` repeats each point of ``x`` (n points) and ``y`` (m points):
+    ``lcm(n, m) / n`` and ``lcm(n, m) / m``; raises ``ValueError`` beyond
+    ``config.max_expansion``."""
+    if n == m:
+        return 1, 1
+    total = math.lcm(n, m)
+    if total // max(n, m) > config.max_expansion:
+        raise ValueError(
+            f"|X| = {n} and |Y| = {m} need a common refinement of lcm = {total} points, "
+            f"{total // max(n, m)} times the larger set (HiRefConfig.max_expansion = "
+            f"{config.max_expansion}). Subsample the larger set to the smaller size (as the "
+            "paper does; see hiref.subsample_to_match) or raise max_expansion."
+        )
+    return total // n, total // m
+
+
+def _expanded(config: HiRefConfig, rep_x: int, rep_y: int) -> HiRefConfig:
+    """The settings of the bijection between the repeated clouds: leaves (and refinement
+    groups) as large as the repetition keep ``max_leaf`` distinct points of the more
+    repeated side in a leaf."""
+    return config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
+
+
+def _alignment(x, y, matrix, match: _Match, rep_x: int, rep_y: int, config: HiRefConfig,
+               cost_name: str) -> Alignment:
+    """The :class:`Alignment` of ``x`` (n, d) and ``y`` (m, d) from the bijection ``match``
+    between ``x`` repeated ``rep_x`` times and ``y`` repeated ``rep_y`` times."""
+    n, m = len(x), len(y)
     rows, cols = match.order_x // rep_x, match.order_y // rep_y
     if n == m:
         perm = np.empty(n, np.int64)
@@ -132,6 +152,7 @@ def solve(
         weights = np.full(n, 1.0 / n)
     else:
         perm = None
+        total = n * rep_x
         pairs, counts = np.unique(rows.astype(np.int64) * m + cols, return_counts=True)
         rows, cols, weights = pairs // m, pairs % m, counts / total
 
@@ -189,21 +210,41 @@ class _Match:
 class _Plan:
     """Everything about a solve that its size and settings fix before any data is seen.
 
+    A plan may hold a part of a solve (see :mod:`hiref.shard`): its low-rank levels from
+    ``first_level`` on, and some of each level's blocks; ``level_widths`` and ``leaf_width``
+    stay those of the whole solve, so every block is padded as in the whole solve.
+
     Attributes:
-      schedule: ranks of the low-rank levels followed by the leaf block size.
-      level_sizes: block sizes (b_t,) entering each low-rank level.
-      leaf_sizes: the leaf block sizes; group_sizes: the refinement groups' sizes (empty
-        when refinement does not run); halvings: halvings that make those groups.
+      schedule: ranks of the low-rank levels followed by the leaf block size (the whole
+        solve's).
+      level_sizes: block sizes (b_t,) entering each low-rank level of the plan;
+        level_widths: the width each level's blocks are padded to (its largest block).
+      first_level: the number of the plan's first low-rank level in the schedule (0: the
+        first).
+      leaf_sizes: the leaf block sizes (empty when the plan solves no leaves); leaf_width:
+        the largest leaf. group_sizes: the refinement groups' sizes (empty when refinement
+        does not run); halvings: halvings that make those groups.
       leaf_solver: "scipy" or "jax"; dtype: the device float type.
     """
 
     schedule: list[int]
     level_sizes: list[np.ndarray]
+    level_widths: list[int]
+    first_level: int
     leaf_sizes: np.ndarray
+    leaf_width: int
     group_sizes: np.ndarray
     halvings: int
     leaf_solver: str
     dtype: np.dtype
+
+    @property
+    def ranks(self) -> list[int]:
+        """The rank of each low-rank level of the plan."""
+        return self.schedule[self.first_level:self.first_level + len(self.level_sizes)]
+
+    def replace(self, **changes) -> _Plan:
+        return dataclasses.replace(self, **changes)
 
 
 def _make_plan(n: int, config: HiRefConfig, input_dtype) -> _Plan:
@@ -218,9 +259,9 @@ def _make_plan(n: int, config: HiRefConfig, input_dtype) -> _Plan:
     for _ in range(halvings):
         group_sizes = np.stack([group_sizes - group_sizes // 2, group_sizes // 2], 1).ravel()
     wide = input_dtype == np.float64 and jax.config.jax_enable_x64
-    return _Plan(schedule, level_sizes, sizes, group_sizes if halvings else np.zeros(0, int),
-                 halvings, leaves.resolve(config.leaf_solver),
-                 np.dtype(np.float64 if wide else np.float32))
+    return _Plan(schedule, level_sizes, [int(s.max()) for s in level_sizes], 0, sizes,
+                 int(sizes.max()), group_sizes if halvings else np.zeros(0, int), halvings,
+                 leaves.resolve(config.leaf_solver), np.dtype(np.float64 if wide else np.float32))
 
 
 def _capacities(sizes: np.ndarray, r: int) -> np.ndarray:
@@ -229,11 +270,12 @@ def _capacities(sizes: np.ndarray, r: int) -> np.ndarray:
 
 
 class _Programs:
-    """The compiled programs of one solve, built ahead of time from the plan's shapes.
+    """The compiled programs of one solve (or part of one), built ahead of time from the
+    plan's shapes.
 
-    ``levels[t]`` is the low-rank level ``t`` (the candidate first splits run the first
-    level's program for fewer steps); ``leaves`` the device assignment programs by
-    ``(blocks, size)`` (``leaf_solver="jax"`` only).
+    ``levels[t]`` is the plan's low-rank level ``t`` (the candidate first splits run the
+    first level's program for fewer steps); ``leaves`` the device assignment programs by
+    ``(blocks, width)`` (``leaf_solver="jax"`` only).
     """
 
     def __init__(self, plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
@@ -241,19 +283,28 @@ class _Programs:
         options = _COMPILER_OPTIONS.get(jax.default_backend(), {})
         compiled = {}
         self.levels = []
-        for sizes, r in zip(plan.level_sizes, plan.schedule[:-1]):
-            shape = (len(sizes), int(sizes.max()), r)
+        for sizes, width, r in zip(plan.level_sizes, plan.level_widths, plan.ranks):
+            shape = (len(sizes), width, r)
             if shape not in compiled:
                 compiled[shape] = _lower_level(plan, n, d, *shape, with_matrix, cost,
                                                config).compile(compiler_options=options)
             self.levels.append(compiled[shape])
         self.leaves = {}
         if plan.leaf_solver == "jax":
-            for sizes in (plan.leaf_sizes, plan.group_sizes):
+            for sizes, width in ((plan.leaf_sizes, plan.leaf_width),
+                                 (plan.group_sizes, int(plan.group_sizes.max(initial=0)))):
                 if len(sizes):
-                    shape = (len(sizes), int(sizes.max()))
-                    self.leaves[shape] = _lower_leaves(plan, n, d, *shape, with_matrix, cost,
-                                                       config).compile()
+                    self.leaves[len(sizes), width] = _lower_leaves(
+                        plan, n, d, len(sizes), width, with_matrix, cost, config).compile()
+
+
+def _compile(plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
+             config: HiRefConfig) -> tuple[_Programs, float]:
+    """The plan's programs for ``n`` points in ``d`` dimensions, and the seconds compiling
+    them took."""
+    start = time.perf_counter()
+    programs = _Programs(plan, n, d, with_matrix, cost, config)
+    return programs, time.perf_counter() - start
 
 
 def _clouds_spec(n: int, d: int, dtype) -> costs.Clouds:
@@ -305,64 +356,167 @@ def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool
 
 
 def _match(x, y, matrix, cost, config, seed, report) -> _Match:
-    """Bijection between equal-size ``x`` and ``y``, with its timings and diagnostics."""
+    """Bijection between equal-size ``x`` and ``y``, with its timings and diagnostics.
+
+    The steps :mod:`hiref.shard` runs in separate jobs, here in one: the low-rank levels
+    (:func:`_split_levels`), the leaves (:func:`_solve_blocks`), then the leaf level's
+    cost, refinement and the check (:func:`_finish`)."""
     n, d = x.shape
     plan = _make_plan(n, config, np.result_type(x.dtype, y.dtype))
+    programs, compile_seconds = _compile(plan, n, d, matrix is not None, cost, config)
     start = time.perf_counter()
-    programs = _Programs(plan, n, d, matrix is not None, cost, config)
-    compile_seconds = time.perf_counter() - start
+    problem = _problem(x, y, matrix, cost, plan.dtype, config)
+    timer = _Timer(report)
+    order = jax.device_put(np.arange(n, dtype=np.int32))
+    order_x, order_y = _split_levels(programs, plan, problem, order, order,
+                                     _solve_draws(programs, plan, problem, seed),
+                                     _level_reporter(plan, problem, timer))
+    started = time.perf_counter()
+    order_x, order_y = np.asarray(order_x), np.asarray(order_y)
+    order_y = _solve_blocks(programs, plan, problem, order_x, order_y, plan.leaf_sizes,
+                            plan.leaf_width)
+    order_x, order_y = _finish(programs, plan, problem, order_x, order_y, seed, timer, started)
+    return _Match(order_x, order_y, plan.schedule, timer.seconds, time.perf_counter() - start,
+                  compile_seconds, _diagnostics(plan, problem, timer))
 
-    start = time.perf_counter()
+
+@dataclass(frozen=True)
+class _Problem:
+    """What a solve's programs read: the normalised clouds (:class:`hiref.costs.Normalised`),
+    on the device (``clouds``, ``matrix`` or None), the cost name, settings and ``gamma`` in
+    the device dtype."""
+
+    norm: costs.Normalised
+    clouds: costs.Clouds
+    matrix: jax.Array | None
+    gamma: jax.Array
+    cost: str
+    config: HiRefConfig
+
+
+def _problem(x, y, matrix, cost, dtype, config) -> _Problem:
+    """Normalises ``x``, ``y`` (and ``matrix``) for work in ``dtype`` and puts them on the
+    device."""
     norm = costs.normalise(x, y, "sqeuclidean" if cost == "precomputed" else cost, matrix,
-                           plan.dtype)
+                           dtype)
+    return _on_device(norm, cost, dtype, config)
+
+
+def _on_device(norm: costs.Normalised, cost, dtype, config) -> _Problem:
+    """The :class:`_Problem` of normalised clouds (a whole solve's, or a block job's
+    blocks)."""
     # Plain transfers (on a CPU none: the device uses the stored points in place); nothing
     # in the timed part compiles. The host reads the same points to seed the splits, group
     # the refinement and build the leaves' costs.
-    clouds = norm.clouds()
-    mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(plan.dtype))
-    gamma = jax.device_put(np.asarray(config.gamma, plan.dtype))
-    seconds, levels = [], []
+    mj = None if norm.matrix is None else jax.device_put(norm.matrix.astype(dtype))
+    return _Problem(norm, norm.clouds(), mj, jax.device_put(np.asarray(config.gamma, dtype)),
+                    cost, config)
 
-    def finished(info, started):
-        seconds.append(time.perf_counter() - started)
-        info = {**info, "seconds": seconds[-1]}
-        levels.append(info)
-        report(info)
 
-    order_x = order_y = jax.device_put(np.arange(n, dtype=np.int32))
-    for level, (sizes, r) in enumerate(zip(plan.level_sizes, plan.schedule[:-1])):
+class _Timer:
+    """The seconds and diagnostics of each level of a solve, in order, each passed to
+    ``report`` (the ``progress`` callback) when its level is done."""
+
+    def __init__(self, report):
+        self.report, self.seconds, self.levels = report, [], []
+
+    def finished(self, info: dict, started: float) -> None:
+        """A level ``started`` at that ``time.perf_counter()`` is done now."""
+        self.add(info, time.perf_counter() - started)
+
+    def add(self, info: dict, seconds: float) -> None:
+        """A level is done that took ``seconds`` (in a sharded solve, summed over jobs)."""
+        self.seconds.append(seconds)
+        info = {**info, "seconds": seconds}
+        self.levels.append(info)
+        self.report(info)
+
+
+def _split_levels(programs, plan, problem, order_x, order_y, draws, finished):
+    """Runs the plan's low-rank levels on the orders ``order_x``, ``order_y`` (n,) int32 whose
+    consecutive segments of ``plan.level_sizes[0]`` are its first level's blocks.
+
+    ``draws(t, sizes)`` gives the random numbers of the plan's level ``t``: the k-means++
+    uniforms (b, r) and noise (b, 2, width) or None (in the device dtype), and the level's
+    extra diagnostics (a dict); ``finished(t, diag, info, started)`` is called after each
+    level with its per-block :class:`hiref.lowrank.SplitDiagnostics`. Returns the regrouped
+    orders (device arrays)."""
+    config = problem.config
+    for t, (sizes, width, r) in enumerate(zip(plan.level_sizes, plan.level_widths, plan.ranks)):
         started = time.perf_counter()
-        rng = _rng(seed, _LEVEL_STREAM, level)
-        idx, mask = _segment_arrays(sizes)
+        idx, mask = _segment_arrays(sizes, width)
         caps = _capacities(sizes, r).astype(np.int32)
-        info = {"level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()),
-                "rank": r}
-        if level == 0 and config.top_restarts > 1:
-            uniforms, info["candidate_agreement"] = _candidate_start(
-                programs.levels[0], norm, clouds, mj, r, cost, config, seed, gamma)
-        else:
-            uniforms = _seed_uniforms(rng, len(sizes), r)
-        order_x, order_y, diag = programs.levels[level](
-            clouds, mj, order_x, order_y, idx, mask, caps, uniforms.astype(plan.dtype),
-            _noise(rng, cost, config, int(sizes.max()), len(sizes), dtype=plan.dtype), gamma,
-            np.int32(config.outer_iters))
-        weights = sizes / n
-        info.update(
-            objective=float(np.dot(weights, np.asarray(diag.objective, np.float64)))
-            * norm.cost_scale + norm.cost_offset,
-            marginal_error=float(np.max(np.asarray(diag.marginal_error))),
-            moved_share=float(np.asarray(diag.moved).sum()) / (2 * n),
-        )
-        finished(info, started)
+        uniforms, noise, info = draws(t, sizes)
+        order_x, order_y, diag = programs.levels[t](
+            problem.clouds, problem.matrix, order_x, order_y, idx, mask, caps, uniforms, noise,
+            problem.gamma, np.int32(config.outer_iters))
+        finished(t, diag, info, started)
+    return order_x, order_y
 
-    started = time.perf_counter()
-    order_x, order_y = np.asarray(order_x), np.asarray(order_y)
-    order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
-                            plan.leaf_sizes, cost, config)
+
+def _solve_draws(programs, plan, problem, seed):
+    """The ``draws`` of :func:`_split_levels` in a solve from level 0: each level's numbers
+    from ``seed`` (:func:`_level_draws`), the first level's start chosen among candidates
+    when ``top_restarts > 1``."""
+
+    def draws(t, sizes):
+        level, info, uniforms = plan.first_level + t, {}, None
+        if level == 0 and problem.config.top_restarts > 1:
+            uniforms, info["candidate_agreement"] = _candidate_start(
+                programs.levels[0], problem, plan.ranks[0], seed)
+        return (*_level_draws(seed, level, len(sizes), plan.level_widths[t], plan.ranks[t],
+                              problem.cost, problem.config, plan.dtype, uniforms), info)
+
+    return draws
+
+
+def _level_draws(seed, level, blocks, width, r, cost, config, dtype, uniforms=None):
+    """The random numbers of low-rank level ``level`` (0: the first) of a solve, for all its
+    ``blocks`` blocks padded to ``width`` into ``r`` co-clusters: the k-means++ uniforms
+    (blocks, r) (unless ``uniforms`` are given: the chosen candidate's) and the noise of the
+    sampled cost factors (blocks, 2, width) or None, in ``dtype``."""
+    rng = _rng(seed, _LEVEL_STREAM, level)
+    if uniforms is None:
+        uniforms = _seed_uniforms(rng, blocks, r)
+    return uniforms.astype(dtype), _noise(rng, cost, config, width, blocks, dtype=dtype)
+
+
+def _level_reporter(plan, problem, timer):
+    """The ``finished`` of :func:`_split_levels` in a solve of all the plan's blocks: each
+    level's diagnostics (:func:`_level_info`) to ``timer``."""
+    n = int(plan.level_sizes[0].sum()) if plan.level_sizes else 0
+
+    def finished(t, diag, info, started):
+        timer.finished(_level_info(plan.first_level + t, plan.ranks[t], plan.level_sizes[t],
+                                   diag, info, n, problem.norm), started)
+
+    return finished
+
+
+def _level_info(level, r, sizes, diag, info, n, norm) -> dict:
+    """The diagnostics of low-rank level ``level`` (0: the first) of rank ``r`` that split
+    blocks of ``sizes`` (b,) of ``n`` points in all, from its per-block ``diag`` (each
+    (b,)) and ``info`` (extra entries): see :class:`hiref.Alignment`'s ``extra``."""
+    return {
+        "level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()), "rank": r,
+        **info,
+        "objective": float(np.dot(sizes / n, np.asarray(diag.objective, np.float64)))
+        * norm.cost_scale + norm.cost_offset,
+        "marginal_error": float(np.max(np.asarray(diag.marginal_error))),
+        "moved_share": float(np.asarray(diag.moved).sum()) / (2 * n),
+    }
+
+
+def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
+    """After the leaves of every block: the leaf level's cost and diagnostics (the leaf
+    level ``started`` then), the refinement sweeps (over all the pairs: the groups straddle
+    the blocks) and the check that the result is a bijection. Returns the final orders."""
+    norm, cost, config = problem.norm, problem.cost, problem.config
+    n = len(order_x)
     total = _matching_cost(norm, order_x, order_y, cost)
-    finished({"level": "leaf", "blocks": len(plan.leaf_sizes),
-              "block_size": int(plan.leaf_sizes.max()), "rank": int(plan.leaf_sizes.max()),
-              "cost": total * norm.cost_scale + norm.cost_offset}, started)
+    timer.finished({"level": "leaf", "blocks": len(plan.leaf_sizes),
+                    "block_size": plan.leaf_width, "rank": plan.leaf_width,
+                    "cost": total * norm.cost_scale + norm.cost_offset}, started)
 
     rng = _rng(seed, _REFINE_STREAM)
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
@@ -372,28 +526,32 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
         del pairs
         order_x, order_y = order_x[order_p], order_y[order_p]
         before = order_y.copy()
-        order_y = _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y,
-                                group_sizes, cost, config)
+        order_y = _solve_blocks(programs, plan, problem, order_x, order_y, group_sizes,
+                                int(group_sizes.max()))
         previous, total = total, _matching_cost(norm, order_x, order_y, cost)
-        finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
-                  "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
-                  "cost": total * norm.cost_scale + norm.cost_offset,
-                  "changed_share": float(np.mean(order_y != before))}, started)
+        timer.finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
+                        "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
+                        "cost": total * norm.cost_scale + norm.cost_offset,
+                        "changed_share": float(np.mean(order_y != before))}, started)
         if previous - total <= config.refine_tol * previous:
             break
     _check_bijection(order_x, order_y, n)
-    elapsed = time.perf_counter() - start
-    extra = {
+    return order_x, order_y
+
+
+def _diagnostics(plan, problem, timer) -> dict:
+    """``Alignment.extra`` of a solve (see :class:`hiref.Alignment`)."""
+    norm = problem.norm
+    return {
         "leaf_solver": plan.leaf_solver,
-        "levels": levels,
+        "levels": timer.levels,
         "normalisation": {"shift": norm.shift.tolist(), "scale": norm.scale,
                           "cost_scale": norm.cost_scale, "cost_offset": norm.cost_offset},
         "dtype": plan.dtype.name,
     }
-    return _Match(order_x, order_y, plan.schedule, seconds, elapsed, compile_seconds, extra)
 
 
-def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma):
+def _candidate_start(first_level, problem, r, seed):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
     co-clusters keep together the most pairs of an exact matching of ``PROBE_POINTS``
@@ -404,6 +562,7 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
 
     Returns ``(uniforms (1, r), agreement)``: the winner's k-means++ draws and a list of one
     agreement count per candidate."""
+    norm, cost, config = problem.norm, problem.cost, problem.config
     n = norm.x.shape[0]
     p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
@@ -416,14 +575,15 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
         block = norm.matrix[probe_x[:, None], probe_y[None, :]]
     partner = probe_y[linear_sum_assignment(block)[1]]
     caps = _capacities(np.array([n]), r).astype(np.int32)
-    idx, mask = _segment_arrays(np.array([n]))
+    idx, mask = _segment_arrays(np.array([n]), n)
     order = jax.device_put(np.arange(n, dtype=np.int32))
     scores, seeds = [], []
     for _ in range(config.top_restarts):
         seeds.append(_seed_uniforms(rng, 1, r).astype(norm.x.dtype))
         order_x, order_y, diag = first_level(
-            clouds, mj, order, order, idx, mask, caps, seeds[-1],
-            _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), gamma, np.int32(TRIAL_STEPS))
+            problem.clouds, problem.matrix, order, order, idx, mask, caps, seeds[-1],
+            _noise(rng, cost, config, n, 1, dtype=norm.x.dtype), problem.gamma,
+            np.int32(TRIAL_STEPS))
         label_x = starts.labels_from_order(np.asarray(order_x), caps[0])
         label_y = starts.labels_from_order(np.asarray(order_y), caps[0])
         agree = int((label_x[probe_x] == label_y[partner]).sum())
@@ -432,16 +592,18 @@ def _candidate_start(first_level, norm, clouds, mj, r, cost, config, seed, gamma
     return seeds[best], [-score[0] for score in scores]
 
 
-def _solve_blocks(programs, plan, norm, clouds, mj, order_x, order_y, sizes, cost, config):
-    """Exact assignment of every block (leaves or refinement groups): the new ``order_y``."""
+def _solve_blocks(programs, plan, problem, order_x, order_y, sizes, width):
+    """Exact assignment of every block (leaves or refinement groups) of ``sizes`` (b,),
+    padded to ``width`` on the device: the new ``order_y``."""
+    cost = problem.cost
     if plan.leaf_solver == "scipy":
-        return leaves.solve_host(norm, order_x, order_y, sizes,
+        return leaves.solve_host(problem.norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
-                                 threads=leaves.host_threads(config.leaf_threads))
-    idx, mask = _segment_arrays(sizes)
-    program = programs.leaves[len(sizes), int(sizes.max())]
-    return np.asarray(program(clouds, mj, order_x.astype(np.int32), order_y.astype(np.int32),
-                              idx, mask))
+                                 threads=leaves.host_threads(problem.config.leaf_threads))
+    idx, mask = _segment_arrays(sizes, width)
+    program = programs.leaves[len(sizes), width]
+    return np.asarray(program(problem.clouds, problem.matrix, order_x.astype(np.int32),
+                              order_y.astype(np.int32), idx, mask))
 
 
 def _matching_cost(norm, order_x, order_y, cost) -> float:
@@ -488,11 +650,11 @@ def _schedule(n: int, config: HiRefConfig) -> list[int]:
     return solver_schedule(n, config.max_rank, config.max_leaf, config.depth, config.schedule)
 
 
-def _segment_arrays(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of each block in the order arrays, padded: idx (b, s_max) int32 and mask
-    (b, s_max) bool."""
+def _segment_arrays(sizes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each block in the order arrays, padded to ``width`` (at least the largest
+    size): idx (b, width) int32 and mask (b, width) bool."""
     starts = np.cumsum(sizes) - sizes
-    offsets = np.arange(sizes.max())
+    offsets = np.arange(width)
     mask = offsets[None, :] < sizes[:, None]
     idx = np.where(mask, starts[:, None] + offsets[None, :], starts[:, None])
     return idx.astype(np.int32), mask

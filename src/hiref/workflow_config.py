@@ -80,6 +80,10 @@ def validate(config: dict, schema: dict) -> None:
         raise ConfigError(f"invalid configuration: {_error_line(error)}")
 
 
+#: The one method an experiment's ``shard`` setting splits across jobs (hiref.shard).
+SHARDED_METHOD = "hiref_refined"
+
+
 def settings_errors(settings, method: str, where: str, schema: dict) -> list[str]:
     """Problems of ``settings`` for ``method`` under the schema of ``methods.<method>`` (its
     types and limits, no defaults filled in), each naming its key path below ``where``."""
@@ -132,9 +136,29 @@ def experiment_errors(
             for k, entry in enumerate(entries if method in registry.METHODS else []):
                 problems += settings_errors(entry["settings"], method,
                                             f"{where}.settings_by_n.{method}[{k}].settings", schema)
+        if experiment["shard"] is not None and SHARDED_METHOD not in {
+                registry.parse_label(label)[0] for label in experiment["methods"]
+                if not label_errors(label, "", schema)}:
+            problems.append(
+                f"{where}.shard: only {SHARDED_METHOD} runs (our solver) can be sharded, and "
+                f"this experiment runs {experiment['methods']}; remove `shard` or add "
+                f"{SHARDED_METHOD} (hiref, the authors' algorithm, runs in one job)")
     for label in config["figures"]["alignment_methods"]:
         problems += label_errors(label, "figures.alignment_methods", schema)
     return problems
+
+
+def shard_level_error(where: str, levels: int, schedule: list[int], n: int) -> str | None:
+    """The problem of sharding a run of ``schedule`` (at ``n`` points) after ``levels``
+    low-rank levels, or None."""
+    available = len(schedule) - 1
+    if levels <= available:
+        return None
+    return (f"{where}.shard.levels = {levels}: {SHARDED_METHOD} at n = {n} has the schedule "
+            f"{schedule}, {available} low-rank level(s) before its leaves; use levels <= "
+            f"{available}" if available else
+            f"{where}.shard.levels = {levels}: {SHARDED_METHOD} at n = {n} has the schedule "
+            f"{schedule}, a single leaf: nothing to shard; set shard: null")
 
 
 #: The "default" of a key the user must give (see :func:`schema_keys`).

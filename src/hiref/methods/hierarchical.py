@@ -21,6 +21,12 @@ def run_hiref(x, y, params, seed) -> MethodResult:
         x, y, cost=params["cost"], config=from_params(HiRefConfig, params), seed=seed,
         progress=lambda info: log(f"hiref {info}"),
     )
+    return alignment_result(align)
+
+
+def alignment_result(align) -> MethodResult:
+    """The workflow's result of an :class:`hiref.Alignment` (a solve's, or a sharded
+    solve's merge)."""
     return MethodResult(
         cost_p1=align.cost_p1, cost_p2=align.cost_p2, seconds=align.seconds, perm=align.perm,
         compile_seconds=align.compile_seconds,
