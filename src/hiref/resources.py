@@ -21,8 +21,6 @@ MIB = 2**20
 SKIPPED_MEM_MB, SKIPPED_RUNTIME = 1000, 5
 #: d assumed for datasets whose dimension is not registered (the image embeddings' 2048).
 UNKNOWN_DIMENSION = 2048
-#: Bytes per dense cost entry held at once (float64 cost, kernel or plan and a scoring pass).
-DENSE_BYTES = 24
 #: Bytes per point and coordinate (plus a fixed per-point overhead for labels, potentials
 #: and factors) held by the linear-memory methods.
 LINEAR_BYTES, LINEAR_OVERHEAD = 16, 128
@@ -34,9 +32,11 @@ RUNTIME_UNIT = {2: 2**28, 3: 2**39, 1: 2**27}
 
 def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> int:
     """Memory (MiB) of a solver job: ``attempt * (base_mb + arrays)``; the arrays of a method
-    whose memory grows as n^2 are dense n x n, the others O(n d)."""
-    if METHODS[method].memory_growth == 2:
-        arrays = DENSE_BYTES * n * n
+    whose memory grows as n^2 are dense n x n (``dense_entry_bytes`` per entry), the others
+    O(n d)."""
+    spec = METHODS[method]
+    if spec.memory_growth == 2:
+        arrays = spec.dense_entry_bytes * n * n
     else:
         arrays = LINEAR_BYTES * n * (d + LINEAR_OVERHEAD)
     return attempt * (base_mb + math.ceil(arrays / MIB))

@@ -61,6 +61,8 @@ class MethodSpec:
       uses_jax: it runs on JAX's device (a GPU when the job holds one, with compilation
         recorded apart), else on the host CPU.
       memory_growth: power of n of the arrays it holds: 1 (O(n d)) or 2 (dense n x n).
+      dense_entry_bytes: bytes it holds per entry of a dense n x n array at once (with
+        ``memory_growth`` 2): a float64 cost, kernel and plan and a scoring pass are 24.
       work_growth: power of n of its work: 1 (about n d), 2 or 3.
       max_n: default of ``methods.<name>.max_n``, the largest n it runs at (None: no limit).
       limit: what grows too fast beyond ``max_n``, for the skip reason.
@@ -83,6 +85,7 @@ class MethodSpec:
     legend: str
     uses_jax: bool
     memory_growth: int = 1
+    dense_entry_bytes: int = 24
     work_growth: int = 1
     max_n: int | None = None
     limit: str | None = None
