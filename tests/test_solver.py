@@ -368,3 +368,15 @@ def test_kmeanspp_seeds_are_distinct_valid_points_of_the_block():
         assert all(len(hit) == 1 for hit in hits) and len({int(h[0]) for h in hits}) == 6
     ones = np.ones((40, 3), np.float32)
     assert np.array_equal(seeds(ones, ones, 8, uniforms[:4]), np.ones((4, 3)))
+
+
+def test_default_splits_leave_the_leaves_within_one_percent_of_exact():
+    # No refinement: the cost shows the splits. With projections that do not converge (12
+    # Sinkhorn iterations, the former default) the rounding moves many points and the leaves
+    # land 3.7 % above exact on these 2-D clouds; the default's land within 0.5 %.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(2048, 2)).astype(np.float32)
+    y = (0.3 + 0.8 * rng.uniform(size=(2048, 2))).astype(np.float32)
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(refine_sweeps=0))
+    assert len(out.schedule) == 2, "one low-rank split, then the leaves"
+    assert out.cost_p2 <= 1.01 * exact_cost(x, y, 2)
