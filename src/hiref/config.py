@@ -11,6 +11,13 @@ from hiref.settings import setting
 
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
+#: Largest ``depth``: every low-rank level splits a block into at least two, and the solver
+#: indexes points with int32 (n < 2**31), so no schedule has more than 31 ranks and a leaf.
+MAX_DEPTH = 32
+#: Largest ``max_expansion``: ``|X| != |Y|`` is solved on the points repeated up to this many
+#: times (copies: memory and work grow with it, and leaves hold this many times ``max_leaf``
+#: points); beyond, subsampling the larger set (the paper's way) is the practical choice.
+MAX_EXPANSION = 64
 #: Largest number of entries (64 MiB in float32) of one block of a cost or a plan that a
 #: program builds at once: FRLC's cost tiles, the row blocks in which plans are scored, the
 #: batches the mini-batch solver runs together. It bounds memory; the block's results are
@@ -81,7 +88,7 @@ class HiRefConfig:
         "the authors' max_Q = max_leaf + 1 (their schedule when n factors). A leaf of s points "
         "costs 8 s^2 bytes per thread and about n s^2 work in all.", minimum=1)
     depth: int = setting(6, "Largest number of schedule entries, leaf included (the authors' "
-                         "hierarchy_depth + 1).", minimum=2)
+                         "hierarchy_depth + 1).", minimum=2, maximum=MAX_DEPTH)
     schedule: tuple[int, ...] | None = setting(
         None, "Explicit ranks [r1, ..., rk] (overrides the dynamic programme); null: automatic.",
         items={"minimum": 2}, minItems=1)
@@ -115,7 +122,7 @@ class HiRefConfig:
     leaf_memory_mb: int = setting(512, "Memory for the dense leaf costs held at once (bounds "
                                   "memory only).", minimum=1)
     max_expansion: int = setting(8, "Largest lcm(n, m) / max(n, m) accepted when |X| != |Y|.",
-                                 minimum=1)
+                                 minimum=1, maximum=MAX_EXPANSION)
 
     def replace(self, **changes) -> HiRefConfig:
         return dataclasses.replace(self, **changes)
@@ -123,7 +130,7 @@ class HiRefConfig:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         if out["schedule"] is not None:
-            out["schedule"] = list(out["schedule"])
+            out["schedule"] = [int(rank) for rank in out["schedule"]]
         return out
 
 

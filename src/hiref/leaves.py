@@ -74,8 +74,8 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     """Exact assignment of every block with SciPy on the host.
 
     Args:
-      points: the normalised clouds (each block's points are read with
-        :meth:`hiref.costs.Normalised.take` and its costs built in float64), or their
+      points: the normalised clouds (each block's points are read in float64 with
+        :meth:`hiref.costs.Normalised.take_exact` and solved by :func:`assign_points`), or their
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
         consecutive segments of lengths ``sizes`` are the blocks.
       threads: worker threads, each holding one block at a time.
@@ -95,11 +95,10 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
             index = np.arange(start, start + size)
             bx, by = order_x[index], order_y[index]
             if points.matrix is None:
-                block = costs.assignment_costs(points.take(0, bx)[None], points.take(1, by)[None],
-                                               cost)[0]
+                cols = assign_points(points.take_exact(0, bx), points.take_exact(1, by), cost)
             else:
-                block = points.matrix[bx[:, None], by[None, :]]
-            result[index] = by[linear_sum_assignment(block)[1]]
+                cols = linear_sum_assignment(points.matrix[bx[:, None], by[None, :]])[1]
+            result[index] = by[cols]
 
     if threads == 1 or len(tasks) == 1:
         for task in tasks:
@@ -113,6 +112,18 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, tasks))
     return result
+
+
+def assign_points(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
+    """The optimal assignment ``cols`` (s,) of float64 points ``x`` and ``y`` (s, d): SciPy on
+    the fast cost form (:func:`hiref.costs.assignment_costs`), re-solved on the costs from
+    coordinate differences when that form may have cancelled (clusters far apart relative
+    to their spread; :func:`hiref.costs.fast_form_suffices`)."""
+    block = costs.assignment_costs(x[None], y[None], cost)[0]
+    cols = linear_sum_assignment(block)[1]
+    if costs.fast_form_suffices(x, y, cols, cost, block):
+        return cols
+    return linear_sum_assignment(costs.difference_costs(x, y, cost))[1]
 
 
 def device_batch(size: int, dim: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
