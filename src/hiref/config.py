@@ -44,8 +44,10 @@ class HiRefConfig:
       depth: largest number of schedule entries, the leaf size included: at most
         ``depth - 1`` low-rank levels. The authors' ``hierarchy_depth`` counts only the
         ranks above ``Q``, so their ``hierarchy_depth = h`` corresponds to ``depth = h + 1``.
-      schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels; overrides the
-        dynamic programme. The leaf size is then ``ceil(n / prod(r))``.
+        At most ``MAX_DEPTH``.
+      schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels (any sequence of
+        integers, a NumPy array included); overrides the dynamic programme. The leaf size is
+        then ``ceil(n / prod(r))``.
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: Sinkhorn iterations per projection (each mirror-descent step projects
         both factors once; the kernel is exponentiated once per projection).
@@ -76,7 +78,8 @@ class HiRefConfig:
         may use).
       leaf_memory_mb: memory for the dense leaf costs held at once (either solver); bounds
         memory, not results.
-      max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
+      max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``; at most
+        ``MAX_EXPANSION``.
     """
 
     # Each field's doc and limits (hiref.settings.setting) document and check the workflow's

@@ -243,8 +243,10 @@ def _chunked(clouds, reduce):
 def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None,
               dtype=np.float32) -> Normalised:
     """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) for work in
-    ``dtype``; see :class:`Normalised` for the two forms. Any finite input, from 1e-30 to
-    1e300 in magnitude or far from the origin, comes out with coordinates of order one.
+    ``dtype``; see :class:`Normalised` for the two forms. Any finite input of any real
+    dtype, tiny, huge or far from the origin, comes out with coordinates of order one (the
+    ranges tests cover: docs/solver.md, "Hostile inputs"). Raises ``ValueError`` for the
+    squared Euclidean cost beyond ``LARGEST_SQEUCLIDEAN_SCALE``.
 
     Memory: float64 chunks of ``HOST_CHUNK`` entries, plus the stored points in ``dtype``
     unless the caller's arrays are used in place; no float64 copy of a whole cloud is made.

@@ -68,10 +68,13 @@ def solve(
     """Aligns point clouds ``x`` (n, d) and ``y`` (m, d) by Hierarchical Refinement.
 
     Args:
-      x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d). They are
-        shifted and scaled together before any low-precision work (see
-        :class:`hiref.costs.Normalised`): float32 points on reading, in float32; other
-        points in float64, into a float32 copy. Reported costs are in the caller's units.
+      x, y: arrays (NumPy or JAX) of shape (n, d) and (m, d), of any real dtype (floats of
+        any width, integers, bool). They are shifted and scaled together before any
+        low-precision work (see :class:`hiref.costs.Normalised`): float32 points on reading,
+        in float32; other points in float64, into a float32 copy (float64 with JAX's x64
+        mode and 64-bit input). Exact leaves on the host and reported costs read the
+        caller's points in float64. Reported costs are in the caller's units. Clouds of few
+        distinct points (ties; see :mod:`hiref.atoms`) are solved exactly on their atoms.
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
       config: solver settings; ``None`` means ``HiRefConfig()``.
@@ -87,7 +90,13 @@ def solve(
       ``L/n`` times and ``y`` repeated ``L/m`` times, ``L = lcm(n, m)`` (an optimal bijection
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
       ``config.max_expansion``. That bijection runs with leaves and refinement groups of
-      ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points).
+      ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points),
+      which must not exceed ``MAX_EXPANDED_LEAF`` (unless ``max_leaf`` itself does).
+
+    Raises:
+      ValueError: naming the fix, for any invalid input or setting, before any work; also
+        for ``cost="sqeuclidean"`` on clouds whose squared distances overflow float64
+        (radius beyond ``hiref.costs.LARGEST_SQEUCLIDEAN_SCALE``, about 6.7e153).
 
     Memory: the input, plus one aligned float32 copy of it unless the input is float32 and
     JAX can use it in place (on a CPU: a C-contiguous array aligned to 64 bytes, such as a
@@ -120,15 +129,16 @@ def solve(
                 "paper does; see hiref.subsample_to_match) or raise max_expansion."
             )
         rep_x, rep_y = total // n, total // m
+    _check_expanded_leaf(n, m, rep_x, rep_y, config.max_leaf)
+    # The expanded problem repeats every point; leaves (and refinement groups) as large as
+    # the repetition keep max_leaf distinct points of the more repeated side in a leaf.
+    expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
+    _schedule(n * rep_x, expanded)  # a setting that fits no schedule is refused on any input
     started = time.perf_counter()
     few = None if matrix is not None else atoms.find(x, y)
     if few is not None:
         match = _match_atoms(few, rep_x, rep_y, cost_name, started, report)
     else:
-        _check_expanded_leaf(n, m, rep_x, rep_y, config.max_leaf)
-        # The expanded problem repeats every point; leaves (and refinement groups) as large
-        # as the repetition keep max_leaf distinct points of the more repeated side in a leaf.
-        expanded = config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
         match = _match(
             _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
             None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
