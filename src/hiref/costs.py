@@ -36,7 +36,7 @@ LARGEST_SQEUCLIDEAN_SCALE = float(np.sqrt(np.finfo(np.float64).max) / 2)
 _SQUARE_UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
 #: A block solved on :func:`assignment_costs` keeps its assignment when the rounding of those
 #: costs can put it at most this fraction of its mean matched cost above the block's optimum
-#: (see :func:`fast_form_suffices`); on ordinary blocks the bound is 1e-11 or less.
+#: (see :func:`fast_form_cancelled`); on ordinary blocks the bound is 1e-11 or less.
 FAST_FORM_TOL = 1e-9
 
 
@@ -358,40 +358,50 @@ def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
     return np.sqrt(sq, out=sq)
 
 
-def fast_form_suffices(x: np.ndarray, y: np.ndarray, cols: np.ndarray, cost: str,
-                       block: np.ndarray) -> bool:
-    """Whether the assignment ``cols`` (s,) found on ``block``, the :func:`assignment_costs`
-    (s, s) of the float64 block points ``x`` and ``y`` (s, d), is within ``FAST_FORM_TOL`` of
-    the block's optimum despite the rounding of that form.
+def fast_form_cancelled(xs, ys, cols, lows, cost: str) -> np.ndarray:
+    """Which blocks' assignments, found on the fast form (:func:`assignment_costs`), may lie
+    more than ``FAST_FORM_TOL`` of their mean matched cost above the block's optimum
+    because of that form's rounding: (b,) bool.
 
     The form's entries expand products (``-2 x'.y'``, or ``|x|^2 + |y|^2 - 2 x.y``), whose
-    rounding error is bounded by a multiple of the block's radii: an assignment optimal for
-    the rounded entries is at most twice that bound per point above the optimum. When the
-    points lie in clusters far apart relative to their spread (or far from the block's mean)
-    that bound exceeds the matched pairs' own distances and the form has cancelled: the
-    caller then re-solves on :func:`difference_costs`. A matching of cost zero is optimal.
+    rounding error ``e`` is bounded by a multiple of the block's radii; an assignment optimal
+    for the rounded entries is at most ``2 e`` per point above the optimum. When the points
+    lie in clusters far apart relative to their spread that bound exceeds the matched pairs'
+    own distances: the form has cancelled. A matching of cost zero is optimal.
+
+    Args:
+      xs, ys: each block's float64 points (s_b, d); cols: each block's assignment (s_b,);
+        lows: each block's smallest fast-form entry (used for ``"euclidean"``, where an
+        entry's error is at most ``e / entry`` and at most ``sqrt(e)`` for an error ``e`` of
+        its square). Every pass is vectorised over the blocks.
     """
-    eps, dim = float(np.finfo(np.float64).eps), x.shape[1]
-    diff = x - y[cols]
+    sizes = np.array([len(c) for c in cols])
+    starts = np.cumsum(sizes) - sizes
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    diff = x - y[np.concatenate(cols) + np.repeat(starts, sizes)]
     matched = np.einsum("ij,ij->i", diff, diff)
     if cost != "sqeuclidean":
-        matched = np.sqrt(matched)
-    mean = float(matched.mean())
-    if mean == 0:
-        return True
+        matched = np.sqrt(matched, out=matched)
+    mean = np.add.reduceat(matched, starts) / sizes
+    eps, dim = float(np.finfo(np.float64).eps), x.shape[1]
+
+    def largest_square(points, centres):
+        away = points - np.repeat(centres, sizes, axis=0)
+        return np.maximum.reduceat(np.einsum("ij,ij->i", away, away), starts)
+
+    mean_x = np.add.reduceat(x, starts) / sizes[:, None]
+    mean_y = np.add.reduceat(y, starts) / sizes[:, None]
     if cost == "sqeuclidean":
         # -2 x'.y' with each side centred at its own mean (see assignment_costs).
-        radius_x = float(np.sqrt(np.einsum("ij,ij->i", *2 * (x - x.mean(0),)).max()))
-        radius_y = float(np.sqrt(np.einsum("ij,ij->i", *2 * (y - y.mean(0),)).max()))
-        error = 2 * (dim + 2) * eps * radius_x * radius_y
+        error = 2 * (dim + 2) * eps * np.sqrt(largest_square(x, mean_x)
+                                              * largest_square(y, mean_y))
     else:
-        # |x|^2 + |y|^2 - 2 x.y about the joint mean, then a square root: an entry's error is
-        # at most e / sqrt(entry) and at most sqrt(e) for an error e of the square.
-        centre = (x.mean(0) + y.mean(0)) / 2
-        radius_sq = float(max(np.einsum("ij,ij->i", *2 * (p - centre,)).max() for p in (x, y)))
-        square_error = 4 * (dim + 2) * eps * radius_sq
-        error = square_error / max(np.sqrt(square_error), float(block.min()))
-    return 2 * error <= FAST_FORM_TOL * mean
+        # |x|^2 + |y|^2 - 2 x.y about the joint mean, then a square root.
+        centre = (mean_x + mean_y) / 2
+        square_error = 4 * (dim + 2) * eps * np.maximum(largest_square(x, centre),
+                                                        largest_square(y, centre))
+        error = square_error / np.maximum(np.sqrt(square_error), np.asarray(lows))
+    return (mean > 0) & (2 * error > FAST_FORM_TOL * mean)
 
 
 def difference_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:

@@ -75,7 +75,7 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
 
     Args:
       points: the normalised clouds (each block's points are read in float64 with
-        :meth:`hiref.costs.Normalised.take_exact` and solved by :func:`assign_points`), or their
+        :meth:`hiref.costs.Normalised.take_exact` and solved as in :class:`_PointBlocks`), or their
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
         consecutive segments of lengths ``sizes`` are the blocks.
       threads: worker threads, each holding one block at a time.
@@ -91,14 +91,16 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
              for k in range(0, len(starts), per_task)]
 
     def run(task):
+        solved = _PointBlocks(result, cost)
         for start, size in zip(*task):
             index = np.arange(start, start + size)
             bx, by = order_x[index], order_y[index]
             if points.matrix is None:
-                cols = assign_points(points.take_exact(0, bx), points.take_exact(1, by), cost)
+                solved.add(index, by, points.take_exact(0, bx), points.take_exact(1, by))
             else:
-                cols = linear_sum_assignment(points.matrix[bx[:, None], by[None, :]])[1]
-            result[index] = by[cols]
+                result[index] = by[linear_sum_assignment(
+                    points.matrix[bx[:, None], by[None, :]])[1]]
+        solved.flush()
 
     if threads == 1 or len(tasks) == 1:
         for task in tasks:
@@ -114,16 +116,39 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     return result
 
 
-def assign_points(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
-    """The optimal assignment ``cols`` (s,) of float64 points ``x`` and ``y`` (s, d): SciPy on
-    the fast cost form (:func:`hiref.costs.assignment_costs`), re-solved on the costs from
-    coordinate differences when that form may have cancelled (clusters far apart relative
-    to their spread; :func:`hiref.costs.fast_form_suffices`)."""
-    block = costs.assignment_costs(x[None], y[None], cost)[0]
-    cols = linear_sum_assignment(block)[1]
-    if costs.fast_form_suffices(x, y, cols, cost, block):
-        return cols
-    return linear_sum_assignment(costs.difference_costs(x, y, cost))[1]
+class _PointBlocks:
+    """Blocks of points solved by SciPy on the fast cost form
+    (:func:`hiref.costs.assignment_costs`) as they come, then checked together for
+    cancellation (:func:`hiref.costs.fast_form_cancelled`, a few vectorised passes per group
+    of blocks of about ``HOST_CHUNK`` entries, instead of a dozen small ones per block): a
+    block whose fast form may have cancelled (clusters far apart relative to their spread)
+    is re-solved on the costs from coordinate differences. Each block's ``result`` (the
+    matched rows of ``by``) is written as soon as it is final."""
+
+    def __init__(self, result: np.ndarray, cost: str):
+        self.result, self.cost, self.pending, self.entries = result, cost, [], 0
+
+    def add(self, index: np.ndarray, by: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Solves the block at positions ``index`` (s,) of float64 points ``x``, ``y`` (s, d),
+        ``by`` the rows of y in it."""
+        block = costs.assignment_costs(x[None], y[None], self.cost)[0]
+        cols = linear_sum_assignment(block)[1]
+        self.result[index] = by[cols]
+        low = float(block.min()) if self.cost != "sqeuclidean" else 0.0
+        self.pending.append((index, by, x, y, cols, low))
+        self.entries += x.size
+        if self.entries >= costs.HOST_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Checks the pending blocks and re-solves those whose fast form may have cancelled."""
+        if not self.pending:
+            return
+        index, by, x, y, cols, low = zip(*self.pending)
+        for k in np.flatnonzero(costs.fast_form_cancelled(x, y, cols, low, self.cost)):
+            exact = costs.difference_costs(x[k], y[k], self.cost)
+            self.result[index[k]] = by[k][linear_sum_assignment(exact)[1]]
+        self.pending, self.entries = [], 0
 
 
 def device_batch(size: int, dim: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
