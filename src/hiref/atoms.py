@@ -44,10 +44,14 @@ class Atoms(NamedTuple):
 def _distinct_lower_bound(a: np.ndarray) -> int:
     """A lower bound of the number of distinct rows of ``a`` (n, d), from at most about
     ``2 * PROBE_ROWS`` evenly spaced rows projected on a fixed direction (equal rows project
-    equally, so distinct projections are distinct rows); ``O(PROBE_ROWS * d)`` work."""
-    sample = np.asarray(a[:: max(1, len(a) // PROBE_ROWS)], np.float64)
+    equally, so distinct projections are distinct rows); ``O(PROBE_ROWS * d)`` work, in
+    chunks of ``hiref.costs.HOST_CHUNK`` entries."""
+    sample = a[:: max(1, len(a) // PROBE_ROWS)]
     direction = np.random.default_rng(0).standard_normal(a.shape[1])
-    return len(np.unique(sample @ direction))
+    # Read in float64 a chunk of rows at a time, so the probe holds no copy of many points.
+    projected = [np.asarray(sample[begin:end], np.float64) @ direction
+                 for begin, end in costs.row_chunks(*sample.shape)]
+    return len(np.unique(np.concatenate(projected)))
 
 
 def find(x: np.ndarray, y: np.ndarray) -> tuple[Atoms, Atoms] | None:
