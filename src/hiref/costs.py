@@ -36,7 +36,8 @@ LARGEST_SQEUCLIDEAN_SCALE = float(np.sqrt(np.finfo(np.float64).max) / 2)
 _SQUARE_UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
 #: A block solved on :func:`assignment_costs` keeps its assignment when the rounding of those
 #: costs can put it at most this fraction of its mean matched cost above the block's optimum
-#: (see :func:`fast_form_cancelled`); on ordinary blocks the bound is 1e-11 or less.
+#: (see :func:`fast_form_cancelled`); on Gaussian blocks of 128 points
+#: in 2 to 2048 dimensions, whole or deep in a hierarchy, the bound is 1e-11 or less.
 FAST_FORM_TOL = 1e-9
 
 
