@@ -98,6 +98,27 @@ def test_files_round_trip_and_merge_as_in_memory(tmp_path):
     assert diagnostics(from_files) == diagnostics(in_memory)
 
 
+def test_block_jobs_read_the_callers_points_for_exact_leaves(tmp_path):
+    # Float64 clouds far from the origin are stored normalised in float32 (the copy form);
+    # exact leaves read the caller's float64 points, which the block files carry.
+    x, y = pair(1024, 1024)
+    x, y = x.astype(np.float64) + 1e8, y.astype(np.float64) + 1e8
+    config = hiref.HiRefConfig(max_leaf=64, refine_sweeps=1, leaf_solver="scipy")
+    one = hiref.solve(x, y, config=config, seed=3)
+    parts = shard.split(x, y, levels=len(one.schedule) - 1, cost="sqeuclidean",
+                        config=config, seed=3)
+    assert not parts.points.read
+    results = []
+    for k, job in enumerate(shard.job_blocks(parts.block_count, 5)):
+        parts.blocks(job).save(tmp_path / f"blocks{k}.npz")
+        blocks = shard.load_blocks(tmp_path / f"blocks{k}.npz", parts.fingerprint)
+        assert blocks.sources[0].dtype == np.float64
+        results.append(shard.solve_blocks(blocks))
+    out = shard.merge(x, y, parts, results)
+    np.testing.assert_array_equal(out.perm, one.perm)
+    assert out.cost_p2 == one.cost_p2
+
+
 def test_stale_corrupt_or_incomplete_shards_are_refused(tmp_path):
     x, y = pair(512, 512)
     config = hiref.HiRefConfig(max_leaf=32, refine_sweeps=0)

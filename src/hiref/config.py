@@ -11,6 +11,13 @@ from hiref.settings import setting
 
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
+#: Largest ``depth``: every low-rank level splits a block into at least two, and the solver
+#: indexes points with int32 (n < 2**31), so no schedule has more than 31 ranks and a leaf.
+MAX_DEPTH = 32
+#: Largest ``max_expansion``: ``|X| != |Y|`` is solved on the points repeated up to this many
+#: times (copies: memory and work grow with it, and leaves hold this many times ``max_leaf``
+#: points); beyond, subsampling the larger set (the paper's way) is the practical choice.
+MAX_EXPANSION = 64
 #: Largest number of entries (64 MiB in float32) of one block of a cost or a plan that a
 #: program builds at once: FRLC's cost tiles, the row blocks in which plans are scored, the
 #: batches the mini-batch solver runs together. It bounds memory; the block's results are
@@ -37,8 +44,10 @@ class HiRefConfig:
       depth: largest number of schedule entries, the leaf size included: at most
         ``depth - 1`` low-rank levels. The authors' ``hierarchy_depth`` counts only the
         ranks above ``Q``, so their ``hierarchy_depth = h`` corresponds to ``depth = h + 1``.
-      schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels; overrides the
-        dynamic programme. The leaf size is then ``ceil(n / prod(r))``.
+        At most ``MAX_DEPTH``.
+      schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels (any sequence of
+        integers, a NumPy array included); overrides the dynamic programme. The leaf size is
+        then ``ceil(n / prod(r))``.
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: Sinkhorn iterations per projection (each mirror-descent step projects
         both factors once; the kernel is exponentiated once per projection). Projections
@@ -73,7 +82,8 @@ class HiRefConfig:
         may use).
       leaf_memory_mb: memory for the dense leaf costs held at once (either solver); bounds
         memory, not results.
-      max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``.
+      max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``; at most
+        ``MAX_EXPANSION``.
     """
 
     # Each field's doc and limits (hiref.settings.setting) document and check the workflow's
@@ -85,7 +95,7 @@ class HiRefConfig:
         "the authors' max_Q = max_leaf + 1 (their schedule when n factors). A leaf of s points "
         "costs 8 s^2 bytes per thread and about n s^2 work in all.", minimum=1)
     depth: int = setting(6, "Largest number of schedule entries, leaf included (the authors' "
-                         "hierarchy_depth + 1).", minimum=2)
+                         "hierarchy_depth + 1).", minimum=2, maximum=MAX_DEPTH)
     schedule: tuple[int, ...] | None = setting(
         None, "Explicit ranks [r1, ..., rk] (overrides the dynamic programme); null: automatic.",
         items={"minimum": 2}, minItems=1)
@@ -119,7 +129,7 @@ class HiRefConfig:
     leaf_memory_mb: int = setting(512, "Memory for the dense leaf costs held at once (bounds "
                                   "memory only).", minimum=1)
     max_expansion: int = setting(8, "Largest lcm(n, m) / max(n, m) accepted when |X| != |Y|.",
-                                 minimum=1)
+                                 minimum=1, maximum=MAX_EXPANSION)
 
     def replace(self, **changes) -> HiRefConfig:
         return dataclasses.replace(self, **changes)
@@ -127,7 +137,7 @@ class HiRefConfig:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         if out["schedule"] is not None:
-            out["schedule"] = list(out["schedule"])
+            out["schedule"] = [int(rank) for rank in out["schedule"]]
         return out
 
 

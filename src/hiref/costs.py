@@ -27,6 +27,18 @@ ALIGNMENT = 64
 #: Entries (rows times features) of the host's per-chunk temporaries when it reads, converts
 #: or scores points (about 32 MB in float64), whatever the size of the clouds.
 HOST_CHUNK = 1 << 22
+#: Largest root-mean-square radius of the clouds (after their joint mean is removed) for the
+#: squared Euclidean cost: a matching's mean squared distance is at most 4 times its square,
+#: which then stays below float64's largest number (about 1.8e308).
+LARGEST_SQEUCLIDEAN_SCALE = float(np.sqrt(np.finfo(np.float64).max) / 2)
+#: A pair's squared distance below this (or not finite) is recomputed with its difference
+#: scaled first: below it, float64 squares lose digits to underflow (subnormal numbers).
+_SQUARE_UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
+#: A block solved on :func:`assignment_costs` keeps its assignment when the rounding of those
+#: costs can put it at most this fraction of its mean matched cost above the block's optimum
+#: (see :func:`fast_form_cancelled`); on Gaussian blocks of 128 points
+#: in 2 to 2048 dimensions, whole or deep in a hierarchy, the bound is 1e-11 or less.
+FAST_FORM_TOL = 1e-9
 
 
 def block_centre(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
@@ -157,6 +169,9 @@ class Normalised:
       cost_scale, cost_offset: a mean cost ``c`` of the normalised problem is
         ``c * cost_scale + cost_offset`` in the caller's units (``scale**p`` and 0 for points;
         the matrix's range and minimum for a cost matrix).
+      sources: the caller's (n, d) arrays, any real dtype (no copy), which
+        :meth:`take_exact` reads in float64.
+      read: True in the read form (the stored points hold the caller's values).
     """
 
     x: np.ndarray
@@ -168,6 +183,8 @@ class Normalised:
     scale: float
     cost_scale: float
     cost_offset: float = 0.0
+    sources: tuple[np.ndarray, np.ndarray] | None = None
+    read: bool = False
 
     def take(self, side: int, rows: np.ndarray) -> np.ndarray:
         """Normalised points (..., d) of ``x`` (``side`` 0) or ``y`` (1) at ``rows`` (...), in
@@ -175,6 +192,16 @@ class Normalised:
         points = np.take(self.x if side == 0 else self.y, rows, axis=0)
         points -= self.offset
         points *= self.inv_scale
+        return points
+
+    def take_exact(self, side: int, rows: np.ndarray) -> np.ndarray:
+        """Normalised points (..., d) of ``x`` (``side`` 0) or ``y`` (1) at ``rows`` (...), in
+        float64 from the caller's points, whatever the working dtype: ``(p - shift) / scale``
+        with every digit the input has (the host's exact blocks and matching costs read
+        these, so clusters far apart relative to their spread keep their inner geometry)."""
+        points = np.take(self.sources[side], rows, axis=0).astype(np.float64)
+        points -= self.shift
+        points /= self.scale
         return points
 
     def clouds(self) -> Clouds:
@@ -219,8 +246,10 @@ def _chunked(clouds, reduce):
 def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None = None,
               dtype=np.float32) -> Normalised:
     """Shifts and scales ``x`` (n, d) and ``y`` (m, d) (and a cost ``matrix``) for work in
-    ``dtype``; see :class:`Normalised` for the two forms. Any finite input, from 1e-30 to
-    1e300 in magnitude or far from the origin, comes out with coordinates of order one.
+    ``dtype``; see :class:`Normalised` for the two forms. Any finite input of any real
+    dtype, tiny, huge or far from the origin, comes out with coordinates of order one (the
+    ranges tests cover: docs/solver.md, "Hostile inputs"). Raises ``ValueError`` for the
+    squared Euclidean cost beyond ``LARGEST_SQEUCLIDEAN_SCALE``.
 
     Memory: float64 chunks of ``HOST_CHUNK`` entries, plus the stored points in ``dtype``
     unless the caller's arrays are used in place; no float64 copy of a whole cloud is made.
@@ -230,7 +259,8 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     count = len(x) + len(y)
     # Two passes for the mean: the first removes the bulk of the offset, the second the
     # rounding left by it (points at 1e8 + N(0, 1) keep their unit-scale geometry).
-    shift = np.sum(_chunked(clouds, lambda c: c.sum(0)), axis=0) / count
+    # Each point divided by the count before the sum, so the sum cannot overflow.
+    shift = np.sum(_chunked(clouds, lambda c: (c / count).sum(0)), axis=0)
     shift = shift + np.sum(_chunked(clouds, lambda c: (c - shift).sum(0)), axis=0) / count
     # The largest coordinate first, so the mean square below cannot overflow.
     top = max(_chunked(clouds, lambda c: float(np.abs(c - shift).max())))
@@ -239,12 +269,15 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
         square = sum(_chunked(clouds, lambda c: float((((c - shift) / top) ** 2).sum())))
         rms = top * np.sqrt(square / count)
         scale = float(rms) if rms > 0 else float(top)
+    if matrix is None and cost == "sqeuclidean":
+        check_sqeuclidean_range(scale)
     info = np.finfo(dtype)
-    inv_scale = dtype.type(1.0 / scale)
     # Reading in ``dtype`` needs the differences from the shift and the inverse scale to be
-    # finite normal numbers of the dtype with room to spare.
+    # finite normal numbers of the dtype with room to spare (checked in float64, so that an
+    # inverse beyond the dtype's range does not overflow on the way).
     readable = (x.dtype == dtype and y.dtype == dtype and top < info.max / 4
-                and info.tiny < inv_scale < info.max / 4)
+                and info.tiny < 1.0 / scale < info.max / 4)
+    inv_scale = dtype.type(1.0 / scale if readable else 1.0)
     if readable:
         scale = 1.0 / float(inv_scale)
         offset = shift.astype(dtype)
@@ -253,10 +286,10 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
         offset, inv_scale = np.zeros(x.shape[1], dtype), dtype.type(1)
         stored = [_normalised_copy(a, shift, scale, dtype) for a in clouds]
     form = {"offset": offset, "inv_scale": np.asarray(inv_scale, dtype), "shift": shift,
-            "scale": scale}
+            "scale": scale, "sources": clouds, "read": readable}
     if matrix is None:
-        power = 2 if cost == "sqeuclidean" else 1
-        return Normalised(*stored, matrix=None, cost_scale=scale ** power, **form)
+        return Normalised(*stored, matrix=None,
+                          cost_scale=scale * scale if cost == "sqeuclidean" else scale, **form)
     matrix = np.asarray(matrix, np.float64)
     # Divided by its largest magnitude first, so that max - min cannot overflow.
     top = max(float(np.abs(matrix).max()), np.finfo(np.float64).tiny)
@@ -265,6 +298,20 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     span = high - low if high > low else 1.0
     return Normalised(*stored, matrix=(unit - low) / span, cost_scale=span * top,
                       cost_offset=low * top, **form)
+
+
+def check_sqeuclidean_range(scale: float) -> None:
+    """Raises ``ValueError`` when clouds of root-mean-square radius ``scale`` (about their
+    joint mean) are beyond ``LARGEST_SQEUCLIDEAN_SCALE``: their squared distances, and the
+    mean cost of a matching, would overflow float64."""
+    if scale > LARGEST_SQEUCLIDEAN_SCALE:
+        raise ValueError(
+            f"cost='sqeuclidean' on points whose root-mean-square radius is {scale:.3g}: their "
+            f"squared distances (about {scale:.3g}**2) overflow float64 (largest about "
+            f"{np.finfo(np.float64).max:.2g}). Divide x and y by a common factor, e.g. "
+            f"1e{int(np.ceil(np.log10(scale)))} (the matching is the same; costs scale by "
+            "the factor squared), or use cost='euclidean'."
+        )
 
 
 def _aligned_copy(a: np.ndarray) -> np.ndarray:
@@ -314,6 +361,65 @@ def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
     return np.sqrt(sq, out=sq)
 
 
+def fast_form_cancelled(xs, ys, cols, lows, cost: str) -> np.ndarray:
+    """Which blocks' assignments, found on the fast form (:func:`assignment_costs`), may lie
+    more than ``FAST_FORM_TOL`` of their mean matched cost above the block's optimum
+    because of that form's rounding: (b,) bool.
+
+    The form's entries expand products (``-2 x'.y'``, or ``|x|^2 + |y|^2 - 2 x.y``), whose
+    rounding error ``e`` is bounded by a multiple of the block's radii; an assignment optimal
+    for the rounded entries is at most ``2 e`` per point above the optimum. When the points
+    lie in clusters far apart relative to their spread that bound exceeds the matched pairs'
+    own distances: the form has cancelled. A matching of cost zero is optimal.
+
+    Args:
+      xs, ys: each block's float64 points (s_b, d); cols: each block's assignment (s_b,);
+        lows: each block's smallest fast-form entry (used for ``"euclidean"``, where an
+        entry's error is at most ``e / entry`` and at most ``sqrt(e)`` for an error ``e`` of
+        its square). Every pass is vectorised over the blocks.
+    """
+    sizes = np.array([len(c) for c in cols])
+    starts = np.cumsum(sizes) - sizes
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    diff = x - y[np.concatenate(cols) + np.repeat(starts, sizes)]
+    matched = np.einsum("ij,ij->i", diff, diff)
+    if cost != "sqeuclidean":
+        matched = np.sqrt(matched, out=matched)
+    mean = np.add.reduceat(matched, starts) / sizes
+    eps, dim = float(np.finfo(np.float64).eps), x.shape[1]
+
+    def largest_square(points, centres):
+        away = points - np.repeat(centres, sizes, axis=0)
+        return np.maximum.reduceat(np.einsum("ij,ij->i", away, away), starts)
+
+    mean_x = np.add.reduceat(x, starts) / sizes[:, None]
+    mean_y = np.add.reduceat(y, starts) / sizes[:, None]
+    if cost == "sqeuclidean":
+        # -2 x'.y' with each side centred at its own mean (see assignment_costs).
+        error = 2 * (dim + 2) * eps * np.sqrt(largest_square(x, mean_x)
+                                              * largest_square(y, mean_y))
+    else:
+        # |x|^2 + |y|^2 - 2 x.y about the joint mean, then a square root.
+        centre = (mean_x + mean_y) / 2
+        square_error = 4 * (dim + 2) * eps * np.maximum(largest_square(x, centre),
+                                                        largest_square(y, centre))
+        error = square_error / np.maximum(np.sqrt(square_error), np.asarray(lows))
+    return (mean > 0) & (2 * error > FAST_FORM_TOL * mean)
+
+
+def difference_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
+    """Costs (s, t) between the rows of ``x`` (s, d) and ``y`` (t, d) (float64) from their
+    coordinate differences, ``|x_i - y_j|^2`` summed term by term: no cancellation whatever
+    the points' spread (slower than :func:`assignment_costs` in many dimensions); rows are
+    taken a chunk at a time, so temporaries stay near ``HOST_CHUNK`` entries."""
+    out = np.empty((len(x), len(y)))
+    step = max(1, HOST_CHUNK // max(1, y.size))
+    for begin in range(0, len(x), step):
+        diff = x[begin:begin + step, None, :] - y[None, :, :]
+        out[begin:begin + step] = np.einsum("ijk,ijk->ij", diff, diff)
+    return out if cost == "sqeuclidean" else np.sqrt(out, out=out)
+
+
 def coupling_cost(
     x: np.ndarray,
     y: np.ndarray,
@@ -337,13 +443,31 @@ def coupling_cost(
 def weighted_pair_cost(take_x, take_y, rows, cols, weights, p: int, chunk: int = 1 << 16
                        ) -> float:
     """:func:`coupling_cost` of points read by ``take_x(rows)`` and ``take_y(cols)`` (any
-    float arrays (k, d)); the weighted sum runs ``chunk`` pairs at a time."""
+    real arrays (k, d)); the weighted sum runs ``chunk`` pairs at a time. Differences are
+    taken in float64; a pair whose squared distance would underflow or overflow float64 is
+    scaled by its largest coordinate difference before squaring (:func:`_scaled_costs`), so
+    its cost is right whenever it is itself a float64 number (``inf`` beyond)."""
     dim = take_x(rows[:1]).shape[1]
-    sq = np.empty(len(rows))
+    costs = np.empty(len(rows))
     for begin, end in row_chunks(len(rows), dim):
         diff = take_x(rows[begin:end]).astype(np.float64)
         diff -= take_y(cols[begin:end])
-        sq[begin:end] = np.einsum("ij,ij->i", diff, diff)
-    costs = sq if p == 2 else np.sqrt(sq, out=sq)
+        with np.errstate(over="ignore", under="ignore"):
+            sq = np.einsum("ij,ij->i", diff, diff)
+        extreme = ~(sq >= _SQUARE_UNDERFLOW) | np.isinf(sq)
+        extreme &= np.any(diff != 0, axis=1)
+        costs[begin:end] = sq if p == 2 else np.sqrt(sq, out=sq)
+        if extreme.any():
+            costs[begin + np.flatnonzero(extreme)] = _scaled_costs(diff[extreme], p)
     return sum(float(np.dot(weights[k:k + chunk], costs[k:k + chunk]))
                for k in range(0, len(rows), chunk))
+
+
+def _scaled_costs(diff: np.ndarray, p: int) -> np.ndarray:
+    """``|diff|^p`` of the rows of ``diff`` (k, d) (none zero), each row divided by its
+    largest magnitude before squaring so that no intermediate underflows or overflows."""
+    top = np.abs(diff).max(axis=1)
+    unit = diff / top[:, None]
+    with np.errstate(over="ignore", under="ignore"):
+        length = top * np.sqrt(np.einsum("ij,ij->i", unit, unit))
+        return length if p == 1 else length * length

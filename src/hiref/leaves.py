@@ -74,8 +74,8 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     """Exact assignment of every block with SciPy on the host.
 
     Args:
-      points: the normalised clouds (each block's points are read with
-        :meth:`hiref.costs.Normalised.take` and its costs built in float64), or their
+      points: the normalised clouds (each block's points are read in float64 with
+        :meth:`hiref.costs.Normalised.take_exact` and solved as in :class:`_PointBlocks`), or their
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
         consecutive segments of lengths ``sizes`` are the blocks.
       threads: worker threads, each holding one block at a time.
@@ -91,15 +91,16 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
              for k in range(0, len(starts), per_task)]
 
     def run(task):
+        solved = _PointBlocks(result, cost)
         for start, size in zip(*task):
             index = np.arange(start, start + size)
             bx, by = order_x[index], order_y[index]
             if points.matrix is None:
-                block = costs.assignment_costs(points.take(0, bx)[None], points.take(1, by)[None],
-                                               cost)[0]
+                solved.add(index, by, points.take_exact(0, bx), points.take_exact(1, by))
             else:
-                block = points.matrix[bx[:, None], by[None, :]]
-            result[index] = by[linear_sum_assignment(block)[1]]
+                result[index] = by[linear_sum_assignment(
+                    points.matrix[bx[:, None], by[None, :]])[1]]
+        solved.flush()
 
     if threads == 1 or len(tasks) == 1:
         for task in tasks:
@@ -113,6 +114,41 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, tasks))
     return result
+
+
+class _PointBlocks:
+    """Blocks of points solved by SciPy on the fast cost form
+    (:func:`hiref.costs.assignment_costs`) as they come, then checked together for
+    cancellation (:func:`hiref.costs.fast_form_cancelled`, a few vectorised passes per group
+    of blocks of about ``HOST_CHUNK`` entries, instead of a dozen small ones per block): a
+    block whose fast form may have cancelled (clusters far apart relative to their spread)
+    is re-solved on the costs from coordinate differences. Each block's ``result`` (the
+    matched rows of ``by``) is written as soon as it is final."""
+
+    def __init__(self, result: np.ndarray, cost: str):
+        self.result, self.cost, self.pending, self.entries = result, cost, [], 0
+
+    def add(self, index: np.ndarray, by: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Solves the block at positions ``index`` (s,) of float64 points ``x``, ``y`` (s, d),
+        ``by`` the rows of y in it."""
+        block = costs.assignment_costs(x[None], y[None], self.cost)[0]
+        cols = linear_sum_assignment(block)[1]
+        self.result[index] = by[cols]
+        low = float(block.min()) if self.cost != "sqeuclidean" else 0.0
+        self.pending.append((index, by, x, y, cols, low))
+        self.entries += x.size
+        if self.entries >= costs.HOST_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Checks the pending blocks and re-solves those whose fast form may have cancelled."""
+        if not self.pending:
+            return
+        index, by, x, y, cols, low = zip(*self.pending)
+        for k in np.flatnonzero(costs.fast_form_cancelled(x, y, cols, low, self.cost)):
+            exact = costs.difference_costs(x[k], y[k], self.cost)
+            self.result[index[k]] = by[k][linear_sum_assignment(exact)[1]]
+        self.pending, self.entries = [], 0
 
 
 def device_batch(size: int, dim: int, blocks: int, memory_bytes: int, itemsize: int) -> int:

@@ -102,6 +102,8 @@ def _products_from(low: int, max_rank: int, levels: int, limit: int) -> set[int]
     products, frontier = {1}, {1}
     for _ in range(levels):
         frontier = {p * r for p in frontier for r in range(2, max_rank + 1) if p * r <= upper}
+        if not frontier:
+            break
         products |= frontier
     return {p for p in products if p >= low}
 

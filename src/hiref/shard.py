@@ -136,6 +136,9 @@ class Split:
             dtype=self.dtype, indices=indices,
             rows_x=rows, rows_y=cols,
             points_x=norm.x[rows], points_y=norm.y[cols],
+            # The caller's values, which exact leaves read (the stored points in the read form).
+            sources=None if norm.read else (np.take(norm.sources[0], rows, axis=0),
+                                            np.take(norm.sources[1], cols, axis=0)),
             normalisation=(norm.offset, norm.inv_scale, norm.shift, norm.scale,
                            norm.cost_scale, norm.cost_offset),
             uniforms=[u[s] for (u, _), s in zip(self.draws, selectors)],
@@ -165,6 +168,9 @@ class Blocks:
         the other (x row ``rows_x[t] // rep_x``, y row ``rows_y[t] // rep_y``).
       points_x, points_y: (S, d) the stored points of those rows (see
         :class:`hiref.costs.Normalised`), in the solve's dtype.
+      sources: the caller's points (S, d) of those rows, any real dtype, which exact leaves
+        read (:meth:`hiref.costs.Normalised.take_exact`); None where the stored points hold
+        them (the read form).
       normalisation: (offset, inv_scale, shift, scale, cost_scale, cost_offset) of the
         whole solve's :class:`hiref.costs.Normalised`.
       uniforms, noise: per deeper level, the k-means++ uniforms (b, r) and the sampled
@@ -186,6 +192,7 @@ class Blocks:
     rows_y: np.ndarray
     points_x: np.ndarray
     points_y: np.ndarray
+    sources: tuple[np.ndarray, np.ndarray] | None
     normalisation: tuple
     uniforms: list
     noise: list
@@ -202,6 +209,8 @@ class Blocks:
         arrays = {"indices": self.indices, "rows_x": self.rows_x, "rows_y": self.rows_y,
                   "points_x": self.points_x, "points_y": self.points_y, "offset": offset,
                   "inv_scale": inv_scale, "shift": shift}
+        if self.sources is not None:
+            arrays["sources_x"], arrays["sources_y"] = self.sources
         for t, (u, z) in enumerate(zip(self.uniforms, self.noise)):
             arrays[f"uniforms_{t}"] = u
             if z is not None:
@@ -274,7 +283,7 @@ def split(x, y, *, levels: int, cost: str = "sqeuclidean", config: HiRefConfig |
     rep_x, rep_y = solver._repetitions(n, m, config)
     expanded = solver._expanded(config, rep_x, rep_y)
     size = n * rep_x
-    plan = solver._make_plan(size, expanded, np.result_type(x.dtype, y.dtype))
+    plan = solver._make_plan(size, expanded, solver.work_dtype(x, y))
     check_levels(levels, len(plan.schedule) - 1, plan.schedule)
     first = plan.replace(level_sizes=plan.level_sizes[:levels],
                          level_widths=plan.level_widths[:levels],
@@ -333,8 +342,10 @@ def solve_blocks(blocks: Blocks, progress=None) -> BlockResult:
     programs, compile_seconds = solver._compile(plan, size, d, False, blocks.cost, expanded)
     start = time.perf_counter()
     offset, inv_scale, shift, scale, cost_scale, cost_offset = blocks.normalisation
-    norm = costs.Normalised(_aligned(blocks.points_x), _aligned(blocks.points_y), offset,
-                            inv_scale, None, shift, scale, cost_scale, cost_offset)
+    points = _aligned(blocks.points_x), _aligned(blocks.points_y)
+    norm = costs.Normalised(*points, offset, inv_scale, None, shift, scale, cost_scale,
+                            cost_offset, sources=blocks.sources or points,
+                            read=blocks.sources is None)
     problem = solver._on_device(norm, blocks.cost, plan.dtype, expanded)
     diagnostics, seconds = [], []
 
@@ -599,6 +610,8 @@ def load_blocks(path, fingerprint: str) -> Blocks:
         rep_x=meta["rep_x"], rep_y=meta["rep_y"], dtype=meta["dtype"],
         indices=arrays["indices"], rows_x=arrays["rows_x"], rows_y=arrays["rows_y"],
         points_x=arrays["points_x"], points_y=arrays["points_y"],
+        sources=((arrays["sources_x"], arrays["sources_y"]) if "sources_x" in arrays
+                 else None),
         normalisation=(arrays["offset"], arrays["inv_scale"], arrays["shift"], meta["scale"],
                        meta["cost_scale"], meta["cost_offset"]),
         uniforms=[arrays[f"uniforms_{t}"] for t in range(len(meta["noise"]))],

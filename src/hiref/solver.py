@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import costs, leaves, lowrank, refine, starts, validation
+from hiref import atoms, costs, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import solver_schedule
 from hiref.seeds import check_seed
@@ -44,6 +44,11 @@ TRIAL_STEPS = 5
 #: a chunk of one block's): its temporaries stay a small multiple of this, and so does what
 #: the splits keep (of size ``r`` per point), whatever the size of the clouds.
 LEVEL_CHUNK_BYTES = 1 << 25
+#: Largest exact leaf that ``|X| != |Y|`` may bring about by repeating points (beyond a
+#: ``max_leaf`` chosen that large): the authors' largest leaves hold 3826 points, and an exact
+#: leaf of 2048 takes about 7 s with SciPy on the 2-core development CPU, 4096 about 8 times
+#: that (cubic).
+MAX_EXPANDED_LEAF = 4096
 #: Per-backend XLA options of the level programs. On the CPU the fusion emitters are off:
 #: the programs compile in about half the time and run as fast (the first call at
 #: n = 4096 is mostly compilation).
@@ -64,10 +69,13 @@ def solve(
     """Aligns point clouds ``x`` (n, d) and ``y`` (m, d) by Hierarchical Refinement.
 
     Args:
-      x, y: arrays (NumPy or JAX, float32 or float64) of shape (n, d) and (m, d). They are
-        shifted and scaled together before any low-precision work (see
-        :class:`hiref.costs.Normalised`): float32 points on reading, in float32; other
-        points in float64, into a float32 copy. Reported costs are in the caller's units.
+      x, y: arrays (NumPy or JAX) of shape (n, d) and (m, d), of any real dtype (floats of
+        any width, integers, bool). They are shifted and scaled together before any
+        low-precision work (see :class:`hiref.costs.Normalised`): float32 points on reading,
+        in float32; other points in float64, into a float32 copy (float64 with JAX's x64
+        mode and 64-bit input). Exact leaves on the host and reported costs read the
+        caller's points in float64. Reported costs are in the caller's units. Clouds of few
+        distinct points (ties; see :mod:`hiref.atoms`) are solved exactly on their atoms.
       cost: ``"sqeuclidean"`` (exact low-rank factors), ``"euclidean"`` (sampled factors on
         large blocks, dense on small ones) or an (n, m) cost matrix (small problems).
       config: solver settings; ``None`` means ``HiRefConfig()``.
@@ -83,7 +91,13 @@ def solve(
       ``L/n`` times and ``y`` repeated ``L/m`` times, ``L = lcm(n, m)`` (an optimal bijection
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
       ``config.max_expansion``. That bijection runs with leaves and refinement groups of
-      ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points).
+      ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points),
+      which must not exceed ``MAX_EXPANDED_LEAF`` (unless ``max_leaf`` itself does).
+
+    Raises:
+      ValueError: naming the fix, for any invalid input or setting, before any work; also
+        for ``cost="sqeuclidean"`` on clouds whose squared distances overflow float64
+        (radius beyond ``hiref.costs.LARGEST_SQEUCLIDEAN_SCALE``, about 6.7e153).
 
     Memory: the input, plus one aligned float32 copy of it unless the input is float32 and
     JAX can use it in place (on a CPU: a C-contiguous array aligned to 64 bytes, such as a
@@ -106,18 +120,25 @@ def solve(
 
     rep_x, rep_y = _repetitions(n, m, config)
     expanded = _expanded(config, rep_x, rep_y)
-    match = _match(
-        _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
-        None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
-        cost_name, expanded, seed, report,
-    )
+    _schedule(n * rep_x, expanded)  # a setting that fits no schedule is refused on any input
+    started = time.perf_counter()
+    few = None if matrix is not None else atoms.find(x, y)
+    if few is not None:
+        match = _match_atoms(few, rep_x, rep_y, cost_name, started, report)
+    else:
+        match = _match(
+            _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
+            None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
+            cost_name, expanded, seed, report,
+        )
     return _alignment(x, y, matrix, match, rep_x, rep_y, config, cost_name)
 
 
 def _repetitions(n: int, m: int, config: HiRefConfig) -> tuple[int, int]:
     """How many times ``solve`` repeats each point of ``x`` (n points) and ``y`` (m points):
     ``lcm(n, m) / n`` and ``lcm(n, m) / m``; raises ``ValueError`` beyond
-    ``config.max_expansion``."""
+    ``config.max_expansion`` or where the repeats would make exact leaves too large
+    (:func:`_check_expanded_leaf`)."""
     if n == m:
         return 1, 1
     total = math.lcm(n, m)
@@ -128,7 +149,9 @@ def _repetitions(n: int, m: int, config: HiRefConfig) -> tuple[int, int]:
             f"{config.max_expansion}). Subsample the larger set to the smaller size (as the "
             "paper does; see hiref.subsample_to_match) or raise max_expansion."
         )
-    return total // n, total // m
+    rep_x, rep_y = total // n, total // m
+    _check_expanded_leaf(n, m, rep_x, rep_y, config.max_leaf)
+    return rep_x, rep_y
 
 
 def _expanded(config: HiRefConfig, rep_x: int, rep_y: int) -> HiRefConfig:
@@ -136,6 +159,14 @@ def _expanded(config: HiRefConfig, rep_x: int, rep_y: int) -> HiRefConfig:
     groups) as large as the repetition keep ``max_leaf`` distinct points of the more
     repeated side in a leaf."""
     return config.replace(max_leaf=config.max_leaf * max(rep_x, rep_y))
+
+
+def work_dtype(x: np.ndarray, y: np.ndarray) -> np.dtype:
+    """The dtype a solve of ``x`` and ``y`` asks for: float64 for 64-bit (or wider) input of
+    any kind (float64, int64, long double; it runs in float64 when JAX's x64 mode is on),
+    float32 otherwise."""
+    wide = max(x.dtype.itemsize, y.dtype.itemsize) >= 8
+    return np.dtype(np.float64 if wide else np.float32)
 
 
 def _alignment(x, y, matrix, match: _Match, rep_x: int, rep_y: int, config: HiRefConfig,
@@ -172,6 +203,36 @@ def _alignment(x, y, matrix, match: _Match, rep_x: int, rep_y: int, config: HiRe
         cost=cost_name,
         extra=extra,
     )
+
+
+def _check_expanded_leaf(n: int, m: int, rep_x: int, rep_y: int, max_leaf: int) -> None:
+    """Refuses ``|X| != |Y|`` whose repeated points would make exact leaves larger than
+    both ``max_leaf`` and ``MAX_EXPANDED_LEAF``."""
+    repeats = max(rep_x, rep_y)
+    leaf = min(n * rep_x, max_leaf * repeats)
+    if leaf > max(max_leaf, MAX_EXPANDED_LEAF):
+        raise ValueError(
+            f"|X| = {n} and |Y| = {m} are solved as {n * rep_x} repeated points in exact leaves "
+            f"of up to {leaf} points (max_leaf = {max_leaf} times {repeats} repeats), beyond "
+            f"{MAX_EXPANDED_LEAF} (an exact leaf's time grows with the cube of its size). "
+            "Subsample the larger set to the smaller size (hiref.subsample_to_match) or lower "
+            f"HiRefConfig.max_leaf to at most {max(1, MAX_EXPANDED_LEAF // repeats)}."
+        )
+
+
+def _match_atoms(few, rep_x, rep_y, cost, started, report) -> _Match:
+    """The exact bijection of a problem of few atoms (:mod:`hiref.atoms`), timed from
+    ``started``; its one level is reported as ``"atoms"``."""
+    ax, ay = few
+    order_x, order_y = atoms.match(ax, ay, rep_x, rep_y, cost)
+    _check_bijection(order_x, order_y, len(order_x))
+    seconds = time.perf_counter() - started
+    # One exact block of all the (repeated) points, solved on the atoms.
+    info = {"level": "atoms", "blocks": 1, "block_size": len(order_x), "rank": len(order_x),
+            "atoms": [len(ax.points), len(ay.points)], "seconds": seconds}
+    report(info)
+    return _Match(order_x, order_y, [], [seconds], seconds, 0.0,
+                  {"leaf_solver": "atoms", "levels": [info], "dtype": "float64"})
 
 
 def _repeat(a: np.ndarray, times: int, axis: int) -> np.ndarray:
@@ -362,7 +423,7 @@ def _match(x, y, matrix, cost, config, seed, report) -> _Match:
     (:func:`_split_levels`), the leaves (:func:`_solve_blocks`), then the leaf level's
     cost, refinement and the check (:func:`_finish`)."""
     n, d = x.shape
-    plan = _make_plan(n, config, np.result_type(x.dtype, y.dtype))
+    plan = _make_plan(n, config, work_dtype(x, y))
     programs, compile_seconds = _compile(plan, n, d, matrix is not None, cost, config)
     start = time.perf_counter()
     problem = _problem(x, y, matrix, cost, plan.dtype, config)
@@ -611,8 +672,8 @@ def _matching_cost(norm, order_x, order_y, cost) -> float:
     n = len(order_x)
     if norm.matrix is not None:
         return float(norm.matrix[order_x, order_y].mean())
-    return costs.weighted_pair_cost(functools.partial(norm.take, 0),
-                                    functools.partial(norm.take, 1), order_x, order_y,
+    return costs.weighted_pair_cost(functools.partial(norm.take_exact, 0),
+                                    functools.partial(norm.take_exact, 1), order_x, order_y,
                                     np.full(n, 1.0 / n), 2 if cost == "sqeuclidean" else 1)
 
 

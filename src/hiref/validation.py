@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hiref.config import COSTS, LEAF_SOLVERS, HiRefConfig
-from hiref.costs import aligned_empty, row_chunks
+from hiref.config import COSTS, LEAF_SOLVERS, MAX_DEPTH, MAX_EXPANSION, HiRefConfig
+from hiref.costs import row_chunks
 
 
 def as_points(a, name: str) -> np.ndarray:
-    """Returns ``a`` as a finite float (n, d) array, or raises ``ValueError``."""
+    """Returns ``a`` as a finite real (n, d) array of its own dtype, or raises ``ValueError``."""
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as err:  # ragged lists and other objects numpy cannot hold
@@ -32,11 +32,9 @@ def as_points(a, name: str) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one point.")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has no features (shape {arr.shape}); pass at least one column.")
-    if arr.dtype not in (np.float32, np.float64):
-        # Converted into an aligned array, which the solve then reads in place.
-        converted = aligned_empty(arr.shape, np.float32)
-        np.copyto(converted, arr, casting="unsafe")
-        arr = converted
+    # Other dtypes (integers, bool, float16, long double) are kept as they are: the solver
+    # shifts and scales them in float64 before any cast (hiref.costs.normalise), so integer
+    # or long-double points far from the origin keep their geometry.
     # A chunk at a time, so that the check's temporaries stay small for any input.
     bad_rows = np.concatenate([
         begin + np.flatnonzero(~np.isfinite(arr[begin:end]).all(axis=1))
@@ -86,6 +84,18 @@ _INTEGER_FIELDS = {
 }
 
 
+#: Upper bounds of integer fields, with why and what to change (checked after the types).
+_UPPER_BOUNDS = (
+    ("depth", MAX_DEPTH,
+     ("every low-rank level at least halves a block and the solver indexes points with int32 "
+      f"(n < 2**31), so no schedule has more than {MAX_DEPTH} entries; lower depth.")),
+    ("max_expansion", MAX_EXPANSION,
+     ("|X| != |Y| is solved on copies of the points repeated up to max_expansion times (memory "
+      "and work grow with it); lower max_expansion, or subsample the larger set to the smaller "
+      "size with hiref.subsample_to_match.")),
+)
+
+
 def _is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -124,9 +134,15 @@ def check_config(config: HiRefConfig) -> None:
         )
     if config.schedule is not None:
         ranks = config.schedule
-        if (isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__len__") or not ranks
-                or any(not _is_integer(r) or r < 2 for r in ranks)):
+        # Any sequence of integers (a list, a tuple, a NumPy integer array) is a schedule.
+        listed = (list(ranks) if not isinstance(ranks, (str, bytes)) and hasattr(ranks, "__len__")
+                  and np.ndim(ranks) == 1 else [])
+        if not listed or any(not _is_integer(r) or r < 2 for r in listed):
             raise ValueError(
                 f"HiRefConfig.schedule must list integer ranks >= 2, got {config.schedule!r}; "
                 "use None to let hiref choose."
             )
+    for name, high, why in _UPPER_BOUNDS:
+        value = getattr(config, name)
+        if value > high:
+            raise ValueError(f"HiRefConfig.{name} must be at most {high}, got {value}: {why}")
