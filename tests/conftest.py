@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 SESSION_ENV = dict(os.environ)
 #: The long end-to-end runs (see :func:`background_run`): fixture name -> function(folder).
 BACKGROUND_RUNS: dict[str, Callable[[Path], Any]] = {}
+#: Seconds each background run of this session took (printed after the slowest durations).
+BACKGROUND_SECONDS: dict[str, float] = {}
 
 
 def run_snakemake(*args: str, workdir: Path | None = None, timeout: int = 600, env=None,
@@ -59,6 +62,8 @@ def background_run(function: Callable[[Path], Any]):
     function's result, or raises its error.
     """
     name = function.__name__
+    if name in BACKGROUND_RUNS:  # fixtures are found by name: one name, one run
+        raise ValueError(f"two background runs are named {name!r}")
     BACKGROUND_RUNS[name] = function
 
     @pytest.fixture(scope="module", name=name)
@@ -88,7 +93,11 @@ class BackgroundRuns:
         self._futures = {name: self._pool.submit(self._run, name) for name in names}
 
     def _run(self, name: str):
-        return BACKGROUND_RUNS[name](self._folders.mktemp(name))
+        start = time.perf_counter()
+        try:
+            return BACKGROUND_RUNS[name](self._folders.mktemp(name))
+        finally:
+            BACKGROUND_SECONDS[name] = time.perf_counter() - start
 
     def result(self, name: str):
         if name not in self._futures:  # a test the session did not see at collection
@@ -98,6 +107,14 @@ class BackgroundRuns:
     def close(self):
         """Drops the runs not started (a session stopped early); waits for the running one."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the background runs cost: their tests' durations only show the wait for them."""
+    if BACKGROUND_SECONDS:
+        terminalreporter.write_sep("=", "background runs (seconds, overlapping the other tests)")
+        for name, seconds in sorted(BACKGROUND_SECONDS.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:.2f}s {name}")
 
 
 @pytest.fixture(scope="session", autouse=True)

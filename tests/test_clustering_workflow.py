@@ -30,7 +30,7 @@ RECORD_FIELDS = {
 
 
 @background_run
-def workdir(work):
+def small_study(work):
     """The small study run (in the background: tests/conftest.py)."""
     (work / "small.yaml").write_text(yaml.safe_dump(SMALL))
     # CPU-only here: JAX jobs run on the CPU knowingly (docs/cluster.md, "GPUs").
@@ -39,6 +39,11 @@ def workdir(work):
                            environ=SESSION_ENV)
     assert result.returncode == 0, result.stderr[-5000:]
     return work
+
+
+@pytest.fixture(scope="module")
+def workdir(small_study):
+    return small_study
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ RECORD_FIELDS = {
 
 
 @background_run
-def workdir(work):
+def tiny_workflow(work):
     """The tiny workflow run and its report (in the background: tests/conftest.py)."""
     import yaml
 
@@ -70,6 +70,11 @@ def workdir(work):
                            environ=SESSION_ENV)
     assert report.returncode == 0, report.stderr[-3000:]
     return work
+
+
+@pytest.fixture(scope="module")
+def workdir(tiny_workflow):
+    return tiny_workflow
 
 
 @pytest.mark.slow
