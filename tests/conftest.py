@@ -24,7 +24,7 @@ DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 SESSION_ENV = dict(os.environ)
 #: The long end-to-end runs (see :func:`background_run`): fixture name -> function(folder).
 BACKGROUND_RUNS: dict[str, Callable[[Path], Any]] = {}
-#: Seconds each background run of this session took (printed after the slowest durations).
+#: Seconds each background run of this session took (printed with the slowest durations).
 BACKGROUND_SECONDS: dict[str, float] = {}
 
 
