@@ -283,8 +283,9 @@ def prepared_data(wildcards):
 
 
 # Resources of solver jobs, all known when the DAG is built.
-# - Locally every solver job takes all cores (`threads`), so a timed solve never shares the
-#   CPU, or a GPU, with another job, whatever --resources grants.
+# - Locally every solver job that solves takes all cores (`threads`), so a timed solve never
+#   shares the CPU, or a GPU, with another job, whatever --resources grants; a skipped run
+#   (it only writes its record) takes one.
 # - On a cluster: JAX methods get `resources.solve_threads` CPUs and `resources.gpu` GPUs
 #   (which routes them to a GPU partition), host methods (SciPy, POT) and skipped runs one
 #   CPU and no GPU; memory and wall time grow with n, d, method and attempt
@@ -313,6 +314,8 @@ def timed_job_threads(cluster_threads):
 
 def solve_threads(wildcards):
     kind = solver_kind(wildcards)
+    if kind == "skipped":
+        return 1
     return timed_job_threads(config["resources"]["solve_threads"] if kind == "jax" else 1)
 
 

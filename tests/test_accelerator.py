@@ -3,6 +3,7 @@ full precision (no TF32 on A100/H100)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -38,9 +39,13 @@ def test_require_gpu_on_this_machine():
 def test_workflow_matmuls_run_at_highest_precision(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     saved = {name: getattr(jax.config, name)
-             for name in ("jax_default_matmul_precision", "jax_compilation_cache_dir")}
+             for name in ("jax_default_matmul_precision", "jax_compilation_cache_dir",
+                          "jax_persistent_cache_min_compile_time_secs")}
     try:
         assert accelerator.configure_jax() == "highest"
+        if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # every program enters the cache
+            assert jax.config.jax_compilation_cache_dir == str(tmp_path / ".snakemake/jax-cache")
+            assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
         a = jnp.ones((8, 8), jnp.float32)
         program = jax.jit(lambda u, v: u @ v).lower(a, a).as_text()
         assert "precision = [HIGHEST, HIGHEST]" in program

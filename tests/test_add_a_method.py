@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, SESSION_ENV, background_run, run_snakemake
 
 DOC = (ROOT / "docs" / "add-a-method.md").read_text()
 MODULE = re.search(r"## The module\n\n```python\n(.*?)```", DOC, re.DOTALL)[1]
@@ -27,15 +27,26 @@ ENV = dict(word.split("=", 1) for word in shlex.split(COMMAND.split(" snakemake 
 ARGS = shlex.split(COMMAND.split(" snakemake ")[1])
 
 
-@pytest.fixture
-def project(tmp_path):
+def make_project(folder):
     """A folder shaped like the checkout (its config/) with the page's my_methods/: the toy
     module and the configuration."""
-    (tmp_path / "config").symlink_to(ROOT / "config")
-    (tmp_path / "my_methods").mkdir()
-    (tmp_path / "my_methods/projection.py").write_text(MODULE)
-    (tmp_path / "my_methods/projection.yaml").write_text(CONFIG)
-    return tmp_path
+    (folder / "config").symlink_to(ROOT / "config")
+    (folder / "my_methods").mkdir()
+    (folder / "my_methods/projection.py").write_text(MODULE)
+    (folder / "my_methods/projection.yaml").write_text(CONFIG)
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path):
+    return make_project(tmp_path)
+
+
+@background_run
+def toy_run(folder):
+    """The page's command in the project (in the background: tests/conftest.py)."""
+    project = make_project(folder)
+    return project, run_snakemake(*ARGS, workdir=project, env=ENV, environ=SESSION_ENV)
 
 
 def test_the_page_registers_one_module_by_one_line():
@@ -81,8 +92,8 @@ def test_the_registry_reads_the_toy_spec_everywhere(project):
 
 
 @pytest.mark.slow
-def test_the_workflow_runs_the_toy_method_to_a_table_row(project):
-    proc = run_snakemake(*ARGS, workdir=project, env=ENV)
+def test_the_workflow_runs_the_toy_method_to_a_table_row(toy_run):
+    project, proc = toy_run
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     table = pd.read_csv(project / "results/tables/projection_demo.csv").set_index("method")
     assert list(table.index) == ["exact", "projection-1", "projection-16"]

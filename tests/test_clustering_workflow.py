@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, SESSION_ENV, background_run, run_snakemake
 
 # Outside the repository the Snakefile's own config/config.yaml is not found: name it.
 DEFAULTS = str(ROOT / "config/config.yaml")
@@ -29,15 +29,21 @@ RECORD_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("clustering")
+@background_run
+def small_study(work):
+    """The small study run (in the background: tests/conftest.py)."""
     (work / "small.yaml").write_text(yaml.safe_dump(SMALL))
     # CPU-only here: JAX jobs run on the CPU knowingly (docs/cluster.md, "GPUs").
     result = run_snakemake("--configfile", DEFAULTS, "small.yaml", "--cores", "2",
-                           "--resources", "gpu=0", workdir=work, timeout=600)
+                           "--resources", "gpu=0", workdir=work, timeout=600,
+                           environ=SESSION_ENV)
     assert result.returncode == 0, result.stderr[-5000:]
     return work
+
+
+@pytest.fixture(scope="module")
+def workdir(small_study):
+    return small_study
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, SESSION_ENV, background_run, run_snakemake
 from data_fixtures import make_images, make_stage, tissue, write_replicate, zip_folder
 
 from hiref.datasets.merfish import PAPER_GENES, rotate
@@ -229,15 +229,22 @@ def write_fixtures(root: Path) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_real_data_rules_end_to_end_on_fixtures(tmp_path):
-    work = tmp_path / "wf"
+@background_run
+def fixtures_run(folder):
+    """Every real-data rule on the fixtures (in the background: tests/conftest.py)."""
+    work = folder / "wf"
     work.mkdir()
-    overlay = write_fixtures(tmp_path)
+    overlay = write_fixtures(folder)
     (work / "fixtures.yaml").write_text(yaml.safe_dump(overlay))
     config = [str(ROOT / "config/config.yaml"), "fixtures.yaml"]
     proc = run_snakemake("--cores", "2", "--resources", "gpu=0", "--configfile", *config,
-                         workdir=work, timeout=900)
+                         workdir=work, timeout=900, environ=SESSION_ENV)
+    return work, overlay, proc
+
+
+@pytest.mark.slow
+def test_real_data_rules_end_to_end_on_fixtures(fixtures_run):
+    work, overlay, proc = fixtures_run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
 
     # Retrieval through file:// kept the bytes; embeddings record the random weights.
@@ -324,12 +331,19 @@ def stand_in_overlay() -> dict:
     }
 
 
-@pytest.mark.slow
-def test_stand_ins_run_through_the_real_data_rules_to_labelled_tables(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(stand_in_overlay()))
+@background_run
+def stand_ins_run(work):
+    """The real-data experiments on tiny stand-ins (in the background: tests/conftest.py)."""
+    (work / "tiny.yaml").write_text(yaml.safe_dump(stand_in_overlay()))
     proc = run_snakemake("--cores", "2", "--resources", "gpu=0", "--configfile",
-                         str(ROOT / "config/config.yaml"), "tiny.yaml", workdir=tmp_path,
-                         timeout=900)
+                         str(ROOT / "config/config.yaml"), "tiny.yaml", workdir=work,
+                         timeout=900, environ=SESSION_ENV)
+    return work, proc
+
+
+@pytest.mark.slow
+def test_stand_ins_run_through_the_real_data_rules_to_labelled_tables(stand_ins_run):
+    tmp_path, proc = stand_ins_run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
     assert not (tmp_path / "resources" / "mosta").exists()  # nothing at the real paths
     assert (tmp_path / "resources/stand_in/mosta/E9.5_E1S1.MOSTA.h5ad").exists()

@@ -14,7 +14,7 @@ import textwrap
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, SESSION_ENV, background_run
 
 PROJECT = {
     "run": ["tiny"],
@@ -42,31 +42,38 @@ use rule * from hiref_workflow as hw_*
 HEAVY = ("jax", "sklearn", "torch", "ott", "ot", "scanpy")
 
 
-def without_pythonpath() -> dict:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def without_pythonpath(environ=os.environ) -> dict:
+    return {k: v for k, v in environ.items() if k != "PYTHONPATH"}
 
 
-def python(code: str, cwd):
+def python(code: str, cwd, environ=os.environ):
     """Runs ``code`` in a fresh interpreter without PYTHONPATH; returns its stdout."""
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=without_pythonpath(),
-        capture_output=True, text=True, timeout=600, check=False,
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
+        env=without_pythonpath(environ), capture_output=True, text=True, timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
 
-@pytest.fixture
-def project(tmp_path):
-    folder = tmp_path / "project"
+def make_project(folder):
+    """The importing project: its Snakefile and configuration."""
     folder.mkdir()
     (folder / "Snakefile").write_text(IMPORTING_SNAKEFILE)
     (folder / "project.yaml").write_text(yaml.safe_dump(PROJECT))
     return folder
 
 
-@pytest.mark.slow
-def test_imported_workflow_runs_to_its_table(project):
+@pytest.fixture
+def project(tmp_path):
+    return make_project(tmp_path / "project")
+
+
+@background_run
+def imported_run(folder):
+    """The project runs the imported workflow (in the background: tests/conftest.py)."""
+    project = make_project(folder / "project")
     python(
         """
         import sys
@@ -75,7 +82,14 @@ def test_imported_workflow_runs_to_its_table(project):
         main()
         """,
         project,
+        SESSION_ENV,
     )
+    return project
+
+
+@pytest.mark.slow
+def test_imported_workflow_runs_to_its_table(imported_run):
+    project = imported_run
     table = pd.read_csv(project / "results/tables/tiny.csv")
     assert set(table["method"]) == {"hiref", "exact"} and (table["runs"] == 1).all()
     spans = []

@@ -5,8 +5,9 @@ import json
 import re
 
 import numpy as np
+import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, SESSION_ENV, background_run, run_snakemake
 
 SETTINGS = {"hiref_refined": {"max_leaf": 32, "refine_sweeps": 1}}   # schedule [2, 16, 32]
 CONFIG = {
@@ -24,12 +25,22 @@ RUN = "results/runs/{}/halfmoon_scurve/hiref_refined/n1024_seed0"
 SHARDS = "results/shards/sharded/halfmoon_scurve/hiref_refined/n1024_seed0"
 
 
-def test_sharded_run_equals_the_single_job_and_redoes_only_lost_blocks(tmp_path):
-    (tmp_path / "config").symlink_to(ROOT / "config")
-    (tmp_path / "shard.yaml").write_text(yaml.safe_dump(CONFIG))
-    targets = [RUN.format("sharded") + ".json", RUN.format("single") + ".json"]
-    result = run_snakemake(*targets, "--configfile", "shard.yaml", "--cores", "2",
-                           "--resources", "gpu=0", workdir=tmp_path)
+TARGETS = [RUN.format("sharded") + ".json", RUN.format("single") + ".json"]
+
+
+@background_run
+def sharded_run(folder):
+    """The sharded and the single-job run (in the background: tests/conftest.py)."""
+    (folder / "config").symlink_to(ROOT / "config")
+    (folder / "shard.yaml").write_text(yaml.safe_dump(CONFIG))
+    result = run_snakemake(*TARGETS, "--configfile", "shard.yaml", "--cores", "2",
+                           "--resources", "gpu=0", workdir=folder, environ=SESSION_ENV)
+    return folder, result
+
+
+@pytest.mark.slow
+def test_sharded_run_equals_the_single_job_and_redoes_only_lost_blocks(sharded_run):
+    tmp_path, result = sharded_run
     assert result.returncode == 0, result.stderr[-4000:]
     log = result.stdout + result.stderr
     for rule, count in (("shard_first_levels", 1), ("shard_block", 2), ("shard_gather", 1),
@@ -56,7 +67,7 @@ def test_sharded_run_equals_the_single_job_and_redoes_only_lost_blocks(tmp_path)
     for path in (f"{SHARDS}/result1.npz", RUN.format("sharded") + ".json",
                  RUN.format("sharded") + ".npz"):
         (tmp_path / path).unlink()
-    again = run_snakemake(targets[0], "-n", "--configfile", "shard.yaml", workdir=tmp_path)
+    again = run_snakemake(TARGETS[0], "-n", "--configfile", "shard.yaml", workdir=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", again.stdout, re.MULTILINE))
     assert stats == {"shard_block": "1", "shard_gather": "1", "total": "2"}, again.stdout

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, SESSION_ENV, background_run, run_snakemake
 from ott.solvers.linear import sinkhorn as ott_sinkhorn
 from PIL import Image
 from scipy.special import xlogy
@@ -486,16 +486,25 @@ TINY = {
 }
 
 
-@pytest.mark.slow
-def test_study_runs_end_to_end(tmp_path):
+@background_run
+def study_run(work):
+    """The tiny study run and its report (in the background: tests/conftest.py)."""
     # The whole configuration in one file: a second configfile would merge `problems` with
     # the default problems instead of replacing them.
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()) | TINY
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    (work / "tiny.yaml").write_text(yaml.safe_dump(config))
     configs = ("--configfile", "tiny.yaml")
-    result = run_snakemake(*configs, "--cores", "2", "--resources", "gpu=0", workdir=tmp_path)
+    result = run_snakemake(*configs, "--cores", "2", "--resources", "gpu=0", workdir=work,
+                           environ=SESSION_ENV)
+    report_run = run_snakemake(*configs, "--report", "report.html", workdir=work,
+                               environ=SESSION_ENV)
+    return work, result, report_run
+
+
+@pytest.mark.slow
+def test_study_runs_end_to_end(study_run):
+    tmp_path, result, report_run = study_run
     assert result.returncode == 0, result.stderr[-5000:]
-    report_run = run_snakemake(*configs, "--report", "report.html", workdir=tmp_path)
     assert report_run.returncode == 0, report_run.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     assert "warmstart_transfer.png" in html and "paired ratio" in html

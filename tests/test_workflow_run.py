@@ -10,7 +10,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import run_snakemake
+from conftest import SESSION_ENV, background_run, run_snakemake
 
 TINY = {
     "run": ["synthetic", "scaling"],
@@ -56,19 +56,25 @@ RECORD_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+@background_run
+def tiny_workflow(work):
+    """The tiny workflow run and its report (in the background: tests/conftest.py)."""
     import yaml
 
-    work = tmp_path_factory.mktemp("workflow")
     (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     # CPU-only here: JAX jobs run on the CPU knowingly (docs/cluster.md, "GPUs").
     result = run_snakemake("--configfile", "tiny.yaml", "--cores", "2", "--resources", "gpu=0",
-                           workdir=work, timeout=900)
+                           workdir=work, timeout=900, environ=SESSION_ENV)
     assert result.returncode == 0, result.stderr[-5000:]
-    report = run_snakemake("--configfile", "tiny.yaml", *REPORT_ARGS, workdir=work)
+    report = run_snakemake("--configfile", "tiny.yaml", *REPORT_ARGS, workdir=work,
+                           environ=SESSION_ENV)
     assert report.returncode == 0, report.stderr[-3000:]
     return work
+
+
+@pytest.fixture(scope="module")
+def workdir(tiny_workflow):
+    return tiny_workflow
 
 
 @pytest.mark.slow

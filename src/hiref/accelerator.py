@@ -26,6 +26,10 @@ MATMUL_PRECISION = "highest"
 #: Persistent compilation cache of the workflow's JAX jobs, relative to the working directory:
 #: jobs of one level shape (seeds, datasets of one n) then compile once per workflow.
 JAX_CACHE_DIR = ".snakemake/jax-cache"
+#: Compilations at least this long (seconds) enter the cache. JAX's default, 1 s, left out
+#: the many sub-second programs of a baseline (LOT compiled for about 2 s in every job of
+#: the default run); 0 caches them all.
+CACHE_MIN_COMPILE_SECONDS = 0.0
 #: What the user can do about a job that holds a GPU its framework cannot see.
 INSTALL_HINT = {
     "jax": "install JAX's CUDA build into the job's environment: pip install -e '.[gpu]' "
@@ -41,13 +45,15 @@ class NoGPUError(RuntimeError):
 
 def configure_jax() -> str:
     """Settings of every JAX job of the workflow: full-precision float32 matmuls, and the
-    persistent compilation cache (unless the user set ``JAX_COMPILATION_CACHE_DIR``).
-    Returns the matmul precision now in force."""
+    persistent compilation cache of every program (unless the user set
+    ``JAX_COMPILATION_CACHE_DIR``). Returns the matmul precision now in force."""
     import jax
 
     jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION)
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
         jax.config.update("jax_compilation_cache_dir", str(Path(JAX_CACHE_DIR).resolve()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          CACHE_MIN_COMPILE_SECONDS)
     return jax.config.jax_default_matmul_precision
 
 
