@@ -85,6 +85,24 @@ def test_requests_below_the_headroom_are_named(tmp_path):
     assert "| preprocess_mosta |" in jobs.markdown(measured)
 
 
+def test_earlier_measurements_stand_for_jobs_not_measured_here(tmp_path):
+    planned = jobs.planned_jobs(DRY_RUN, local={"gather_tables", "all"})
+    earlier = pd.DataFrame([
+        {"rule": "solve_ot", "output": "results/runs/coco/coco/lot/n2500_seed0.json",
+         "wildcards": "", "wall_s": 132.0, "peak_rss_mib": 870.0, "mean_load": 48.0,
+         "mem_mb_request": 1.0, "runtime_request_min": 1.0},
+        {"rule": "solve_ot", "output": "results/runs/gone.json", "wildcards": "",
+         "wall_s": 1.0, "peak_rss_mib": 1.0, "mean_load": 1.0, "mem_mb_request": 1.0,
+         "runtime_request_min": 1.0}], columns=jobs.COLUMNS)
+    measured = jobs.jobs_table(planned, tmp_path, earlier)
+    # The earlier measurement of a planned job is kept with today's requests; a job the
+    # workflow no longer plans is dropped.
+    assert measured.values.tolist() == [
+        ["solve_ot", "results/runs/coco/coco/lot/n2500_seed0.json",
+         "experiment=coco, dataset=coco, method=lot, n=2500, seed=0", 132.0, 870.0, 48.0,
+         4084, 6]]
+
+
 def test_a_broken_benchmark_file_is_refused_by_name(tmp_path):
     assert jobs.read_benchmark(tmp_path / "absent.tsv") is None
     bad = tmp_path / "cut.tsv"

@@ -122,12 +122,19 @@ def read_benchmark(path: Path) -> Measurement | None:
     return values
 
 
-def jobs_table(jobs: list[PlannedJob], workdir: Path) -> pd.DataFrame:
+def jobs_table(jobs: list[PlannedJob], workdir: Path,
+               earlier: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row (:data:`COLUMNS`) per job of ``jobs`` whose benchmark file under ``workdir``
-    holds a measurement."""
+    holds a measurement or, failing that, that ``earlier`` (a :data:`COLUMNS` table of an
+    earlier run, on another machine or in a working directory since removed) measured.
+    Requests are always today's, from ``jobs``."""
+    before = {} if earlier is None else {row.output: row for row in earlier.itertuples()}
     rows = []
     for job in jobs:
         measured = job.benchmark and read_benchmark(Path(workdir) / job.benchmark)
+        if not measured and job.output in before:
+            row = before[job.output]
+            measured = Measurement(row.wall_s, row.peak_rss_mib, row.mean_load)
         if measured:
             rows.append({"rule": job.rule, "output": job.output, "wildcards": job.wildcards,
                          "wall_s": measured.wall_s, "peak_rss_mib": measured.peak_rss_mib,
