@@ -9,8 +9,7 @@ from hiref.studies.clustering import methods
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with job_log(sm.log[0]):
     # The heads are JAX: a granted GPU is used, or the job stops; full-precision matmuls.
-    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
-    accelerator.configure_jax()
+    accelerator.start_jax_job(sm.resources.get("gpu", 0))
     methods.cluster_and_record(
         data=sm.input.data, records=list(sm.output.records), dataset=sm.wildcards.dataset,
         method=sm.wildcards.get("method", "p2ot"), seeds=sm.params.seeds,

@@ -2,12 +2,11 @@
 (rule shard_gather; the files solve_ot writes for an unsharded run)."""
 
 from hiref import accelerator, shard_runs
-from hiref.provenance import job_log, log
+from hiref.provenance import job_log
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with job_log(sm.log[0]):
-    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
-    log(f"JAX float32 matmul precision: {accelerator.configure_jax()}")
+    accelerator.start_jax_job(sm.resources.get("gpu", 0))
     shard_runs.gather(
         data=sm.input.data,
         split=sm.input.split,

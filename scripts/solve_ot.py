@@ -1,16 +1,14 @@
 """Runs one method on one prepared dataset and writes its record (rule solve_ot)."""
 
 from hiref import accelerator, records
-from hiref.provenance import job_log, log
+from hiref.provenance import job_log
 
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 # The log's first line names the hiref that runs (the workflow's own src/: rules/common.smk
 # puts it first on the path) and when the job started (solver jobs never overlap locally).
 with job_log(sm.log[0]):
     # The rule grants a GPU only to JAX methods that run (not to skipped runs).
-    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
-    precision = accelerator.configure_jax()
-    log(f"JAX float32 matmul precision: {precision}")
+    accelerator.start_jax_job(sm.resources.get("gpu", 0))
     records.solve_and_record(
         data=sm.input.data,
         record=sm.output.record,

@@ -11,6 +11,5 @@ TRAIN = {"train_potential_model": steps.train_potential_model,
 sm = snakemake  # noqa: F821 (the object Snakemake injects)
 with job_log(sm.log[0]):
     # A granted GPU is used, or the job stops; float32 matmuls at full precision.
-    accelerator.require_gpu(sm.resources.get("gpu", 0), accelerator.jax_gpus(), "jax")
-    accelerator.configure_jax()
+    accelerator.start_jax_job(sm.resources.get("gpu", 0))
     TRAIN[sm.rule](sm.params.settings, sm.input.palettes, sm.input.split, sm.output[0])

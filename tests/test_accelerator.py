@@ -36,22 +36,36 @@ def test_require_gpu_on_this_machine():
             accelerator.require_gpu(1, visible, "jax")
 
 
-def test_workflow_matmuls_run_at_highest_precision(tmp_path, monkeypatch):
+@pytest.fixture
+def jax_settings_restored(tmp_path, monkeypatch):
+    """Runs a test in ``tmp_path`` and gives JAX back the settings the test changes."""
     monkeypatch.chdir(tmp_path)
     saved = {name: getattr(jax.config, name)
              for name in ("jax_default_matmul_precision", "jax_compilation_cache_dir",
                           "jax_persistent_cache_min_compile_time_secs")}
-    try:
-        assert accelerator.configure_jax() == "highest"
-        if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # every program enters the cache
-            assert jax.config.jax_compilation_cache_dir == str(tmp_path / ".snakemake/jax-cache")
-            assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
-        a = jnp.ones((8, 8), jnp.float32)
-        program = jax.jit(lambda u, v: u @ v).lower(a, a).as_text()
-        assert "precision = [HIGHEST, HIGHEST]" in program
-    finally:
-        for name, value in saved.items():
-            jax.config.update(name, value)
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
+@pytest.mark.usefixtures("jax_settings_restored")
+def test_a_jax_job_starts_with_the_gpu_check_and_logs_its_precision(capsys):
+    if accelerator.jax_gpus() == 0:
+        with pytest.raises(accelerator.NoGPUError, match="--resources gpu=0"):
+            accelerator.start_jax_job(1)
+    assert accelerator.start_jax_job(0) == "highest"
+    assert "JAX float32 matmul precision: highest" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("jax_settings_restored")
+def test_workflow_matmuls_run_at_highest_precision(tmp_path):
+    assert accelerator.configure_jax() == "highest"
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # every program enters the cache
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / ".snakemake/jax-cache")
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
+    a = jnp.ones((8, 8), jnp.float32)
+    program = jax.jit(lambda u, v: u @ v).lower(a, a).as_text()
+    assert "precision = [HIGHEST, HIGHEST]" in program
 
 
 @pytest.mark.skipif(accelerator.jax_gpus() > 0, reason="this machine has a GPU")

@@ -77,6 +77,18 @@ def gpu_problem(granted: int, visible: int, framework: str) -> str | None:
     )
 
 
+def start_jax_job(granted: int) -> str:
+    """The start of every JAX job of the workflow: stops with :class:`NoGPUError` when a job
+    granted ``granted`` GPUs sees none (:func:`require_gpu`), applies :func:`configure_jax`
+    and logs the matmul precision in force. Returns that precision."""
+    from hiref.provenance import log
+
+    require_gpu(granted, jax_gpus(), "jax")
+    precision = configure_jax()
+    log(f"JAX float32 matmul precision: {precision}")
+    return precision
+
+
 def require_gpu(granted: int, visible: int, framework: str) -> None:
     """Raises :class:`NoGPUError` when a job granted ``granted`` GPUs sees ``visible`` (see
     :func:`gpu_problem`). Scripts count what their framework sees: :func:`jax_gpus`, or
