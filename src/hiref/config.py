@@ -66,7 +66,8 @@ class HiRefConfig:
         and y points (ties: the lower low-rank objective) gives the start of the full split. Errors of the first split are the costliest (no later level undoes them),
         and the split with the lowest low-rank objective can cut across the transport map.
         1: a single k-means++ start, as the authors.
-      cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks.
+      cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks,
+        drawn from ``hiref.lowrank.LANDMARKS_PER_RANK * cost_rank`` landmarks per side.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
         at most ``max_leaf`` by halving along principal axes from a random start, and every
@@ -111,7 +112,8 @@ class HiRefConfig:
         "co-clusters keep together the most pairs of an exact matching of 512 sampled points "
         "restarts from its seeds for the full split (1: a single start, as the authors).",
         minimum=1)
-    cost_rank: int = setting(32, "Rank of the sampled Euclidean cost factorisation.", minimum=1)
+    cost_rank: int = setting(32, "Rank of the sampled Euclidean cost factorisation (from 4 x "
+                             "cost_rank landmark points per side).", minimum=1)
     refine_sweeps: int = setting(
         6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
         "max_leaf by principal-axis halving from a random start, each group re-solved exactly; "
