@@ -387,7 +387,7 @@ def test_euclidean_splits_keep_a_near_identity_transport_within_one_percent_of_e
     # Two samples of one 2-D density (clustered cells and background, as two MERFISH slices):
     # the optimal transport moves every point a short way, so the sampled factorisation of the
     # Euclidean cost must keep short distances. With as many landmarks as its rank the default
-    # solve lands 1.7 % above exact here (2.6 x BSP-OT's W1 on the MERFISH stand-in); with
+    # solve lands 1.7 % above exact here (2.2 x BSP-OT-64's W1 on the MERFISH stand-in); with
     # lowrank.LANDMARKS_PER_RANK = 4, within 0.6 %.
     rng = np.random.default_rng(0)
     centres = rng.uniform(-1, 1, (40, 2)) * [1.0, 0.7]

@@ -112,8 +112,9 @@ class HiRefConfig:
         "co-clusters keep together the most pairs of an exact matching of 512 sampled points "
         "restarts from its seeds for the full split (1: a single start, as the authors).",
         minimum=1)
-    cost_rank: int = setting(32, "Rank of the sampled Euclidean cost factorisation (from 4 x "
-                             "cost_rank landmark points per side).", minimum=1)
+    cost_rank: int = setting(32, "Rank of the sampled Euclidean cost factorisation (from "
+                             "hiref.lowrank.LANDMARKS_PER_RANK x cost_rank landmark points per "
+                             "side).", minimum=1)
     refine_sweeps: int = setting(
         6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
         "max_leaf by principal-axis halving from a random start, each group re-solved exactly; "
