@@ -260,7 +260,14 @@ def shard_block_mem_mb(wildcards, attempt):
     shard = shard_setting(wildcards)
     points = -(-int(wildcards.n) // shard["blocks"]) * shard["blocks_per_job"]
     name, _, d = solver_size(wildcards)
-    return job_requests.solver_mem_mb(name, points, d, attempt, config["resources"]["solve_mem_mb"])
+    return job_requests.solver_mem_mb(
+        name,
+        points,
+        d,
+        attempt,
+        config["resources"]["solve_mem_mb"],
+        method_params(wildcards),
+    )
 
 
 def shard_block_runtime(wildcards, attempt):
@@ -327,7 +334,10 @@ def solve_mem_mb(wildcards, attempt):
     if solver_kind(wildcards) == "skipped":
         return job_requests.SKIPPED_MEM_MB
     return job_requests.solver_mem_mb(
-        *solver_size(wildcards), attempt, config["resources"]["solve_mem_mb"]
+        *solver_size(wildcards),
+        attempt,
+        config["resources"]["solve_mem_mb"],
+        method_params(wildcards),
     )
 
 

@@ -352,3 +352,27 @@ def test_lot_is_sized_for_its_dense_euclidean_cost():
     request_mb = resources.solver_mem_mb("lot", 51363, 30, 1, 4000)
     assert request_mb >= 1.25 * 11_315_692 / 1024
     assert resources.solver_mem_mb("lot", 2 * 51363, 30, 1, 4000) > 3.5 * request_mb - 4 * 4000
+
+
+def test_frlc_is_sized_by_the_cost_form_that_runs():
+    """FRLC's work visits all n^2 pairs on the dense cost forms (MERFISH's dense tiled cost)
+    and about n on factors (MOSTA): the wall-time request follows the form, the memory stays
+    linear in both."""
+    from hiref import resources
+
+    def runtime(n, form):
+        return resources.solver_runtime("frlc", n, 2, 1, 5,
+                                        {"cost": "euclidean", "cost_form": form})
+
+    assert runtime(2 * 84172, "dense_tiled") > 3.5 * runtime(84172, "dense_tiled")
+    assert runtime(2 * 84172, "factors") < 2.5 * runtime(84172, "factors")
+    assert runtime(84172, "dense_tiled") > 20 * runtime(84172, "factors")
+    # `auto` is the dense cost too (held whole up to 2^24 entries, in tiles above).
+    assert runtime(84172, "auto") == runtime(84172, "dense_tiled")
+    memory = [resources.solver_mem_mb("frlc", n, 2, 1, 0, {"cost": "euclidean",
+                                                           "cost_form": "dense_tiled"})
+              for n in (84172, 2 * 84172)]
+    assert memory[1] == pytest.approx(2 * memory[0], rel=0.01)
+    with pytest.raises(ValueError, match="growth gave"):
+        dataclasses.replace(methods.METHODS["frlc"], growth=lambda params, n: (3, 1)).growth_at(
+            None, 10)

@@ -31,12 +31,13 @@ LINEAR_BYTES, LINEAR_OVERHEAD = 16, 128
 RUNTIME_UNIT = {2: 2**26, 3: 2**39, 1: 2**27}
 
 
-def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> int:
+def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int,
+                  params: dict | None = None) -> int:
     """Memory (MiB) of a solver job: ``attempt * (base_mb + arrays)``; the arrays of a method
-    whose memory grows as n^2 are dense n x n (``dense_entry_bytes`` per entry), the others
-    O(n d)."""
+    whose memory grows as n^2 with ``params`` (:meth:`MethodSpec.growth_at`) are dense n x n
+    (``dense_entry_bytes`` per entry), the others O(n d)."""
     spec = METHODS[method]
-    if spec.memory_growth == 2:
+    if spec.growth_at(params, n)[0] == 2:
         arrays = spec.dense_entry_bytes * n * n
     else:
         arrays = LINEAR_BYTES * n * (d + LINEAR_OVERHEAD)
@@ -46,12 +47,13 @@ def solver_mem_mb(method: str, n: int, d: int, attempt: int, base_mb: int) -> in
 def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int,
                    params: dict | None = None) -> int:
     """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit)``, the work
-    n^2 or n^3 as the method's work grows, else n (d + overhead + batch), ``batch`` the
+    n^2 or n^3 as the method's work grows with ``params`` (:meth:`MethodSpec.growth_at`),
+    else n (d + overhead + batch), ``batch`` the
     value in ``params`` of the method's ``batch`` setting (0 without one). Measured: the
     mini-batch plans of n = 84172 with batches of 2048 took 871 s under load
     (profiles/measured_jobs.tsv)."""
     spec = METHODS[method]
-    power = spec.work_growth
+    power = spec.growth_at(params, n)[1]
     batch = (params or {}).get(spec.batch, 0) if spec.batch else 0
     work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD + batch)
     return attempt * math.ceil(base_minutes * (1 + work / RUNTIME_UNIT[power]))

@@ -71,6 +71,8 @@ class MethodSpec:
       costs: the costs it can minimise; other costs give a ``skipped`` run.
       batch: a setting (``batch_size`` of mini-batch OT) whose value adds to the work per
         point: each point meets a batch of that many, so the job's work is n (d + batch).
+      growth: ``growth(params, n) -> (memory_growth, work_growth)`` where the two depend on
+        the settings (FRLC: its cost form); None: the fields above hold for every run.
       size_check: ``size_check(params, n)`` raises ``ValueError`` saying what to change when
         ``params`` cannot solve ``n`` points (an infeasible schedule); the workflow calls it
         for every run when it is parsed, so no job fails for it. Pure Python, no JAX.
@@ -93,6 +95,7 @@ class MethodSpec:
     costs: tuple[str, ...] = COSTS
     batch: str | None = None
     size_check: Callable[[dict, int], None] | None = None
+    growth: Callable[[dict, int], tuple[int, int]] | None = None
 
     def __post_init__(self):
         where = f"method {self.name!r}"
@@ -116,6 +119,16 @@ class MethodSpec:
             raise ValueError(f"{where}: costs must be some of {COSTS}")
         if "\n" in self.estimator or not self.estimator:
             raise ValueError(f"{where}: the estimator is one line")
+
+    def growth_at(self, params: dict | None, n: int) -> tuple[int, int]:
+        """``(memory_growth, work_growth)`` of a run of ``n`` points with ``params`` (where
+        a setting is missing: its default, and the cost the first of :data:`COSTS`)."""
+        if self.growth is None:
+            return self.memory_growth, self.work_growth
+        memory, work = self.growth({**self.defaults, "cost": COSTS[0], **(params or {})}, n)
+        if memory not in MEMORY_GROWTHS or work not in WORK_GROWTHS:
+            raise ValueError(f"method {self.name!r}: growth gave ({memory}, {work})")
+        return memory, work
 
     @property
     def defaults(self) -> dict:
