@@ -261,6 +261,25 @@ def test_float32_input_is_read_in_place_and_normalised_on_reading():
     assert np.allclose(wide.take(0, rows), norm.take(0, rows), rtol=1e-6, atol=1e-6)
 
 
+def test_a_prepared_pair_is_read_where_the_solver_uses_it_in_place(tmp_path):
+    """The workflow's solve jobs hold a prepared pair once: read from its .npz (whole or
+    subsampled) into aligned memory, not copied again by the solver (ImageNet's 10.5 GB pair
+    once made a 22 GB job)."""
+    from hiref import costs
+    from hiref.datasets import save_pair
+    from hiref.records import load_run_data
+
+    x, y = cloud(300, 4)
+    save_pair(tmp_path / "pair.npz", x, y)
+    for n in (300, 200):
+        xs, ys = load_run_data(tmp_path / "pair.npz", n, seed=0)
+        assert xs.shape == ys.shape == (n, 4)
+        norm = costs.normalise(xs, ys, "euclidean")
+        if jax.default_backend() == "cpu":
+            assert norm.x is xs and norm.y is ys, f"n = {n}: the solver copied the pair"
+    np.testing.assert_array_equal(load_run_data(tmp_path / "pair.npz", 300, seed=0)[0], x)
+
+
 def test_where_the_input_lies_in_memory_does_not_change_the_result():
     x, y = cloud(1024, 3, seed=2)
     aligned = hiref.solve(placed(x, 0), placed(y, 0), config=SMALL)

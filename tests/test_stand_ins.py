@@ -231,6 +231,20 @@ def test_npz_stream_checks_what_it_writes_and_reads(tmp_path):
         NpyRows(tmp_path / "c.npz", "embeddings")
 
 
+def test_a_whole_member_is_read_in_pieces_into_aligned_blocks(tmp_path, monkeypatch):
+    from hiref import aligned
+    from hiref.datasets import npz_stream
+
+    array = np.arange(1000 * 3, dtype=np.float32).reshape(1000, 3)
+    np.savez(tmp_path / "a.npz", a=array)
+    monkeypatch.setattr(npz_stream, "READ_BYTES", 100)  # 120 pieces, the last one short
+    with NpyRows(tmp_path / "a.npz", "a") as member:
+        whole, rows = member.read(), member.take(np.array([999, 0, 7]))
+    np.testing.assert_array_equal(whole, array)
+    np.testing.assert_array_equal(rows, array[[999, 0, 7]])
+    assert aligned.is_aligned(whole) and aligned.is_aligned(rows)
+
+
 def test_source_checks_name_the_key_and_the_switch(tmp_path, stages):
     problems = local_problems({"data.mosta.local_dir": [tmp_path / "E9.5_E1S1.MOSTA.h5ad",
                                                         stages / "E10.5_E1S1.MOSTA.h5ad"]})

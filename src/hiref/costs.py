@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hiref import aligned
+
 #: Precision of every matrix product that builds or applies a cost on the device: full
 #: float32 (on GPUs JAX's default may be TensorFloat-32, whose 10-bit mantissa would blur
 #: the differences of squared distances that decide a split).
@@ -21,9 +23,6 @@ HIGHEST = jax.lax.Precision.HIGHEST
 #: Floor of a divisor that is zero only in a degenerate case (all points of a block
 #: coincide, a gradient without spread, a power iteration from a null vector).
 DIVISOR_FLOOR = 1e-30
-#: Byte alignment at which JAX's CPU backend uses a NumPy array in place (``jax.device_put``
-#: makes no copy); NumPy itself aligns large arrays to 16 bytes only.
-ALIGNMENT = 64
 #: Entries (rows times features) of the host's per-chunk temporaries when it reads, converts
 #: or scores points (about 32 MB in float64), whatever the size of the clouds.
 HOST_CHUNK = 1 << 22
@@ -211,21 +210,12 @@ class Normalised:
                                                       self.inv_scale)))
 
 
-def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data start at a multiple of ``ALIGNMENT``
-    bytes, so that JAX's CPU backend uses it in place."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
 def usable_in_place(a: np.ndarray) -> bool:
     """Whether JAX's default device can use ``a`` without a copy on the host: any C-contiguous
     array off the CPU (the device has its own memory), an aligned one on the CPU."""
-    return a.flags.c_contiguous and (jax.default_backend() != "cpu"
-                                     or a.ctypes.data % ALIGNMENT == 0)
+    if jax.default_backend() != "cpu":
+        return a.flags.c_contiguous
+    return aligned.is_aligned(a)
 
 
 def row_chunks(count: int, dim: int):
@@ -281,7 +271,7 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     if readable:
         scale = 1.0 / float(inv_scale)
         offset = shift.astype(dtype)
-        stored = [a if usable_in_place(a) else _aligned_copy(a) for a in clouds]
+        stored = [a if usable_in_place(a) else aligned.aligned(a) for a in clouds]
     else:
         offset, inv_scale = np.zeros(x.shape[1], dtype), dtype.type(1)
         stored = [_normalised_copy(a, shift, scale, dtype) for a in clouds]
@@ -314,16 +304,9 @@ def check_sqeuclidean_range(scale: float) -> None:
         )
 
 
-def _aligned_copy(a: np.ndarray) -> np.ndarray:
-    out = aligned_empty(a.shape, a.dtype)
-    for begin, end in row_chunks(*a.shape):
-        out[begin:end] = a[begin:end]
-    return out
-
-
 def _normalised_copy(a: np.ndarray, shift: np.ndarray, scale: float, dtype) -> np.ndarray:
     """``(a - shift) / scale`` computed in float64 a chunk at a time, stored in ``dtype``."""
-    out = aligned_empty(a.shape, dtype)
+    out = aligned.aligned_empty(a.shape, dtype)
     for begin, end in row_chunks(*a.shape):
         out[begin:end] = (np.asarray(a[begin:end], np.float64) - shift) / scale
     return out

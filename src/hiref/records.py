@@ -36,7 +36,9 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
 
 def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The points of a run: the prepared pair ``data``, each side larger than ``n``
-    subsampled to ``n`` points (seeded by the run's ``seed``)."""
+    subsampled to ``n`` points (seeded by the run's ``seed``), each held once in memory
+    aligned for JAX, so the solver uses it in place (:mod:`hiref.aligned`)."""
+    from hiref.aligned import take_rows
     from hiref.datasets import load_pair
 
     x, y = load_pair(data)
@@ -44,9 +46,9 @@ def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{data} holds {len(x)} x {len(y)} points, fewer than n = {n}")
     rng = np.random.default_rng(seed)
     if len(x) > n:
-        x = x[np.sort(rng.choice(len(x), n, replace=False))]
+        x = take_rows(x, np.sort(rng.choice(len(x), n, replace=False)))
     if len(y) > n:
-        y = y[np.sort(rng.choice(len(y), n, replace=False))]
+        y = take_rows(y, np.sort(rng.choice(len(y), n, replace=False)))
     return x, y
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hiref import costs, provenance, solver, validation
+from hiref import aligned, costs, provenance, solver, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.seeds import check_seed
 
@@ -539,11 +539,7 @@ def _gathered(plan, levels: int, results: list[BlockResult], t: int) -> solver.l
 
 def _aligned(points: np.ndarray) -> np.ndarray:
     """``points`` where JAX's CPU backend can use them in place (an aligned copy if needed)."""
-    if costs.usable_in_place(points):
-        return points
-    out = costs.aligned_empty(points.shape, points.dtype)
-    out[...] = points
-    return out
+    return points if costs.usable_in_place(points) else aligned.aligned(points)
 
 
 # ----------------------------------------------------------------------------- files

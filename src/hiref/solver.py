@@ -101,7 +101,8 @@ def solve(
 
     Memory: the input, plus one aligned float32 copy of it unless the input is float32 and
     JAX can use it in place (on a CPU: a C-contiguous array aligned to 64 bytes, such as a
-    JAX array or :func:`hiref.costs.aligned_empty`), plus a part that does not grow with
+    JAX array, :func:`hiref.aligned.aligned_empty` or a pair read by
+    :func:`hiref.datasets.load_pair`), plus a part that does not grow with
     ``d``: the splits' state (a few numbers per point and co-cluster), chunks of
     ``LEVEL_CHUNK_BYTES`` and ``hiref.costs.HOST_CHUNK``, one leaf per thread (docs/memory.md).
     With ``n != m`` the repeated points are copies.

@@ -3,8 +3,8 @@
 
 The files are ordinary ``np.savez`` files (an uncompressed zip of ``.npy`` members, ZIP64):
 ``np.load`` reads them as usual. :class:`NpzWriter` streams a member chunk by chunk;
-:class:`NpyRows` reads chosen rows of a stored member with ``os.preadv`` straight into the
-caller's block.
+:class:`NpyRows` reads chosen rows, or all, of a stored member with ``os.preadv`` straight
+into a new block aligned for JAX (:mod:`hiref.aligned`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from typing import Self
 
 import numpy as np
 
+from hiref.aligned import aligned_empty
+
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
+#: Bytes read by one system call when a whole member is read (Linux reads at most about
+#: 2 GiB per call).
+READ_BYTES = 1 << 26
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -108,13 +113,24 @@ class NpyRows:
         os.close(self._fd)
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """``array[rows]`` as a new ``(len(rows), d)`` block, read in file order."""
+        """``array[rows]`` as a new ``(len(rows), d)`` block (aligned:
+        :func:`hiref.aligned.aligned_empty`), read in file order."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
             raise IndexError(f"{self.path}: row index out of range 0..{self.shape[0] - 1}")
-        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        out = aligned_empty((len(rows), self.shape[1]), self.dtype)
         targets = list(out.view(np.uint8).reshape(len(rows), self._row_bytes))
         offsets = (self._offset + rows * self._row_bytes).tolist()
         for k in np.argsort(rows, kind="stable").tolist():
             os.preadv(self._fd, [targets[k]], offsets[k])
+        return out
+
+    def read(self) -> np.ndarray:
+        """The whole array (aligned), read in pieces of ``READ_BYTES``."""
+        out = aligned_empty(self.shape, self.dtype)
+        flat = out.reshape(-1).view(np.uint8)
+        for begin in range(0, flat.size, READ_BYTES):
+            piece = flat[begin:begin + READ_BYTES]
+            if os.preadv(self._fd, [piece], self._offset + begin) != piece.size:
+                raise ValueError(f"{self.path}: member ended early (truncated?)")
         return out
