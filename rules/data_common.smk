@@ -3,6 +3,7 @@
 import re
 from urllib.parse import urlparse
 
+from hiref.datasets import EMBED_DIM, MERFISH_DIM
 from hiref.datasets import sources as data_sources
 
 DATA = config["data"]
@@ -60,7 +61,15 @@ RAW_FILES = {
     },
 }
 
-register_datasets(IMAGE_SETS + MOSTA_PAIRS + ["merfish"], "results/data/{dataset}.npz")
+register_datasets(
+    IMAGE_SETS + MOSTA_PAIRS + ["merfish"],
+    "results/data/{dataset}.npz",
+    {
+        **{name: EMBED_DIM for name in IMAGE_SETS},
+        **{pair: DATA["mosta"]["n_comps"] for pair in MOSTA_PAIRS},
+        "merfish": MERFISH_DIM,
+    },
+)
 
 
 def raw(path):

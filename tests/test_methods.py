@@ -376,3 +376,21 @@ def test_frlc_is_sized_by_the_cost_form_that_runs():
     with pytest.raises(ValueError, match="growth gave"):
         dataclasses.replace(methods.METHODS["frlc"], growth=lambda params, n: (3, 1)).growth_at(
             None, 10)
+
+
+def test_the_exact_scoring_of_a_low_rank_plan_is_in_the_wall_time_request():
+    """LOT's and FRLC's plans are scored entry by entry over all n^2 pairs, whatever the
+    solve's own growth: at ImageNet's shape (FRLC rank 40 on factors, 2048-D) that scoring,
+    about 19 h at the rate measured on MERFISH, sets the request, not the linear solve."""
+    from hiref import resources
+
+    def runtime(n, d, rank):
+        return resources.solver_runtime("frlc", n, d, 1, 5, {
+            "cost": "euclidean", "cost_form": "factors", "rank": rank})
+
+    assert runtime(640500, 2048, 40) > 19 * 60 * 1.25
+    assert runtime(640500, 2048, 40) > 10 * runtime(640500, 2, 40)
+    assert runtime(84172, 2, 500) > runtime(84172, 2, 40)
+    assert runtime(2500, 2048, 40) < 10
+    with pytest.raises(ValueError, match="scored_rank 'gamma' is not an int field"):
+        dataclasses.replace(methods.METHODS["frlc"], scored_rank="gamma")

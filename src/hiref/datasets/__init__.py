@@ -18,6 +18,12 @@ from hiref.aligned import aligned
 from hiref.datasets.npz_stream import NpyRows
 from hiref.provenance import atomic_path
 
+#: Dimension of an image embedding: torchvision ResNet50's pooled features (``fc =
+#: Identity``), as :mod:`hiref.datasets.images` computes them.
+EMBED_DIM = 2048
+#: Dimension of a prepared MERFISH pair: the cells' centroids (``center_x``, ``center_y``).
+MERFISH_DIM = 2
+
 
 def save_pair(path: str | os.PathLike, x, y, **meta) -> None:
     """Writes a prepared pair atomically; ``meta`` values must be arrays or scalars."""

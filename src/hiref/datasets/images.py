@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hiref.datasets import EMBED_DIM
 from hiref.datasets.image_files import decode_image, list_images
 from hiref.datasets.tv_compat import import_torchvision
 
-EMBED_DIM = 2048
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

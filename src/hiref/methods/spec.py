@@ -70,7 +70,11 @@ class MethodSpec:
         a variant labelled ``{name}-{value}`` (e.g. ``minibatch-128``).
       costs: the costs it can minimise; other costs give a ``skipped`` run.
       batch: a setting (``batch_size`` of mini-batch OT) whose value adds to the work per
-        point: each point meets a batch of that many, so the job's work is n (d + batch).
+        point: each point meets a batch of that many at every iteration, so the job's work
+        is n (d + w batch), ``w`` :data:`hiref.resources.BATCH_WEIGHT`.
+      scored_rank: the rank setting of a low-rank plan that is scored exactly, entry by
+        entry over all n x n pairs (LOT, FRLC): the scoring adds n^2 (d + rank) to the
+        job's work whatever the solve's own growth.
       growth: ``growth(params, n) -> (memory_growth, work_growth)`` where the two depend on
         the settings (FRLC: its cost form); None: the fields above hold for every run.
       size_check: ``size_check(params, n)`` raises ``ValueError`` saying what to change when
@@ -94,6 +98,7 @@ class MethodSpec:
     sweep: str | None = None
     costs: tuple[str, ...] = COSTS
     batch: str | None = None
+    scored_rank: str | None = None
     size_check: Callable[[dict, int], None] | None = None
     growth: Callable[[dict, int], tuple[int, int]] | None = None
 
@@ -107,11 +112,12 @@ class MethodSpec:
         fields = {f.name for f in dataclasses.fields(self.settings)}
         if fields & {"max_n", "cost"}:
             raise ValueError(f"{where}: max_n and cost are not settings of a method")
-        if self.sweep is not None and (
-                self.sweep not in fields
-                or typing.get_type_hints(type(self.settings))[self.sweep] is not int):
-            raise ValueError(f"{where}: sweep {self.sweep!r} is not an int field of its "
-                             "settings")
+        for key, value in (("sweep", self.sweep), ("scored_rank", self.scored_rank)):
+            if value is not None and (
+                    value not in fields
+                    or typing.get_type_hints(type(self.settings))[value] is not int):
+                raise ValueError(f"{where}: {key} {value!r} is not an int field of its "
+                                 "settings")
         if self.memory_growth not in MEMORY_GROWTHS or self.work_growth not in WORK_GROWTHS:
             raise ValueError(f"{where}: memory_growth must be one of {MEMORY_GROWTHS}, "
                              f"work_growth one of {WORK_GROWTHS}")
