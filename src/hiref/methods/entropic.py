@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hiref.config import BLOCK_ENTRIES
 from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, compile_and_time, ott_cost
-from hiref.methods.scoring import batch_plan_costs, entropic_plan_costs
+from hiref.methods.scoring import batch_plan_costs, batches_per_chunk, entropic_plan_costs
 from hiref.methods.spec import MethodSpec
 from hiref.settings import setting
 
@@ -110,7 +109,8 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
     uniform marginals.
 
     The full batches run through one compiled solver (``jax.lax.map`` over the batches,
-    ``BLOCK_ENTRIES`` cost entries at a time), the last smaller batch through a second;
+    :func:`~hiref.methods.scoring.batches_per_chunk` at a time), the last smaller batch
+    through a second;
     compilation of both precedes the timed runs.
     """
     import jax
@@ -130,8 +130,8 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
             out = solver(linear_problem.LinearProblem(geom))
             return out.f, out.g, geom.epsilon, out.converged
 
-        chunk = max(1, BLOCK_ENTRIES // batches.shape[1] ** 2)
-        return jax.lax.map(solve_one, batches, batch_size=min(chunk, batches.shape[0]))
+        return jax.lax.map(solve_one, batches,
+                           batch_size=batches_per_chunk(*batches.shape, x.shape[1]))
 
     full = n // size
     groups = [perm[: full * size].reshape(full, size)]

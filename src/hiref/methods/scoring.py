@@ -205,6 +205,14 @@ def _entropic_rows(xp, fb, y, g, epsilon, *, cost):
 _ENTROPIC_ROWS = {cost: functools.partial(_entropic_rows, cost=cost) for cost in COSTS}
 
 
+def batches_per_chunk(count: int, size: int, dim: int) -> int:
+    """How many of ``count`` batches of ``size`` points in ``dim`` dimensions are solved or
+    scored at once: their cost entries (``size**2`` each) and their gathered points
+    (``size * dim`` a side) both within ``BLOCK_ENTRIES``, so that the chunk's memory does
+    not grow with n, nor with d (in 2048-D, 1024 batches of 128 gathered 1 GiB a side)."""
+    return max(1, min(count, BLOCK_ENTRIES // (size * max(size, dim))))
+
+
 def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str) -> PlanCosts:
     """Scores the entropic plans of ``k`` batches of ``b`` points each: batch ``k`` pairs
     ``x[batches[k]]`` with ``y[batches[k]]`` by ``P_ij = exp((f_i + g_j - c(x_i, y_j)) /
@@ -216,7 +224,7 @@ def batch_plan_costs(x, y, batches, f, g, epsilon, cost: str) -> PlanCosts:
     Returns:
       a :class:`PlanCosts` whose every field is (k,): the batches' costs.
     """
-    chunk = max(1, min(batches.shape[0], BLOCK_ENTRIES // batches.shape[1] ** 2))
+    chunk = batches_per_chunk(*batches.shape, x.shape[1])
     scores = _compiled(_batch_scores, ("cost", "chunk"))(
         x, y, batches, f, g, epsilon, cost=cost, chunk=chunk)
     return PlanCosts(*(np.asarray(v, np.float64) for v in scores))
