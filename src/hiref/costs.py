@@ -218,6 +218,11 @@ def usable_in_place(a: np.ndarray) -> bool:
     return aligned.is_aligned(a)
 
 
+def for_device(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when :func:`usable_in_place`, else an aligned copy that is."""
+    return a if usable_in_place(a) else aligned.aligned(a)
+
+
 def row_chunks(count: int, dim: int):
     """Yields ``(begin, end)``: ranges of rows of ``dim`` entries each, about ``HOST_CHUNK``
     entries in all, covering ``count`` rows."""
@@ -271,7 +276,7 @@ def normalise(x: np.ndarray, y: np.ndarray, cost: str, matrix: np.ndarray | None
     if readable:
         scale = 1.0 / float(inv_scale)
         offset = shift.astype(dtype)
-        stored = [a if usable_in_place(a) else aligned.aligned(a) for a in clouds]
+        stored = [for_device(a) for a in clouds]
     else:
         offset, inv_scale = np.zeros(x.shape[1], dtype), dtype.type(1)
         stored = [_normalised_copy(a, shift, scale, dtype) for a in clouds]

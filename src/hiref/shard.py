@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hiref import aligned, costs, provenance, solver, validation
+from hiref import costs, provenance, solver, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.seeds import check_seed
 
@@ -342,7 +342,7 @@ def solve_blocks(blocks: Blocks, progress=None) -> BlockResult:
     programs, compile_seconds = solver._compile(plan, size, d, False, blocks.cost, expanded)
     start = time.perf_counter()
     offset, inv_scale, shift, scale, cost_scale, cost_offset = blocks.normalisation
-    points = _aligned(blocks.points_x), _aligned(blocks.points_y)
+    points = costs.for_device(blocks.points_x), costs.for_device(blocks.points_y)
     norm = costs.Normalised(*points, offset, inv_scale, None, shift, scale, cost_scale,
                             cost_offset, sources=blocks.sources or points,
                             read=blocks.sources is None)
@@ -535,11 +535,6 @@ def _gathered(plan, levels: int, results: list[BlockResult], t: int) -> solver.l
         for name, values in parts.items():
             values[where] = getattr(result, name)[t]
     return solver.lowrank.SplitDiagnostics(**parts)
-
-
-def _aligned(points: np.ndarray) -> np.ndarray:
-    """``points`` where JAX's CPU backend can use them in place (an aligned copy if needed)."""
-    return points if costs.usable_in_place(points) else aligned.aligned(points)
 
 
 # ----------------------------------------------------------------------------- files
