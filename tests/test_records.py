@@ -112,6 +112,38 @@ def test_stand_in_flag_comes_from_the_prepared_pair(tmp_path):
     assert provenance.stand_in(tmp_path / "stand_in.npz")
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_skipped_run_reads_only_the_headers_of_its_pair(tmp_path, monkeypatch, compressed):
+    """The workflow gives a run skipped for its size the smallest memory request (1 GB), so
+    its job must not load the pair (ImageNet's is 10.5 GB): it reads the shapes only."""
+    import numpy as np
+
+    from hiref import datasets, records
+    from hiref.methods import resolve_params
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "pair.npz"
+    save = np.savez_compressed if compressed else np.savez
+    save(path, x=rng.random((40, 3), dtype=np.float32), y=rng.random((50, 3), dtype=np.float32))
+
+    def refuse(*_):
+        raise AssertionError("a skipped run loaded its points")
+
+    monkeypatch.setattr(datasets, "load_pair", refuse)
+    record = tmp_path / "run.json"
+    params = resolve_params("exact", {"max_n": 10}, "sqeuclidean")
+    records.solve_and_record(data=path, record=record, matching=tmp_path / "run.npz",
+                             experiment="e", dataset="pair", method="exact", params=params,
+                             n=40, seed=0)
+    written = json.loads(record.read_text())
+    assert written["status"] == "skipped" and written["d"] == 3
+    assert written["reason"].startswith("n = 40 > methods.exact.max_n = 10 (")
+    with pytest.raises(ValueError, match="holds 40 x 50 points, fewer than n = 45"):
+        records.solve_and_record(data=path, record=record, matching=tmp_path / "run.npz",
+                                 experiment="e", dataset="pair", method="exact",
+                                 params=params, n=45, seed=0)
+
+
 def test_a_job_log_holds_everything_the_job_printed_with_times(tmp_path):
     path = tmp_path / "job.log"
     with provenance.job_log(path):

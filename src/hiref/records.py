@@ -11,7 +11,15 @@ import time
 
 import numpy as np
 
-from hiref.methods import METHODS, MethodResult, output_forms, outputs, parse_label, run
+from hiref.methods import (
+    METHODS,
+    MethodResult,
+    output_forms,
+    outputs,
+    parse_label,
+    run,
+    skip_reason,
+)
 
 #: Keys of the ``.npz`` beside each record, always all present (empty arrays when they do not
 #: apply): the keys of every registered method's output form (:mod:`hiref.methods.outputs`:
@@ -24,14 +32,31 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
     """One workflow run: loads the prepared pair, runs ``method``, writes the JSON record
     (fields in docs/results.md, "What one run writes") and the ``.npz`` of :data:`NPZ_KEYS`, atomically.
 
-    A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded).
+    A prepared pair larger than ``n`` is subsampled to ``n`` points per side (seeded). A run
+    that its method skips at this size (:func:`hiref.methods.skip_reason`) reads only the
+    pair's headers: the workflow gives it the smallest memory request.
     """
+    from hiref.datasets import pair_shapes
+
     t0 = time.perf_counter()
-    x, y = load_run_data(data, n, seed)
-    result = run(method, x, y, params, seed)
+    reason = skip_reason(method, params, n, n)
+    if reason is not None:
+        shape_x, _ = _check_size(data, *pair_shapes(data), n)
+        result, d = MethodResult(status="skipped", params=params, reason=reason), shape_x[1]
+    else:
+        x, y = load_run_data(data, n, seed)
+        result, d = run(method, x, y, params, seed), int(x.shape[1])
     write_run(result, data=data, record=record, matching=matching, experiment=experiment,
-              dataset=dataset, method=method, params=params, n=n, d=int(x.shape[1]), seed=seed,
+              dataset=dataset, method=method, params=params, n=n, d=int(d), seed=seed,
               wall_seconds=time.perf_counter() - t0)
+
+
+def _check_size(data, shape_x, shape_y, n: int):
+    """``(shape_x, shape_y)`` of the pair ``data``, or ``ValueError`` when a side holds
+    fewer than ``n`` points."""
+    if min(shape_x[0], shape_y[0]) < n:
+        raise ValueError(f"{data} holds {shape_x[0]} x {shape_y[0]} points, fewer than n = {n}")
+    return shape_x, shape_y
 
 
 def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +67,7 @@ def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from hiref.datasets import load_pair
 
     x, y = load_pair(data)
-    if min(len(x), len(y)) < n:
-        raise ValueError(f"{data} holds {len(x)} x {len(y)} points, fewer than n = {n}")
+    _check_size(data, x.shape, y.shape, n)
     rng = np.random.default_rng(seed)
     if len(x) > n:
         x = take_rows(x, np.sort(rng.choice(len(x), n, replace=False)))

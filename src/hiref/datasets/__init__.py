@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 from hiref.aligned import aligned
-from hiref.datasets.npz_stream import NpyRows
+from hiref.datasets.npz_stream import NpyRows, member_shape
 from hiref.provenance import atomic_path
 
 #: Dimension of an image embedding: torchvision ResNet50's pooled features (``fc =
@@ -43,6 +43,13 @@ def load_pair(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         return tuple(_read_member(path, name) for name in ("x", "y"))
     with np.load(path) as data:
         return aligned(data["x"]), aligned(data["y"])
+
+
+def pair_shapes(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes of ``x`` and ``y`` of a prepared pair, from their headers only (a run that
+    is skipped knows its size without reading ImageNet's 10.5 GB)."""
+    with zipfile.ZipFile(path) as zf:
+        return member_shape(zf, "x"), member_shape(zf, "y")
 
 
 def _read_member(path, name: str) -> np.ndarray:

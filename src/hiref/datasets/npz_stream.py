@@ -29,6 +29,13 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                    (2, 0): np.lib.format.read_array_header_2_0}
 
 
+def member_shape(zf: zipfile.ZipFile, name: str) -> tuple[int, ...]:
+    """The shape of member ``name`` (e.g. ``"x"``) of an open ``.npz``, compressed or not,
+    from its header only."""
+    with zf.open(f"{name}.npy") as fh:
+        return _HEADER_READERS[np.lib.format.read_magic(fh)](fh)[0]
+
+
 class NpzWriter:
     """An ``.npz`` written member by member (use as a context manager)."""
 
