@@ -42,10 +42,40 @@ import numpy as np
 
 from hiref import costs, provenance, solver, validation
 from hiref.config import Alignment, HiRefConfig
+from hiref.datasets.npz_stream import NpyRows, NpzWriter
 from hiref.seeds import check_seed
 
 #: Written into every shard file; a file of another format version is refused.
 FORMAT = "hiref-shard-1"
+#: Members of a block file read in place into aligned memory (the solver then uses them
+#: without a copy, :func:`hiref.costs.for_device`): the block job's points, most of its memory.
+_POINT_MEMBERS = ("points_x", "points_y", "sources_x", "sources_y")
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Rows ``rows`` (S,) of ``array`` (N, d), gathered when used: a chunk of rows at a time
+    when written to a shard file, whole when read as an array (``np.asarray``). The job that
+    cuts the block files holds the whole clouds; gathering each file's points at once would
+    add a copy of them (a quarter of ImageNet's pair for a fourth of the blocks)."""
+
+    array: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.array.shape[1:])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.take(self.array, self.rows, axis=0).astype(dtype or self.array.dtype,
+                                                              copy=False)
+
+    def write(self, out: NpzWriter, name: str) -> None:
+        """Writes the rows as member ``name`` of ``out``, a chunk of rows at a time."""
+        with out.rows(name, self.shape, self.array.dtype) as write:
+            for begin, end in costs.row_chunks(len(self.rows), self.array.shape[1]):
+                write(np.take(self.array, self.rows[begin:end], axis=0))
+
 
 
 def settings_digest(cost: str, config: HiRefConfig, seed: int, levels: int) -> str:
@@ -135,10 +165,10 @@ class Split:
             levels=self.levels, n=self.n, m=self.m, rep_x=self.rep_x, rep_y=self.rep_y,
             dtype=self.dtype, indices=indices,
             rows_x=rows, rows_y=cols,
-            points_x=norm.x[rows], points_y=norm.y[cols],
+            points_x=Gathered(norm.x, rows), points_y=Gathered(norm.y, cols),
             # The caller's values, which exact leaves read (the stored points in the read form).
-            sources=None if norm.read else (np.take(norm.sources[0], rows, axis=0),
-                                            np.take(norm.sources[1], cols, axis=0)),
+            sources=None if norm.read else (Gathered(norm.sources[0], rows),
+                                            Gathered(norm.sources[1], cols)),
             normalisation=(norm.offset, norm.inv_scale, norm.shift, norm.scale,
                            norm.cost_scale, norm.cost_offset),
             uniforms=[u[s] for (u, _), s in zip(self.draws, selectors)],
@@ -167,10 +197,11 @@ class Blocks:
       rows_x, rows_y: (S,) int64 rows of the repeated clouds, the blocks' segments one after
         the other (x row ``rows_x[t] // rep_x``, y row ``rows_y[t] // rep_y``).
       points_x, points_y: (S, d) the stored points of those rows (see
-        :class:`hiref.costs.Normalised`), in the solve's dtype.
+        :class:`hiref.costs.Normalised`), in the solve's dtype: arrays when read from a block
+        file, :class:`Gathered` rows of the split's points when cut from a split.
       sources: the caller's points (S, d) of those rows, any real dtype, which exact leaves
-        read (:meth:`hiref.costs.Normalised.take_exact`); None where the stored points hold
-        them (the read form).
+        read (:meth:`hiref.costs.Normalised.take_exact`), as arrays or :class:`Gathered`;
+        None where the stored points hold them (the read form).
       normalisation: (offset, inv_scale, shift, scale, cost_scale, cost_offset) of the
         whole solve's :class:`hiref.costs.Normalised`.
       uniforms, noise: per deeper level, the k-means++ uniforms (b, r) and the sampled
@@ -190,9 +221,9 @@ class Blocks:
     indices: np.ndarray
     rows_x: np.ndarray
     rows_y: np.ndarray
-    points_x: np.ndarray
-    points_y: np.ndarray
-    sources: tuple[np.ndarray, np.ndarray] | None
+    points_x: np.ndarray | Gathered
+    points_y: np.ndarray | Gathered
+    sources: tuple[np.ndarray | Gathered, np.ndarray | Gathered] | None
     normalisation: tuple
     uniforms: list
     noise: list
@@ -342,10 +373,11 @@ def solve_blocks(blocks: Blocks, progress=None) -> BlockResult:
     programs, compile_seconds = solver._compile(plan, size, d, False, blocks.cost, expanded)
     start = time.perf_counter()
     offset, inv_scale, shift, scale, cost_scale, cost_offset = blocks.normalisation
-    points = costs.for_device(blocks.points_x), costs.for_device(blocks.points_y)
+    points = (costs.for_device(np.asarray(blocks.points_x)),
+              costs.for_device(np.asarray(blocks.points_y)))
+    sources = None if blocks.sources is None else tuple(np.asarray(s) for s in blocks.sources)
     norm = costs.Normalised(*points, offset, inv_scale, None, shift, scale, cost_scale,
-                            cost_offset, sources=blocks.sources or points,
-                            read=blocks.sources is None)
+                            cost_offset, sources=sources or points, read=sources is None)
     problem = solver._on_device(norm, blocks.cost, plan.dtype, expanded)
     diagnostics, seconds = [], []
 
@@ -543,19 +575,31 @@ _KINDS = {"split": "manifest", "blocks": "block file", "result": "block result f
 
 
 def _save(path, kind: str, meta: dict, arrays: dict) -> None:
-    with provenance.atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, format=np.asarray(FORMAT), kind=np.asarray(kind),
-                 meta=np.asarray(json.dumps(meta)), **arrays)
+    """Writes a shard file atomically: an uncompressed ``.npz`` as ``np.savez`` writes it,
+    :class:`Gathered` members a chunk of rows at a time."""
+    members = {"format": np.asarray(FORMAT), "kind": np.asarray(kind),
+               "meta": np.asarray(json.dumps(meta)), **arrays}
+    with provenance.atomic_path(path) as tmp, NpzWriter(tmp) as out:
+        for name, value in members.items():
+            if isinstance(value, Gathered):
+                value.write(out, name)
+            else:
+                out.add(name, value)
 
 
 def _load(path, kind: str, fingerprint: str | None) -> tuple[dict, dict]:
     """The meta and arrays of a shard file of ``kind``; ``ValueError`` naming the file when it
     is unreadable, of another kind or format, or (``fingerprint`` given) written for other
-    settings, seed or inputs."""
+    settings, seed or inputs. The point members (``_POINT_MEMBERS``) are read in place into
+    aligned memory."""
     what = _KINDS[kind]
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files if key not in _POINT_MEMBERS}
+            in_place = [key for key in _POINT_MEMBERS if key in data.files]
+        for key in in_place:
+            with NpyRows(path, key) as member:
+                arrays[key] = member.read()
         meta = json.loads(str(arrays.pop("meta")))
         found = (str(arrays.pop("format")), str(arrays.pop("kind")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
