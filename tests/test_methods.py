@@ -415,3 +415,17 @@ def test_the_exact_scoring_of_a_low_rank_plan_is_in_the_wall_time_request():
     assert runtime(2500, 2048, 40) < 10
     with pytest.raises(ValueError, match="scored_rank 'gamma' is not an int field"):
         dataclasses.replace(methods.METHODS["frlc"], scored_rank="gamma")
+
+
+def test_progot_asks_for_the_time_of_its_steps():
+    """ProgOT runs num_steps Sinkhorn solves one after the other (``repeats``): the MOSTA
+    experiment's four steps ask for about four times the dense work of two-step runs."""
+    from hiref import resources
+
+    def runtime(steps):
+        return resources.solver_runtime("progot", 18408, 30, 1, 5, {"num_steps": steps})
+
+    assert runtime(4) > 1.7 * runtime(2) > 1.7 * resources.solver_runtime(
+        "sinkhorn", 18408, 30, 1, 5, {})
+    with pytest.raises(ValueError, match="repeats 'alpha_schedule' is not an int field"):
+        dataclasses.replace(methods.METHODS["progot"], repeats="alpha_schedule")

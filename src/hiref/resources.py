@@ -61,17 +61,18 @@ def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int,
     """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit + scoring /
     SCORING_UNIT)``, the work n^2 or n^3 as the method's work grows with ``params``
     (:meth:`MethodSpec.growth_at`), else n (d + overhead + weight x batch), ``batch`` the value in
-    ``params`` of the method's ``batch`` setting (0 without one); ``scoring`` n^2 (d + rank)
-    for a method whose low-rank plan is scored over all pairs (``scored_rank``), else 0.
+    ``params`` of the method's ``batch`` setting (0 without one), times the value of its
+    ``repeats`` setting (1 without one); ``scoring`` n^2 (d + rank) for a method whose
+    low-rank plan is scored over all pairs (``scored_rank``), else 0.
     Measured: the mini-batch plans of n = 84172 with batches of 2048 took 871 s under load
     (profiles/measured_jobs.tsv)."""
     spec = METHODS[method]
     power = spec.growth_at(params, n)[1]
-    batch = (params or {}).get(spec.batch, 0) if spec.batch else 0
+    settings = {**spec.defaults, **(params or {})}
+    batch = settings[spec.batch] if spec.batch else 0
     work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD + BATCH_WEIGHT * batch)
-    scoring = 0
-    if spec.scored_rank:
-        rank = {**spec.defaults, **(params or {})}[spec.scored_rank]
-        scoring = n * n * (d + rank)
+    if spec.repeats:
+        work *= settings[spec.repeats]
+    scoring = n * n * (d + settings[spec.scored_rank]) if spec.scored_rank else 0
     return attempt * math.ceil(
         base_minutes * (1 + work / RUNTIME_UNIT[power] + scoring / SCORING_UNIT))

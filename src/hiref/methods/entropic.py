@@ -180,6 +180,7 @@ PROGOT = MethodSpec(
               "(rounded onto the marginals) under the scored cost (unrounded, the authors' "
               "number: extra.unrounded_cost_p1 / _p2)",
     legend="ProgOT (ott-jax)", uses_jax=True, memory_growth=2, work_growth=2, max_n=4096,
+    repeats="num_steps",
     limit="dense n x n Sinkhorn at every step: memory grows as n^2",
 )
 MINIBATCH = MethodSpec(

@@ -72,6 +72,9 @@ class MethodSpec:
       batch: a setting (``batch_size`` of mini-batch OT) whose value adds to the work per
         point: each point meets a batch of that many at every iteration, so the job's work
         is n (d + w batch), ``w`` :data:`hiref.resources.BATCH_WEIGHT`.
+      repeats: an integer setting counting the full solves the method runs one after the
+        other (ProgOT's ``num_steps``, each a Sinkhorn solve): its work is that many times
+        the growth's.
       scored_rank: the rank setting of a low-rank plan that is scored exactly, entry by
         entry over all n x n pairs (LOT, FRLC): the scoring adds n^2 (d + rank) to the
         job's work whatever the solve's own growth.
@@ -98,6 +101,7 @@ class MethodSpec:
     sweep: str | None = None
     costs: tuple[str, ...] = COSTS
     batch: str | None = None
+    repeats: str | None = None
     scored_rank: str | None = None
     size_check: Callable[[dict, int], None] | None = None
     growth: Callable[[dict, int], tuple[int, int]] | None = None
@@ -112,7 +116,8 @@ class MethodSpec:
         fields = {f.name for f in dataclasses.fields(self.settings)}
         if fields & {"max_n", "cost"}:
             raise ValueError(f"{where}: max_n and cost are not settings of a method")
-        for key, value in (("sweep", self.sweep), ("scored_rank", self.scored_rank)):
+        for key, value in (("sweep", self.sweep), ("repeats", self.repeats),
+                           ("scored_rank", self.scored_rank)):
             if value is not None and (
                     value not in fields
                     or typing.get_type_hints(type(self.settings))[value] is not int):
