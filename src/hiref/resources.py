@@ -31,11 +31,6 @@ LINEAR_BYTES, LINEAR_OVERHEAD = 12, 128
 #: (2-D) 4 min on two CPU cores; dense Sinkhorn needs more iterations as n grows (MOSTA
 #: stand-ins, 30-D: 59 s at n = 5913, 1201 s at 18408), so the n^2 unit is set by it.
 RUNTIME_UNIT = {2: 2**26, 3: 2**39, 1: 2**27}
-#: Weight of a batch in the work per point of a mini-batch method: every point meets its
-#: batch at each of the batch's Sinkhorn iterations. Measured: n = 84172 (2-D) with batches
-#: of 2048 took 871 s, 640500 in 2048-D with batches of 128 took 285 s, both about 2.5e5
-#: point-batch entries a second; this weight gives them 2.2 and 13 x head-room.
-BATCH_WEIGHT = 4
 #: Pair-coordinates (n^2 (d + rank)) of the exact scoring of a low-rank plan that add one
 #: base runtime. Measured: FRLC's rank-500 plan at MERFISH's n = 84172 (3.6e12) was rounded,
 #: scored and mapped in about 290 s on two CPU cores (docs/frlc.md): 3.4 x head-room at the
@@ -60,17 +55,16 @@ def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int,
                    params: dict | None = None) -> int:
     """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit + scoring /
     SCORING_UNIT)``, the work n^2 or n^3 as the method's work grows with ``params``
-    (:meth:`MethodSpec.growth_at`), else n (d + overhead + weight x batch), ``batch`` the value in
-    ``params`` of the method's ``batch`` setting (0 without one), times the value of its
-    ``repeats`` setting (1 without one); ``scoring`` n^2 (d + rank) for a method whose
-    low-rank plan is scored over all pairs (``scored_rank``), else 0.
+    (:meth:`MethodSpec.growth_at`), else n (d + overhead + the method's ``point_work``), times
+    the value of its ``repeats`` setting (1 without one); ``scoring`` n^2 (d + rank) for a
+    method whose low-rank plan is scored over all pairs (``scored_rank``), else 0.
     Measured: the mini-batch plans of n = 84172 with batches of 2048 took 871 s under load
     (profiles/measured_jobs.tsv)."""
     spec = METHODS[method]
     power = spec.growth_at(params, n)[1]
     settings = {**spec.defaults, **(params or {})}
-    batch = settings[spec.batch] if spec.batch else 0
-    work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD + BATCH_WEIGHT * batch)
+    extra = spec.point_work(settings, n) if spec.point_work else 0
+    work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD + extra)
     if spec.repeats:
         work *= settings[spec.repeats]
     scoring = n * n * (d + settings[spec.scored_rank]) if spec.scored_rank else 0

@@ -27,6 +27,20 @@ PAPER_SETTINGS = spelled_out(
 )
 
 
+#: Work per point of the rank-Q last level, per Q^2 (``MethodSpec.point_work``): its FRLC on
+#: a Q-point block costs about Q^3 per iteration. Measured on the MOSTA stand-ins (30-D, 60
+#: iterations a block, two CPU cores): Q = 657, 9 blocks in 114 s; Q = 767, 24 blocks in 847 s
+#: beside another job. This weight asks for 8.9 and 21 minutes there (4.2 and 1.45 x the
+#: jobs' wall time), 31 h for MERFISH's 22 blocks of 3826 (about 15 h at this rate).
+LAST_LEVEL_WEIGHT = 0.04
+
+
+def last_level_work(settings: dict, n: int) -> float:
+    """The ``point_work`` of the authors' HiRef: ``LAST_LEVEL_WEIGHT * Q^2``, ``Q`` the last
+    level's rank (block size) of its schedule for ``n``."""
+    return LAST_LEVEL_WEIGHT * schedule(n, from_params(AuthorsSettings, settings))[-1] ** 2
+
+
 def run_authors_hiref(x, y, params, seed) -> MethodResult:
     """The authors' HiRef (:func:`hiref.solve_authors`) with the run's settings."""
     from hiref.authors import solve_authors
@@ -57,5 +71,6 @@ HIREF = MethodSpec(
               "bijection (their compute_OT_cost)",
     legend="HiRef, the authors' algorithm (FRLC splits, rank-Q last level)", uses_jax=True,
     limit="a rank-Q FRLC on every Q-point block of the last level: seconds per block on a CPU",
+    point_work=last_level_work,
     size_check=lambda params, n: schedule(n, from_params(AuthorsSettings, params)),
 )

@@ -10,7 +10,7 @@ import numpy as np
 from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, compile_and_time, ott_cost
 from hiref.methods.scoring import batch_plan_costs, batches_per_chunk, entropic_plan_costs
-from hiref.methods.spec import MethodSpec
+from hiref.methods.spec import MethodSpec, batch_work
 from hiref.settings import setting
 
 
@@ -193,5 +193,5 @@ MINIBATCH = MethodSpec(
               "batch, relative epsilon, mean of <C_b, P_b> (plans rounded; unrounded, the "
               "authors' number: extra.unrounded_cost_p1 / _p2)",
     legend="mini-batch OT, entropic (authors')", uses_jax=True, sweep="batch_size",
-    batch="batch_size",
+    point_work=batch_work,
 )

@@ -12,7 +12,7 @@ import numpy as np
 from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, dense_cost
 from hiref.methods.scoring import matching_costs
-from hiref.methods.spec import MethodSpec, NoSettings
+from hiref.methods.spec import MethodSpec, NoSettings, batch_work
 from hiref.seeds import narrow_seed
 from hiref.settings import setting
 
@@ -88,7 +88,7 @@ MINIBATCH_EXACT = MethodSpec(
     estimator="exact mini-batch (ours): independent shuffles of x and y, each batch pair "
               "solved exactly (SciPy); cost of the union bijection",
     legend="mini-batch OT, exact batches", uses_jax=False, sweep="batch_size",
-    batch="batch_size",
+    point_work=batch_work,
 )
 EXACT = MethodSpec(
     "exact", NoSettings(), run_exact, outputs.BIJECTION,
