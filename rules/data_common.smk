@@ -1,6 +1,7 @@
 # Real datasets: raw-file table, dataset registry, input functions of rules/data.smk, and
 # the checks of their sources made before any job (hiref.datasets.sources).
 import re
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 from hiref.datasets import EMBED_DIM, MERFISH_DIM
@@ -176,20 +177,24 @@ def merfish_inputs(wildcards):
 
 
 def gene_transfer_runs(experiment):
-    """Runs of an experiment on `merfish` by the methods that return matchings."""
+    """Runs of an experiment on `merfish` by the methods that return matchings, except runs
+    skipped for their size or cost: they hold no transport to score (their record says why)."""
     exp = config["experiments"][experiment]
-    methods = [
-        m
-        for m in method_labels(experiment)
-        if registry.parse_label(m)[0] in MERFISH["transfer_methods"]
-    ]
-    return expand(
-        "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
-        experiment=experiment,
-        method=methods,
-        n=dataset_sizes(experiment, "merfish"),
-        seed=exp["seeds"],
-    )
+    runs = []
+    for method in method_labels(experiment):
+        if registry.parse_label(method)[0] not in MERFISH["transfer_methods"]:
+            continue
+        for n in dataset_sizes(experiment, "merfish"):
+            run = SimpleNamespace(experiment=experiment, dataset="merfish", method=method, n=n)
+            if solver_kind(run) != "skipped":
+                runs += expand(
+                    "results/gene_transfer/{experiment}/{method}/n{n}_seed{seed}.csv",
+                    experiment=experiment,
+                    method=method,
+                    n=n,
+                    seed=exp["seeds"],
+                )
+    return runs
 
 
 def transfer_experiments():

@@ -104,6 +104,12 @@ def test_stand_ins_without_a_gpu_skip_only_the_gpu_class_solves(tmp_path):
     for run, resources in requests.items():
         assert ("mem_mb=1000," in resources) == (run in skipped), (run, resources)
         assert ("gpu=0" in resources) == (run in skipped), (run, resources)
+    # A skipped run holds no transport: the gene-transfer table scores the others.
+    proc = run_snakemake("results/tables/gene_transfer/merfish.csv", "-n", "--configfile",
+                         *configs, workdir=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "results/gene_transfer/merfish/hiref_refined/n84172_seed0.csv" in proc.stdout
+    assert "results/gene_transfer/merfish/hiref/" not in proc.stdout
 
 
 def test_missing_local_data_is_one_message_before_any_job(tmp_path):
