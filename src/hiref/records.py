@@ -41,22 +41,22 @@ def solve_and_record(*, data, record, matching, experiment, dataset, method, par
     t0 = time.perf_counter()
     reason = skip_reason(method, params, n, n)
     if reason is not None:
-        shape_x, _ = _check_size(data, *pair_shapes(data), n)
+        shape_x, shape_y = pair_shapes(data)
+        _check_size(data, shape_x, shape_y, n)
         result, d = MethodResult(status="skipped", params=params, reason=reason), shape_x[1]
     else:
         x, y = load_run_data(data, n, seed)
-        result, d = run(method, x, y, params, seed), int(x.shape[1])
+        result, d = run(method, x, y, params, seed), x.shape[1]
     write_run(result, data=data, record=record, matching=matching, experiment=experiment,
               dataset=dataset, method=method, params=params, n=n, d=int(d), seed=seed,
               wall_seconds=time.perf_counter() - t0)
 
 
-def _check_size(data, shape_x, shape_y, n: int):
-    """``(shape_x, shape_y)`` of the pair ``data``, or ``ValueError`` when a side holds
-    fewer than ``n`` points."""
+def _check_size(data, shape_x, shape_y, n: int) -> None:
+    """``ValueError`` when a side of the pair ``data`` (of shapes ``shape_x``, ``shape_y``)
+    holds fewer than ``n`` points."""
     if min(shape_x[0], shape_y[0]) < n:
         raise ValueError(f"{data} holds {shape_x[0]} x {shape_y[0]} points, fewer than n = {n}")
-    return shape_x, shape_y
 
 
 def load_run_data(data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

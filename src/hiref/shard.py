@@ -42,7 +42,7 @@ import numpy as np
 
 from hiref import costs, provenance, solver, validation
 from hiref.config import Alignment, HiRefConfig
-from hiref.datasets.npz_stream import NpyRows, NpzWriter
+from hiref.datasets.npz_stream import NpzWriter, read_member
 from hiref.seeds import check_seed
 
 #: Written into every shard file; a file of another format version is refused.
@@ -593,18 +593,19 @@ def _load(path, kind: str, fingerprint: str | None) -> tuple[dict, dict]:
     settings, seed or inputs. The point members (``_POINT_MEMBERS``) are read in place into
     aligned memory."""
     what = _KINDS[kind]
+
+    def unreadable(err):
+        return ValueError(f"{path}: not a readable {what} ({type(err).__name__}: {err}); "
+                          "delete it and rerun the job that writes it")
+
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files if key not in _POINT_MEMBERS}
             in_place = [key for key in _POINT_MEMBERS if key in data.files]
-        for key in in_place:
-            with NpyRows(path, key) as member:
-                arrays[key] = member.read()
         meta = json.loads(str(arrays.pop("meta")))
         found = (str(arrays.pop("format")), str(arrays.pop("kind")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable {what} ({type(err).__name__}: {err}); "
-                         "delete it and rerun the job that writes it") from err
+        raise unreadable(err) from err
     if found != (FORMAT, kind):
         raise ValueError(f"{path}: a {found[1]!r} file of format {found[0]!r}, not a {what} "
                          f"of format {FORMAT!r}; rerun the job that writes it")
@@ -613,6 +614,11 @@ def _load(path, kind: str, fingerprint: str | None) -> tuple[dict, dict]:
             f"{path}: this {what} was written by a sharded solve with other settings, seed or "
             f"inputs (fingerprint {meta.get('fingerprint')}, expected {fingerprint}); delete "
             "it and rerun the job that writes it")
+    # The points last: a stale or foreign file is refused before gigabytes are read.
+    try:
+        arrays.update((key, read_member(path, key)) for key in in_place)
+    except (OSError, ValueError) as err:
+        raise unreadable(err) from err
     return meta, arrays
 
 

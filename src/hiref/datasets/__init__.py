@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 from hiref.aligned import aligned
-from hiref.datasets.npz_stream import NpyRows, member_shape
+from hiref.datasets.npz_stream import member_shape, read_member
 from hiref.provenance import atomic_path
 
 #: Dimension of an image embedding: torchvision ResNet50's pooled features (``fc =
@@ -40,7 +40,7 @@ def load_pair(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         stored = all(zf.getinfo(f"{name}.npy").compress_type == zipfile.ZIP_STORED
                      for name in ("x", "y"))
     if stored:
-        return tuple(_read_member(path, name) for name in ("x", "y"))
+        return tuple(read_member(path, name) for name in ("x", "y"))
     with np.load(path) as data:
         return aligned(data["x"]), aligned(data["y"])
 
@@ -50,11 +50,6 @@ def pair_shapes(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[int, ..
     is skipped knows its size without reading ImageNet's 10.5 GB)."""
     with zipfile.ZipFile(path) as zf:
         return member_shape(zf, "x"), member_shape(zf, "y")
-
-
-def _read_member(path, name: str) -> np.ndarray:
-    with NpyRows(path, name) as member:
-        return member.read()
 
 
 def load_meta(path: str | os.PathLike) -> dict:

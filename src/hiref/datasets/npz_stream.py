@@ -36,6 +36,13 @@ def member_shape(zf: zipfile.ZipFile, name: str) -> tuple[int, ...]:
         return _HEADER_READERS[np.lib.format.read_magic(fh)](fh)[0]
 
 
+def read_member(path: str | os.PathLike, name: str) -> np.ndarray:
+    """Member ``name`` of an uncompressed ``.npz``, read in place into aligned memory
+    (:meth:`NpyRows.read`)."""
+    with NpyRows(path, name) as member:
+        return member.read()
+
+
 class NpzWriter:
     """An ``.npz`` written member by member (use as a context manager)."""
 
