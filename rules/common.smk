@@ -27,7 +27,6 @@ if SRC_DIR.is_dir():
 from hiref import methods as registry
 from hiref import resources as job_requests
 from hiref import workflow_config
-from hiref.report.published import settings_at
 
 # Schema first: unknown keys, wrong types or empty lists fail here with one line naming the
 # key, before any job runs; the defaults the schema declares are filled in.
@@ -178,20 +177,10 @@ def run_records(experiment):
 
 
 def method_params(wildcards):
-    """Complete settings of one run: defaults < methods.<name> < experiment settings < the
-    experiment's settings_by_n entry for this n < the label's sweep value (checked against
-    the schema: `minibatch-0` is refused)."""
-    exp = config["experiments"][wildcards.experiment]
-    name, _ = registry.parse_label(wildcards.method)
-    problems = workflow_config.label_errors(wildcards.method, "method", SCHEMA)
-    if problems:
-        raise ValueError("; ".join(problems))
-    settings = settings_at(
-        {**config["methods"][name], **exp["settings"].get(name, {})},
-        exp["settings_by_n"].get(name),
-        int(wildcards.n),
+    """Complete settings of one run (workflow_config.run_params)."""
+    return workflow_config.run_params(
+        config, wildcards.experiment, wildcards.method, int(wildcards.n), SCHEMA
     )
-    return registry.resolve_params(wildcards.method, settings, exp["cost"])
 
 
 # Sharded HiRef runs (rules/shard.smk): an experiment's `shard` setting splits each of its

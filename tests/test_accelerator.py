@@ -3,9 +3,11 @@ full precision (no TF32 on A100/H100)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -95,3 +97,63 @@ def test_gpu_check_says_why_it_cannot_run_here(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "JAX sees no GPU" in proc.stderr and "nothing was measured" in proc.stderr
     assert "pip install -e '.[gpu]'" in proc.stderr and not out.exists()
+
+
+GPU_RUNS = [sys.executable, str(ROOT / "bench" / "gpu_runs.py")]
+CONFIGS = [str(ROOT / "config" / name) for name in ("config.yaml", "paper.yaml", "stand_in.yaml")]
+
+
+def test_gpu_runs_bundle_the_workflows_settings_and_pairs(tmp_path):
+    """`bench/gpu_runs.py bundle`: each run's settings resolved as the workflow's `solve_ot`
+    job resolves them, its prepared pair copied beside them."""
+    from hiref import workflow_config
+    from hiref.datasets import save_pair
+
+    folder = tmp_path / "standins"
+    (folder / "results" / "data").mkdir(parents=True)
+    save_pair(folder / "results" / "data" / "merfish.npz", [[0.0, 0.0]], [[1.0, 1.0]])
+    subprocess.run([*GPU_RUNS, "bundle", "--to", str(tmp_path / "bundle"), "-d", str(folder),
+                    "--configfile", *CONFIGS, "--runs", "merfish/merfish/hiref/84172",
+                    "--embeddings", "imagenet/frlc/12810"], check=True, capture_output=True)
+    plan = json.loads((tmp_path / "bundle" / "plan.json").read_text())
+    # paper.yaml and stand_in.yaml change no setting of this run
+    schema = workflow_config.load_schema(ROOT / "config" / "schema.yaml")
+    config = yaml.safe_load(Path(CONFIGS[0]).read_text())
+    workflow_config.validate(config, schema)
+    assert [run["name"] for run in plan] == ["merfish_merfish_hiref_n84172",
+                                             "imagenet_generated_frlc_n12810"]
+    assert plan[0]["params"] == workflow_config.run_params(config, "merfish", "hiref", 84172,
+                                                           schema)
+    assert plan[0]["params"]["max_q"] == 4096 and plan[1]["params"]["rank"] == 40
+    assert plan[0]["data"] == "merfish.npz" and plan[1]["data"] is None
+    assert (tmp_path / "bundle" / "merfish.npz").read_bytes() == (
+        folder / "results" / "data" / "merfish.npz").read_bytes()
+    missing = subprocess.run([*GPU_RUNS, "bundle", "--to", str(tmp_path / "b2"), "-d",
+                              str(tmp_path), "--configfile", *CONFIGS, "--runs",
+                              "mosta/mosta_E9.5_E10.5/hiref/5913"], capture_output=True,
+                             text=True, check=False)
+    assert missing.returncode != 0 and "mosta_E9.5_E10.5.npz is missing" in missing.stderr
+
+
+def test_gpu_runs_solve_as_the_workflow_and_stop_without_a_gpu(tmp_path):
+    """`bench/gpu_runs.py solve`: a run on a generated ImageNet-like pair writes the workflow's
+    record; granted a GPU that JAX cannot see, it stops with the GPU message (nothing runs on
+    the CPU instead); runs with no time left are not started."""
+    bundle, out = tmp_path / "bundle", tmp_path / "out"
+    subprocess.run([*GPU_RUNS, "bundle", "--to", str(bundle), "-d", str(tmp_path),
+                    "--configfile", *CONFIGS, "--embeddings", "imagenet/hiref_refined/64"],
+                   check=True, capture_output=True)
+    solve = [*GPU_RUNS, "solve", str(bundle), "--out", str(out), "--work", str(tmp_path / "w")]
+    subprocess.run([*solve, "--gpus", "0"], check=True, capture_output=True)
+    [entry] = json.loads((out / "summary.json").read_text())
+    record = json.loads((out / "imagenet_generated_hiref_refined_n64.json").read_text())
+    assert entry["status"] == "ok" and entry["stand_in"] is True
+    assert record["status"] == "ok" and record["d"] == 2048 and record["n"] == 64
+    assert entry["seconds"] == record["seconds"] and entry["cost_p1"] == record["cost_p1"] > 0
+    if accelerator.jax_gpus() == 0:
+        subprocess.run([*solve, "--gpus", "1"], check=True, capture_output=True)
+        [entry] = json.loads((out / "summary.json").read_text())
+        assert entry["status"].startswith("error") and "NoGPUError" in entry["log_tail"]
+    subprocess.run([*solve, "--seconds", "5"], check=True, capture_output=True)
+    [entry] = json.loads((out / "summary.json").read_text())
+    assert entry["status"] == "not started: no time left"

@@ -80,6 +80,23 @@ def validate(config: dict, schema: dict) -> None:
         raise ConfigError(f"invalid configuration: {_error_line(error)}")
 
 
+def run_params(config: dict, experiment: str, label: str, n: int, schema: dict) -> dict:
+    """Complete settings of one run of the method ``label`` (``minibatch-512``) at ``n`` in
+    ``experiment`` of a validated ``config``: defaults < ``methods.<name>`` < the experiment's
+    ``settings`` < its ``settings_by_n`` entry for ``n`` < the label's sweep value (checked
+    against the schema: ``minibatch-0`` is refused with a ``ValueError``)."""
+    from hiref.report.published import settings_at
+
+    exp = config["experiments"][experiment]
+    name, _ = registry.parse_label(label)
+    problems = label_errors(label, "method", schema)
+    if problems:
+        raise ValueError("; ".join(problems))
+    settings = settings_at({**config["methods"][name], **exp["settings"].get(name, {})},
+                           exp["settings_by_n"].get(name), n)
+    return registry.resolve_params(label, settings, exp["cost"])
+
+
 #: The one method an experiment's ``shard`` setting splits across jobs (hiref.shard).
 SHARDED_METHOD = "hiref_refined"
 
