@@ -156,7 +156,9 @@ def test_documented_command_works_as_written(document, command, tmp_path):
     elif words[0] == "pip":
         assert f".venv/bin/python -m {command}" in make_dry("install")
     elif words[0] == ".venv/bin/python":
-        help_text = subprocess.run([sys.executable, words[1], "--help"], cwd=ROOT,
+        # A script with steps (`gpu_runs.py bundle ...`): the flags of that step's help.
+        step = words[2:3] if len(words) > 2 and not words[2].startswith("-") else []
+        help_text = subprocess.run([sys.executable, words[1], *step, "--help"], cwd=ROOT,
                                    capture_output=True, text=True, check=True).stdout
         for flag in (w for w in words[2:] if w.startswith("--")):
             assert flag in help_text, (command, flag)
