@@ -56,8 +56,9 @@ def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int,
     """Wall time (minutes) of a solver job: ``attempt * base * (1 + work / unit + scoring /
     SCORING_UNIT)``, the work n^2 or n^3 as the method's work grows with ``params``
     (:meth:`MethodSpec.growth_at`), else n (d + overhead + the method's ``point_work``), times
-    the value of its ``repeats`` setting (1 without one); ``scoring`` n^2 (d + rank) for a
-    method whose low-rank plan is scored over all pairs (``scored_rank``), else 0.
+    the value of its ``repeats`` setting (1 without one) and its ``work_weight``; ``scoring``
+    n^2 (d + rank) for a method whose low-rank plan is scored over all pairs
+    (``scored_rank``), else 0.
     Measured: the mini-batch plans of n = 84172 with batches of 2048 took 871 s under load
     (profiles/measured_jobs.tsv)."""
     spec = METHODS[method]
@@ -67,6 +68,7 @@ def solver_runtime(method: str, n: int, d: int, attempt: int, base_minutes: int,
     work = n**power if power > 1 else n * (d + LINEAR_OVERHEAD + extra)
     if spec.repeats:
         work *= settings[spec.repeats]
+    work *= spec.work_weight
     scoring = n * n * (d + settings[spec.scored_rank]) if spec.scored_rank else 0
     return attempt * math.ceil(
         base_minutes * (1 + work / RUNTIME_UNIT[power] + scoring / SCORING_UNIT))

@@ -180,9 +180,11 @@ PROGOT = MethodSpec(
               "(rounded onto the marginals) under the scored cost (unrounded, the authors' "
               "number: extra.unrounded_cost_p1 / _p2)",
     legend="ProgOT (ott-jax)", uses_jax=True, memory_growth=2, work_growth=2, max_n=4096,
-    # Measured on the MOSTA stand-in at n = 18408 (30-D, four steps): 10.6 GiB after 35
-    # minutes, about 33 bytes per entry; 36 asks for 15.3 GiB there.
-    dense_entry_bytes=36, repeats="num_steps",
+    # Measured on the MOSTA stand-in at n = 18408 (30-D, four steps): 10.6-11.1 GiB, about
+    # 33 bytes per entry (36 asks for 15.3 GiB there), and unfinished after 116 minutes, over
+    # five times dense Sinkhorn's 20 (at n = 5913: 4.5 times). Two Sinkhorn solves a step ask
+    # for 207 minutes there.
+    dense_entry_bytes=36, repeats="num_steps", work_weight=2.0,
     limit="dense n x n Sinkhorn at every step: memory grows as n^2",
 )
 MINIBATCH = MethodSpec(

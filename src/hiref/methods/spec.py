@@ -88,6 +88,9 @@ class MethodSpec:
       repeats: an integer setting counting the full solves the method runs one after the
         other (ProgOT's ``num_steps``, each a Sinkhorn solve): its work is that many times
         the growth's.
+      work_weight: its work per unit of growth (each repeat's) relative to the methods the
+        runtime units were measured on (dense Sinkhorn for n^2): ProgOT's steps, at falling
+        epsilon, each cost more than one dense Sinkhorn solve.
       scored_rank: the rank setting of a low-rank plan that is scored exactly, entry by
         entry over all n x n pairs (LOT, FRLC): the scoring adds n^2 (d + rank) to the
         job's work whatever the solve's own growth.
@@ -115,6 +118,7 @@ class MethodSpec:
     costs: tuple[str, ...] = COSTS
     point_work: Callable[[dict, int], float] | None = None
     repeats: str | None = None
+    work_weight: float = 1.0
     scored_rank: str | None = None
     size_check: Callable[[dict, int], None] | None = None
     growth: Callable[[dict, int], tuple[int, int]] | None = None
