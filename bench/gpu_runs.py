@@ -65,6 +65,12 @@ def bundle(args) -> None:
 
     config, schema = load_config(args.configfile)
     args.to.mkdir(parents=True, exist_ok=True)
+
+    def entry(name, experiment, dataset, method, n, data):
+        return {"name": f"{name}_{method}_n{n}", "experiment": experiment,
+                "dataset": dataset, "method": method, "n": int(n), "data": data,
+                "params": workflow_config.run_params(config, experiment, method, int(n), schema)}
+
     plan = []
     for spec in args.runs:
         experiment, dataset, method, n = spec.split("/")
@@ -72,16 +78,12 @@ def bundle(args) -> None:
         if not source.is_file():
             sys.exit(f"gpu_runs: {source} is missing: run the stand-in workflow up to it first")
         shutil.copyfile(source, args.to / source.name)
-        plan.append({"name": f"{experiment}_{dataset}_{method}_n{n}", "experiment": experiment,
-                     "dataset": dataset, "method": method, "n": int(n), "data": source.name,
-                     "params": workflow_config.run_params(config, experiment, method, int(n),
-                                                          schema)})
+        plan.append(entry(f"{experiment}_{dataset}", experiment, dataset, method, n,
+                          source.name))
     for spec in args.embeddings:
         experiment, method, n = spec.split("/")
-        plan.append({"name": f"{experiment}_generated_{method}_n{n}", "experiment": experiment,
-                     "dataset": f"{experiment}_generated", "method": method, "n": int(n),
-                     "data": None, "params": workflow_config.run_params(
-                         config, experiment, method, int(n), schema)})
+        dataset = f"{experiment}_generated"
+        plan.append(entry(dataset, experiment, dataset, method, n, None))
     (args.to / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     print(f"bundled {len(plan)} runs in {args.to}")
 
@@ -94,8 +96,7 @@ def generated_pair(folder: Path, n: int, seed: int) -> Path:
     embeddings, pair = folder / f"embeddings_{2 * n}.npz", folder / f"generated_{n}.npz"
     if not pair.exists():
         write_embeddings(embeddings, rows=2 * n, classes=min(EMBEDDING_CLASSES, 2 * n),
-                         dim=EMBEDDING_DIM,
-                         seed=seed, progress=lambda line: None)
+                         dim=EMBEDDING_DIM, seed=seed, progress=lambda line: None)
         split_file(embeddings, pair, n_per_side=n, seed=seed, stand_in=True)
     return pair
 
@@ -126,36 +127,40 @@ def solve(args) -> None:
     summary = []
     for run in plan:
         limit = deadline - time.monotonic() - MARGIN_SECONDS
-        if limit <= 0:
-            summary.append({"name": run["name"], "status": "not started: no time left"})
-            continue
-        cmd = [sys.executable, __file__, "one", str(args.bundle), json.dumps(run),
-               "--out", str(args.out), "--work", str(args.work), "--seed", str(args.seed), "--gpus", str(args.gpus)]
-        start = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
-            status = "ok" if proc.returncode == 0 else f"error (exit {proc.returncode})"
-            stdout, stderr = proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as stopped:
-            status = f"timeout after {limit:.0f} s"
-            stdout, stderr = (_text(stopped.stdout), _text(stopped.stderr))
-        entry = {"name": run["name"], "status": status,
-                 "wall_seconds": round(time.monotonic() - start, 1),
-                 "log_tail": (stdout + stderr)[-4000:]}
-        if status == "ok":
-            entry.update(json.loads(stdout.strip().splitlines()[-1]))
-            record = json.loads((args.out / f"{run['name']}.json").read_text())
-            entry.update({key: record.get(key) for key in (
-                "cost_p1", "seconds", "compile_seconds", "device", "stand_in")})
-            entry["level_seconds"] = record.get("extra", {}).get("level_seconds")
+        entry = ({"name": run["name"], "status": "not started: no time left"} if limit <= 0
+                 else solve_in_child(run, args, limit))
         summary.append(entry)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"{run['name']}: {status}, {entry['wall_seconds']} s wall, "
+        print(f"{run['name']}: {entry['status']}, {entry.get('wall_seconds')} s wall, "
               f"W1 {entry.get('cost_p1')}, solver {entry.get('seconds')} s, compile "
               f"{entry.get('compile_seconds')} s, peak device memory "
               f"{entry.get('peak_device_memory_mb')} MiB", flush=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def solve_in_child(run: dict, args, limit: float) -> dict:
+    """One run in its own process within ``limit`` seconds: its summary entry."""
+    cmd = [sys.executable, __file__, "one", str(args.bundle), json.dumps(run), "--out",
+           str(args.out), "--work", str(args.work), "--seed", str(args.seed), "--gpus",
+           str(args.gpus)]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+        status = "ok" if proc.returncode == 0 else f"error (exit {proc.returncode})"
+        stdout, stderr = proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as stopped:
+        status = f"timeout after {limit:.0f} s"
+        stdout, stderr = (_text(stopped.stdout), _text(stopped.stderr))
+    entry = {"name": run["name"], "status": status,
+             "wall_seconds": round(time.monotonic() - start, 1),
+             "log_tail": (stdout + stderr)[-4000:]}
+    if status == "ok":
+        entry.update(json.loads(stdout.strip().splitlines()[-1]))
+        record = json.loads((args.out / f"{run['name']}.json").read_text())
+        entry.update({key: record.get(key) for key in (
+            "cost_p1", "seconds", "compile_seconds", "device", "stand_in")})
+        entry["level_seconds"] = record.get("extra", {}).get("level_seconds")
+    return entry
 
 
 def _text(output) -> str:
