@@ -112,13 +112,18 @@ def test_precomputed_cost_matrix():
     assert matrix[rows, cols].mean() <= out.extra["matrix_cost"] <= 1.10 * matrix[rows, cols].mean()
 
 
-def test_progress_reports_every_level():
+@pytest.mark.parametrize("split, levels, schedule", [
+    ("lowrank", [1], [16, 64]),
+    ("auto", [1, 2, 3, 4], [2, 2, 2, 2, 64]),  # 2-D squared Euclidean: half-space levels
+])
+def test_progress_reports_every_level(split, levels, schedule):
     x, y = cloud(1024, 2)
     seen = []
-    out = hiref.solve(x, y, config=SMALL, progress=seen.append)
-    assert [info["level"] for info in seen] == [1, "leaf", "refine 1"]
+    out = hiref.solve(x, y, config=SMALL.replace(split=split), progress=seen.append)
+    assert [info["level"] for info in seen] == [*levels, "leaf", "refine 1"]
     assert len(out.level_seconds) == len(seen)
-    assert out.schedule == [16, 64]
+    assert out.schedule == schedule
+    assert out.extra["split"] == ("halfspace" if split == "auto" else "lowrank")
 
 
 def test_refinement_stops_when_a_sweep_gains_less_than_refine_tol():
@@ -390,15 +395,17 @@ def test_kmeanspp_seeds_are_distinct_valid_points_of_the_block():
     assert np.array_equal(seeds(ones, ones, 8, uniforms[:4]), np.ones((4, 3)))
 
 
-def test_default_splits_leave_the_leaves_within_one_percent_of_exact():
+@pytest.mark.parametrize("split, levels", [("lowrank", 1), ("auto", 4)])
+def test_default_splits_leave_the_leaves_within_one_percent_of_exact(split, levels):
     # No refinement: the cost shows the splits. With projections that do not converge (12
     # Sinkhorn iterations, the former default) the rounding moves many points and the leaves
-    # land 3.7 % above exact on these 2-D clouds; the default's land within 0.5 %.
+    # land 3.7 % above exact on these 2-D clouds; the default's land within 0.5 %, and so do
+    # the half-space splits that "auto" takes in 2-D.
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(2048, 2)).astype(np.float32)
     y = (0.3 + 0.8 * rng.uniform(size=(2048, 2))).astype(np.float32)
-    out = hiref.solve(x, y, config=hiref.HiRefConfig(refine_sweeps=0))
-    assert len(out.schedule) == 2, "one low-rank split, then the leaves"
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(refine_sweeps=0, split=split))
+    assert len(out.schedule) == levels + 1, "the levels, then the leaves"
     assert out.cost_p2 <= 1.01 * exact_cost(x, y, 2)
 
 

@@ -11,6 +11,10 @@ from hiref.settings import setting
 
 COSTS = ("sqeuclidean", "euclidean")
 LEAF_SOLVERS = ("auto", "scipy", "jax")
+SPLITS = ("auto", "lowrank", "halfspace")
+#: Largest ``split_directions``: a level holds the sums of every direction's halves for every
+#: block, (blocks x directions x d) numbers, and scores directions x directions pairs.
+MAX_SPLIT_DIRECTIONS = 256
 #: Largest ``depth``: every low-rank level splits a block into at least two, and the solver
 #: indexes points with int32 (n < 2**31), so no schedule has more than 31 ranks and a leaf.
 MAX_DEPTH = 32
@@ -48,6 +52,19 @@ class HiRefConfig:
       schedule: explicit ranks ``(r_1, ..., r_k)`` for the low-rank levels (any sequence of
         integers, a NumPy array included); overrides the dynamic programme. The leaf size is
         then ``ceil(n / prod(r))``.
+      split: how a level splits its blocks. ``"lowrank"``: a low-rank OT solve of every block
+        (the paper's; the settings below from ``outer_iters`` to ``cost_rank``).
+        ``"halfspace"``: every block halved (rank 2) by the cheapest pair of half-spaces,
+        each cloud cut at its median along one of ``split_directions`` random directions
+        (:mod:`hiref.halfspace`; squared Euclidean cost only, on the host, ``max_rank``,
+        ``depth`` and ``schedule`` unused). ``"auto"``: ``"halfspace"`` for squared Euclidean
+        point clouds of at most ``hiref.halfspace.AUTO_MAX_DIM`` (2) dimensions without an
+        explicit ``schedule``, else ``"lowrank"``; in 2-D it reaches a lower cost than the
+        low-rank splits in a fraction of their time (docs/solver.md, "Half-space splits").
+        The split taken is recorded in ``Alignment.extra["split"]``.
+      split_directions: unit directions per half-space level along which each cloud may be
+        cut (in 2-D evenly spaced angles over a half-turn from a random offset, else random) (``split_directions**2`` pairs, each with both pairings, are scored per
+        block); at most ``MAX_SPLIT_DIRECTIONS``.
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: Sinkhorn iterations per projection (each mirror-descent step projects
         both factors once; the kernel is exponentiated once per projection). Projections
@@ -100,6 +117,16 @@ class HiRefConfig:
     schedule: tuple[int, ...] | None = setting(
         None, "Explicit ranks [r1, ..., rk] (overrides the dynamic programme); null: automatic.",
         items={"minimum": 2}, minItems=1)
+    split: str = setting(
+        "auto", "How a level splits its blocks: lowrank (a low-rank OT solve per block), "
+        "halfspace (both clouds halved by the cheapest of split_directions x split_directions "
+        "pairs of half-spaces; squared Euclidean only) or auto (halfspace for squared Euclidean "
+        "point clouds of at most 2 dimensions without an explicit schedule, else lowrank).",
+        enum=list(SPLITS))
+    split_directions: int = setting(
+        16, "Directions along which a half-space split may cut each cloud (in 2-D evenly "
+        "spaced over a half-turn from a random offset, else random).", minimum=1,
+        maximum=MAX_SPLIT_DIRECTIONS)
     outer_iters: int = setting(30, "Mirror-descent iterations per level.", minimum=0)
     inner_iters: int = setting(50, "Sinkhorn iterations per projection (two projections per "
                                "mirror-descent step).", minimum=1)

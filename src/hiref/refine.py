@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hiref import costs
+from hiref import costs, halfspace
 
 #: Power-iteration steps per halving: a few find the axis of largest spread well enough, and
 #: an axis found only roughly is harmless (it varies the groups, and any grouping is valid).
@@ -64,17 +64,12 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator
       ``(order, sizes)``: the (n,) int64 order in which the groups are contiguous, and their
       (2**halvings,) sizes, equal up to one.
     """
-    n = points.shape[0]
-    order = np.arange(n)
-    sizes = np.array([n])
+    order = np.arange(points.shape[0])
+    sizes = np.array([points.shape[0]])
     for _ in range(halvings):
-        starts = np.cumsum(sizes) - sizes
-        width = int(sizes.max())
-        offsets = np.arange(width)
-        valid = offsets[None, :] < sizes[:, None]
-        idx = np.where(valid, starts[:, None] + offsets[None, :], starts[:, None])
+        idx, valid = halfspace.segments(sizes)
+        weights = valid[:, :, None].astype(points.dtype)
         block = points[order[idx]]
-        weights = valid[:, :, None].astype(block.dtype)
         block = (block - (block * weights).sum(1, keepdims=True) / sizes[:, None, None]) * weights
         direction = rng.standard_normal((len(sizes), points.shape[1])).astype(block.dtype)
         for _ in range(POWER_ITERATIONS):
@@ -82,10 +77,7 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator
             direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True),
                                     costs.DIVISOR_FLOOR)
         position = np.where(valid, np.einsum("bsd,bd->bs", block, direction), np.inf)
-        # The first ceil(s/2) entries of each row after partitioning are its lowest; the
-        # last kth keeps a shorter row's padding (inf) in the row's last slot.
-        kth = sorted({int(s) - (int(s) // 2) - 1 for s in np.unique(sizes)} | {width - 1})
-        moved = np.argpartition(position, kth, axis=1)
-        order[idx[valid]] = order[np.take_along_axis(idx, moved, axis=1)[valid]]
-        sizes = np.stack([sizes - sizes // 2, sizes // 2], axis=1).ravel()
+        halfspace.regroup(order, idx, valid,
+                          halfspace.lowest_first(position, sizes, (sizes - sizes // 2,)))
+        sizes = halfspace.halved_sizes(sizes)
     return order, sizes

@@ -292,6 +292,8 @@ def split(x, y, *, levels: int, cost: str = "sqeuclidean", config: HiRefConfig |
           seed: int = 0, progress=None) -> Split:
     """Runs the first ``levels`` low-rank levels of ``hiref.solve(x, y, cost=cost,
     config=config, seed=seed)`` (the arguments as there; point clouds only, no cost matrix).
+    Sharded solves always take low-rank levels: with ``split="auto"`` in 2-D their result is
+    that of ``hiref.solve`` with ``split="lowrank"``; ``split="halfspace"`` is refused.
 
     ``levels`` is at least 1 and at most the number of low-rank levels of the solve's
     schedule (then the blocks are its leaves). Returns the :class:`Split` in memory, from
@@ -305,6 +307,12 @@ def split(x, y, *, levels: int, cost: str = "sqeuclidean", config: HiRefConfig |
             "hiref.shard takes point clouds and a cost name, not a cost matrix: "
                          "a problem small enough for a cost matrix needs no sharding; use "
                          "hiref.solve.")
+    if config.split == "halfspace":
+        raise ValueError(
+            "hiref.shard runs low-rank levels in separate jobs; HiRefConfig(split='halfspace') "
+            "has none (its levels run on the host in one process): use hiref.solve, or "
+            "split='lowrank' (or 'auto', which shards with low-rank levels)."
+        )
     seed = check_seed(seed)
     report = solver._progress_printer(validation.check_progress(progress))
     x = validation.as_points(x, "x")

@@ -4,7 +4,8 @@ coupling) approximating the optimal transport map, in memory linear in ``n``.
 The points are kept in two index orders, ``order_x`` and ``order_y``, in which the blocks of
 the current level are contiguous segments of equal length up to one point. A level splits
 every block at once (``jax.vmap`` over the padded blocks) into co-clusters and regroups the
-orders; the leaf level solves every block exactly (:mod:`hiref.leaves`), after which
+orders (in low dimension, :mod:`hiref.halfspace` halves every block on the host instead);
+the leaf level solves every block exactly (:mod:`hiref.leaves`), after which
 ``order_x[t]`` is matched to ``order_y[t]``; refinement sweeps (:mod:`hiref.refine`) regroup
 the matched pairs and re-solve the groups exactly.
 
@@ -30,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import atoms, costs, leaves, lowrank, refine, starts, validation
+from hiref import atoms, costs, halfspace, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import solver_schedule
 from hiref.seeds import check_seed
@@ -54,7 +55,7 @@ MAX_EXPANDED_LEAF = 4096
 #: n = 4096 is mostly compilation).
 _COMPILER_OPTIONS = {"cpu": {"xla_cpu_use_fusion_emitters": False}}
 # Independent random streams of one seed (see _rng).
-_LEVEL_STREAM, _CANDIDATE_STREAM, _REFINE_STREAM = 0, 1, 2
+_LEVEL_STREAM, _CANDIDATE_STREAM, _REFINE_STREAM, _HALFSPACE_STREAM = 0, 1, 2, 3
 
 
 def solve(
@@ -119,9 +120,11 @@ def solve(
     matrix = None if isinstance(cost, str) else validation.as_cost_matrix(cost, n, m)
     cost_name = "precomputed" if matrix is not None else cost
 
+    split = _split_kind(config, x.shape[1], cost_name)
     rep_x, rep_y = _repetitions(n, m, config)
     expanded = _expanded(config, rep_x, rep_y)
-    _schedule(n * rep_x, expanded)  # a setting that fits no schedule is refused on any input
+    if split == "lowrank":
+        _schedule(n * rep_x, expanded)  # a setting that fits no schedule is refused on any input
     started = time.perf_counter()
     few = None if matrix is not None else atoms.find(x, y)
     if few is not None:
@@ -130,9 +133,20 @@ def solve(
         match = _match(
             _repeat(x, rep_x, 0), _repeat(y, rep_y, 0),
             None if matrix is None else _repeat(_repeat(matrix, rep_x, 0), rep_y, 1),
-            cost_name, expanded, seed, report,
+            cost_name, expanded, seed, report, split,
         )
     return _alignment(x, y, matrix, match, rep_x, rep_y, config, cost_name)
+
+
+def _split_kind(config: HiRefConfig, dim: int, cost: str) -> str:
+    """The split of a solve's levels (:func:`hiref.halfspace.resolve`); refuses
+    ``split="halfspace"`` with a cost it cannot score."""
+    if config.split == "halfspace" and cost != "sqeuclidean":
+        raise ValueError(
+            f"HiRefConfig(split='halfspace') scores its splits with the squared Euclidean cost, "
+            f"but cost is {cost!r}; use cost='sqeuclidean', or split='lowrank' (or 'auto')."
+        )
+    return halfspace.resolve(config.split, dim, cost, config.schedule)
 
 
 def _repetitions(n: int, m: int, config: HiRefConfig) -> tuple[int, int]:
@@ -287,6 +301,8 @@ class _Plan:
         the largest leaf. group_sizes: the refinement groups' sizes (empty when refinement
         does not run); halvings: halvings that make those groups.
       leaf_solver: "scipy" or "jax"; dtype: the device float type.
+      halfspace_levels: the number of half-space levels (:mod:`hiref.halfspace`) that make
+        the leaves in place of low-rank levels (0: the levels are low-rank, ``level_sizes``).
     """
 
     schedule: list[int]
@@ -299,6 +315,7 @@ class _Plan:
     halvings: int
     leaf_solver: str
     dtype: np.dtype
+    halfspace_levels: int = 0
 
     @property
     def ranks(self) -> list[int]:
@@ -309,21 +326,26 @@ class _Plan:
         return dataclasses.replace(self, **changes)
 
 
-def _make_plan(n: int, config: HiRefConfig, input_dtype) -> _Plan:
-    schedule = _schedule(n, config)
-    sizes = np.array([n])
+def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank") -> _Plan:
+    """The plan of a solve of ``n`` points whose levels take ``split`` (``"lowrank"``, or
+    ``"halfspace"``: ``halvings_for(n, max_leaf)`` halvings, each a rank-2 level)."""
     level_sizes = []
-    for r in schedule[:-1]:
-        level_sizes.append(sizes)
-        sizes = _capacities(sizes, r).ravel()
+    halfspace_levels = refine.halvings_for(n, config.max_leaf) if split == "halfspace" else 0
+    if split == "halfspace":
+        sizes = halfspace.level_sizes(n, halfspace_levels)[-1]
+        schedule = [2] * halfspace_levels + [int(sizes.max())]
+    else:
+        schedule, sizes = _schedule(n, config), np.array([n])
+        for r in schedule[:-1]:
+            level_sizes.append(sizes)
+            sizes = _capacities(sizes, r).ravel()
     halvings = refine.halvings_for(n, config.max_leaf) if config.refine_sweeps else 0
-    group_sizes = np.array([n])
-    for _ in range(halvings):
-        group_sizes = np.stack([group_sizes - group_sizes // 2, group_sizes // 2], 1).ravel()
+    group_sizes = halfspace.level_sizes(n, halvings)[-1]
     wide = input_dtype == np.float64 and jax.config.jax_enable_x64
     return _Plan(schedule, level_sizes, [int(s.max()) for s in level_sizes], 0, sizes,
                  int(sizes.max()), group_sizes if halvings else np.zeros(0, int), halvings,
-                 leaves.resolve(config.leaf_solver), np.dtype(np.float64 if wide else np.float32))
+                 leaves.resolve(config.leaf_solver), np.dtype(np.float64 if wide else np.float32),
+                 halfspace_levels)
 
 
 def _capacities(sizes: np.ndarray, r: int) -> np.ndarray:
@@ -417,22 +439,26 @@ def _lower_leaves(plan: _Plan, n: int, d: int, b: int, s: int, with_matrix: bool
     )
 
 
-def _match(x, y, matrix, cost, config, seed, report) -> _Match:
+def _match(x, y, matrix, cost, config, seed, report, split) -> _Match:
     """Bijection between equal-size ``x`` and ``y``, with its timings and diagnostics.
 
-    The steps :mod:`hiref.shard` runs in separate jobs, here in one: the low-rank levels
-    (:func:`_split_levels`), the leaves (:func:`_solve_blocks`), then the leaf level's
-    cost, refinement and the check (:func:`_finish`)."""
+    The steps :mod:`hiref.shard` runs in separate jobs, here in one: the levels
+    (:func:`_split_levels`, or :func:`_halfspace_levels` when ``split`` is ``"halfspace"``),
+    the leaves (:func:`_solve_blocks`), then the leaf level's cost, refinement and the check
+    (:func:`_finish`)."""
     n, d = x.shape
-    plan = _make_plan(n, config, work_dtype(x, y))
+    plan = _make_plan(n, config, work_dtype(x, y), split)
     programs, compile_seconds = _compile(plan, n, d, matrix is not None, cost, config)
     start = time.perf_counter()
     problem = _problem(x, y, matrix, cost, plan.dtype, config)
     timer = _Timer(report)
-    order = jax.device_put(np.arange(n, dtype=np.int32))
-    order_x, order_y = _split_levels(programs, plan, problem, order, order,
-                                     _solve_draws(programs, plan, problem, seed),
-                                     _level_reporter(plan, problem, timer))
+    if plan.halfspace_levels:
+        order_x, order_y = _halfspace_levels(plan, problem, seed, timer)
+    else:
+        order = jax.device_put(np.arange(n, dtype=np.int32))
+        order_x, order_y = _split_levels(programs, plan, problem, order, order,
+                                         _solve_draws(programs, plan, problem, seed),
+                                         _level_reporter(plan, problem, timer))
     started = time.perf_counter()
     order_x, order_y = np.asarray(order_x), np.asarray(order_y)
     order_y = _solve_blocks(programs, plan, problem, order_x, order_y, plan.leaf_sizes,
@@ -513,6 +539,25 @@ def _split_levels(programs, plan, problem, order_x, order_y, draws, finished):
             problem.clouds, problem.matrix, order_x, order_y, idx, mask, caps, uniforms, noise,
             problem.gamma, np.int32(config.outer_iters))
         finished(t, diag, info, started)
+    return order_x, order_y
+
+
+def _halfspace_levels(plan, problem, seed, timer):
+    """The plan's half-space levels (:func:`hiref.halfspace.split_level`) on the host, from
+    the caller's points in float64; returns the orders (n,) whose segments of
+    ``plan.leaf_sizes`` are the leaves."""
+    norm = problem.norm
+    n = int(plan.leaf_sizes.sum())
+    order_x = order_y = np.arange(n)
+    for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
+        started = time.perf_counter()
+        order_x, order_y, block_cost = halfspace.split_level(
+            norm.take_exact, order_x, order_y, sizes, problem.config.split_directions,
+            _rng(seed, _HALFSPACE_STREAM, level))
+        timer.finished({"level": level + 1, "blocks": len(sizes),
+                        "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
+                        "objective": float(np.dot(sizes / n, block_cost)) * norm.cost_scale
+                        + norm.cost_offset}, started)
     return order_x, order_y
 
 
@@ -606,6 +651,7 @@ def _diagnostics(plan, problem, timer) -> dict:
     norm = problem.norm
     return {
         "leaf_solver": plan.leaf_solver,
+        "split": "halfspace" if plan.halfspace_levels else "lowrank",
         "levels": timer.levels,
         "normalisation": {"shift": norm.shift.tolist(), "scale": norm.scale,
                           "cost_scale": norm.cost_scale, "cost_offset": norm.cost_offset},

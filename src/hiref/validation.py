@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from hiref.config import COSTS, LEAF_SOLVERS, MAX_DEPTH, MAX_EXPANSION, HiRefConfig
+from hiref.config import (
+    COSTS,
+    LEAF_SOLVERS,
+    MAX_DEPTH,
+    MAX_EXPANSION,
+    MAX_SPLIT_DIRECTIONS,
+    SPLITS,
+    HiRefConfig,
+)
 from hiref.costs import row_chunks
 
 
@@ -80,7 +88,7 @@ def check_progress(progress):
 _INTEGER_FIELDS = {
     "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_memory_mb": 1,
     "leaf_threads": 0, "max_expansion": 1, "outer_iters": 0, "inner_iters": 1,
-    "refine_sweeps": 0, "top_restarts": 1,
+    "refine_sweeps": 0, "top_restarts": 1, "split_directions": 1,
 }
 
 
@@ -93,6 +101,9 @@ _UPPER_BOUNDS = (
      ("|X| != |Y| is solved on copies of the points repeated up to max_expansion times (memory "
       "and work grow with it); lower max_expansion, or subsample the larger set to the smaller "
       "size with hiref.subsample_to_match.")),
+    ("split_directions", MAX_SPLIT_DIRECTIONS,
+     ("a half-space level scores split_directions**2 pairs of directions for every block; a "
+      "few dozen already cover the half-planes of 2-D, so lower split_directions.")),
 )
 
 
@@ -132,7 +143,14 @@ def check_config(config: HiRefConfig) -> None:
         raise ValueError(
             f"HiRefConfig.leaf_solver must be one of {LEAF_SOLVERS}, got {config.leaf_solver!r}."
         )
+    if config.split not in SPLITS:
+        raise ValueError(f"HiRefConfig.split must be one of {SPLITS}, got {config.split!r}.")
     if config.schedule is not None:
+        if config.split == "halfspace":
+            raise ValueError(
+                "HiRefConfig.schedule gives the ranks of low-rank levels, but split='halfspace' "
+                "halves every block; drop schedule, or set split='lowrank' (or 'auto')."
+            )
         ranks = config.schedule
         # Any sequence of integers (a list, a tuple, a NumPy integer array) is a schedule.
         listed = (list(ranks) if not isinstance(ranks, (str, bytes)) and hasattr(ranks, "__len__")

@@ -1,0 +1,171 @@
+"""Half-space splits: the levels of a solve in low dimension, each block halved on the host.
+
+A level splits every block of ``s`` points per side into two co-clusters of
+``h1 = ceil(s / 2)`` and ``h2 = floor(s / 2)`` points, ``X_1 -> Y_1`` and ``X_2 -> Y_2``: a
+rank-2 split as in a low-rank level. Under the squared Euclidean cost, the transport cost of
+such a co-clustering (each co-cluster coupled uniformly: the low-rank objective of a hard
+rank-2 split) is ::
+
+    mean |x|^2 + mean |y|^2 - (2 / s) (S(X_1) . S(Y_1) / h1 + S(X_2) . S(Y_2) / h2)
+
+with ``S`` a co-cluster's coordinate sum, so it depends on the co-clusters only through their
+sums. The candidates are half-spaces: ``X`` cut at its median along one of ``directions``
+random unit directions, ``Y`` along one of the same directions or its opposite, chosen
+independently (``2 * directions**2`` co-clusterings per block); each block takes the cheapest.
+The two clouds need not be cut along the same direction, so a transport that rotates or bends
+is followed. In two dimensions a few random directions cover the half-planes densely enough
+that the cheapest of them is near the best half-plane split, and a level costs a few sorts of
+the points instead of a low-rank solve (docs/solver.md, "Half-space splits").
+
+Only the squared Euclidean cost decomposes so; other costs take low-rank splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from hiref import costs
+
+#: Largest point dimension in which ``split="auto"`` takes half-space splits. Random
+#: directions cover the half-planes of 2-D well; in higher dimension they cover the
+#: half-spaces ever more sparsely (30-D shared clusters: leaves 1.2 x exact, against 1.08 x
+#: with low-rank splits), so low-rank splits are kept there.
+AUTO_MAX_DIM = 2
+#: Projections (directions x points) held at once: the directions of a level are scored in
+#: chunks of at most this many entries, so memory stays linear in n.
+PROJECTION_ENTRIES = costs.HOST_CHUNK
+
+
+def resolve(split: str, dim: int, cost: str, schedule) -> str:
+    """The split a solve takes: ``"halfspace"`` or ``"lowrank"``.
+
+    ``"auto"`` takes half-space splits for squared Euclidean point clouds of at most
+    ``AUTO_MAX_DIM`` dimensions without an explicit ``schedule`` (a schedule names the ranks
+    of low-rank levels), and low-rank splits otherwise."""
+    if split != "auto":
+        return split
+    return ("halfspace" if cost == "sqeuclidean" and dim <= AUTO_MAX_DIM and schedule is None
+            else "lowrank")
+
+
+def halved_sizes(sizes: np.ndarray) -> np.ndarray:
+    """Sizes (2b,) after halving blocks of ``sizes`` (b,): ``ceil(s/2)`` then ``floor(s/2)``."""
+    return np.stack([sizes - sizes // 2, sizes // 2], axis=1).ravel()
+
+
+def level_sizes(n: int, levels: int) -> list[np.ndarray]:
+    """Block sizes entering each of ``levels`` halvings of ``n`` points, then the leaves'."""
+    out = [np.array([n])]
+    for _ in range(levels):
+        out.append(halved_sizes(out[-1]))
+    return out
+
+
+def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each block of ``sizes`` (b,) in the order arrays, padded to the largest:
+    ``idx`` (b, w) int64 (padding repeats the block's start) and ``valid`` (b, w) bool."""
+    starts = np.cumsum(sizes) - sizes
+    offsets = np.arange(int(sizes.max()))
+    valid = offsets[None, :] < sizes[:, None]
+    return np.where(valid, starts[:, None] + offsets[None, :], starts[:, None]), valid
+
+
+def lowest_first(position: np.ndarray, sizes: np.ndarray, keep: tuple[np.ndarray, ...]
+                 ) -> np.ndarray:
+    """Partially sorts each row of ``position`` (..., b, w), padded with ``inf`` past each
+    block's size: returns the column order (..., b, w) in which, for every ``h`` of ``keep``
+    ((b,) arrays of counts), a row's first ``h[b]`` columns are its ``h[b]`` lowest."""
+    width = position.shape[-1]
+    kth = sorted({int(c) - 1 for h in keep for c in np.unique(h) if c > 0} | {width - 1})
+    return np.argpartition(position, kth, axis=-1)
+
+
+def regroup(order: np.ndarray, idx: np.ndarray, valid: np.ndarray, moved: np.ndarray) -> None:
+    """Rewrites each block of ``order`` in place: its t-th slot takes the block's element at
+    position ``moved[b, t]``."""
+    order[idx[valid]] = order[np.take_along_axis(idx, moved, axis=1)[valid]]
+
+
+def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,
+                order_y: np.ndarray, sizes: np.ndarray, directions: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Halves every block of the orders (n,) (consecutive segments of ``sizes`` (b,)).
+
+    ``take(side, rows)`` reads the points (..., d) of x (``side`` 0) or y (1) at ``rows``
+    (...) in the solve's normalised units; ``directions`` random unit directions are drawn from ``rng``.
+
+    Returns:
+      The new ``order_x``, ``order_y``, whose segments of :func:`halved_sizes` are the
+      co-clusters (the first half of every block matched to the first), and the transport
+      cost (b,) of each block's chosen co-clustering, in normalised units.
+    """
+    idx, valid = segments(sizes)
+    px = np.where(valid[..., None], take(0, order_x[idx]), 0).astype(np.float64)
+    py = np.where(valid[..., None], take(1, order_y[idx]), 0).astype(np.float64)
+    # The cost of a coupling does not change under a common shift; centring each block on its
+    # joint mean keeps the sums' products from cancelling when blocks lie far from the origin.
+    centre = (px.sum(1) + py.sum(1)) / (2 * sizes[:, None])
+    px = np.where(valid[..., None], px - centre[:, None, :], 0)
+    py = np.where(valid[..., None], py - centre[:, None, :], 0)
+    dim = px.shape[-1]
+    h1, h2 = sizes - sizes // 2, sizes // 2
+    unit = _directions(dim, directions, rng)
+
+    low_x, low_y, low_y2 = _low_sums(px, py, valid, sizes, unit, h1, h2)
+    total_x, total_y = px.sum(1)[:, None, :], py.sum(1)[:, None, :]  # (b, 1, d)
+    first, second = h1[:, None, None], np.maximum(h2, 1)[:, None, None]
+
+    def gain(sx1, sy1, sy2):
+        """The sum-product term of the cost, ``S(X_1).S(Y_1)/h1 + S(X_2).S(Y_2)/h2``, for X
+        cut along each direction kx and Y's co-clusters of sums ``sy1``, ``sy2`` along each
+        ky: (b, kx, ky)."""
+        return (np.einsum("bid,bjd->bij", sx1, sy1) / first
+                + np.einsum("bid,bjd->bij", total_x - sx1, sy2) / second)
+
+    # Y's first co-cluster along -theta holds its h1 highest along theta.
+    scores = np.stack([gain(low_x, low_y, total_y - low_y),
+                       gain(low_x, total_y - low_y2, low_y2)], axis=1)  # (b, 2, kx, ky)
+    best = scores.reshape(len(sizes), -1).argmax(1)
+    flip, kx, ky = np.unravel_index(best, (2, directions, directions))
+    along_x = np.einsum("bwd,bd->bw", px, unit[kx])
+    along_y = np.einsum("bwd,bd->bw", py, unit[ky] * np.where(flip, -1.0, 1.0)[:, None])
+    order_x, order_y = order_x.copy(), order_y.copy()
+    for order, along in ((order_x, along_x), (order_y, along_y)):
+        regroup(order, idx, valid, lowest_first(np.where(valid, along, np.inf), sizes, (h1,)))
+    squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
+    cost = (squares - 2 * scores.reshape(len(sizes), -1).max(1)) / sizes
+    return order_x, order_y, cost
+
+
+def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` unit directions (count, dim): in 2-D evenly spaced angles over a half-turn
+    from a random offset (a direction and its opposite cut alike, and Y's opposite is scored
+    apart), else Gaussian directions."""
+    if dim == 2:
+        angles = np.pi * (rng.random() + np.arange(count)) / count
+        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    unit = rng.standard_normal((count, dim))
+    return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), costs.DIVISOR_FLOOR)
+
+
+def _low_sums(px, py, valid, sizes, unit, h1, h2):
+    """Coordinate sums of the lowest ``h1`` points of x, and of the lowest ``h1`` and ``h2``
+    of y, along each direction of ``unit`` (k, d): three (b, k, d) arrays. The directions
+    are projected a chunk at a time (``PROJECTION_ENTRIES``)."""
+    count, width = unit.shape[0], px.shape[1]
+    chunk = max(1, PROJECTION_ENTRIES // max(1, px.shape[0] * width))
+    out = [np.empty((px.shape[0], count, px.shape[-1])) for _ in range(3)]
+    ranks = np.arange(width)
+    for begin in range(0, count, chunk):
+        part = unit[begin:begin + chunk]
+        for points, wanted, targets in ((px, (h1,), out[:1]), (py, (h1, h2), out[1:])):
+            along = np.where(valid, np.einsum("bwd,kd->kbw", points, part), np.inf)
+            moved = lowest_first(along, sizes, wanted)
+            rank = np.empty_like(moved)
+            np.put_along_axis(rank, moved, np.broadcast_to(ranks, moved.shape), axis=-1)
+            for h, target in zip(wanted, targets):
+                below = (rank < h[None, :, None]).astype(np.float64)  # (k, b, w)
+                target[:, begin:begin + chunk] = np.matmul(below.transpose(1, 0, 2), points)
+    return out

@@ -1,0 +1,121 @@
+"""Half-space splits (hiref.halfspace): valid halvings, the cost they report, their choice,
+and the settings they refuse."""
+
+import numpy as np
+import pytest
+
+import hiref
+from hiref import halfspace
+
+
+def uniform_pair(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(size=(n, 2)), 0.3 + 0.8 * rng.uniform(size=(n, 2))
+
+
+def coupling_cost(x, y):
+    """Mean squared distance of the uniform coupling of x and y."""
+    return ((x[:, None, :] - y[None]) ** 2).sum(-1).mean()
+
+
+@pytest.mark.parametrize("sizes", [[16], [9, 8], [5, 4, 4, 4], [1, 1]])
+def test_a_level_halves_every_block_and_reports_its_cost(sizes):
+    sizes = np.array(sizes)
+    x, y = uniform_pair(int(sizes.sum()), seed=1)
+    take = lambda side, rows: (x if side == 0 else y)[rows]
+    order = np.arange(len(x))
+    new_x, new_y, cost = halfspace.split_level(take, order, order, sizes, 8,
+                                               np.random.default_rng(0))
+    starts = np.cumsum(sizes) - sizes
+    halves = halfspace.halved_sizes(sizes)
+    half_starts = np.cumsum(halves) - halves
+    for b, (start, size) in enumerate(zip(starts, sizes)):
+        block = slice(start, start + size)
+        # Each block's points stay in the block; the co-clusters are its two halves.
+        assert sorted(new_x[block]) == sorted(order[block])
+        assert sorted(new_y[block]) == sorted(order[block])
+        parts = [slice(half_starts[2 * b + k], half_starts[2 * b + k] + halves[2 * b + k])
+                 for k in (0, 1)]
+        expected = sum(halves[2 * b + k] / size * coupling_cost(x[new_x[part]], y[new_y[part]])
+                       for k, part in enumerate(parts) if halves[2 * b + k])
+        assert cost[b] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("slope", [2.0, -2.0])
+def test_the_cheaper_pairing_is_chosen(slope):
+    # One direction a: the candidates are Y's halves along a and along -a. X lies on the line
+    # x = t a - 2 t b and Y on y = t a + slope t b (b perpendicular to a): with slope 2 the
+    # lower half of X lies nearer Y's upper half (the pairing along -a is cheaper), with -2
+    # nearer its lower half. The level must take the cheaper either way.
+    a = halfspace._directions(2, 1, np.random.default_rng(0))[0]
+    b = np.array([-a[1], a[0]])
+    t = np.random.default_rng(3).uniform(-1, 1, size=(64, 1))
+    x, y = t * a - 2 * t * b, t * a + slope * t * b
+    take = lambda side, rows: (x if side == 0 else y)[rows]
+    order = np.arange(64)
+    _, new_y, cost = halfspace.split_level(take, order, order, np.array([64]), 1,
+                                           np.random.default_rng(0))
+    low_x = np.argsort(x @ a)[:32]
+    both = []
+    for sign in (1, -1):
+        along = np.argsort(sign * (y @ a))
+        both.append(coupling_cost(x[low_x], y[along[:32]]) / 2
+                    + coupling_cost(np.delete(x, low_x, 0), y[along[32:]]) / 2)
+    assert cost[0] == pytest.approx(min(both), rel=1e-9)
+    assert (both[1] < both[0]) == (slope > 0)
+    first_half_of_y = set(np.argsort((1 if slope < 0 else -1) * (y @ a))[:32])
+    assert set(new_y[:32]) == first_half_of_y
+
+
+def test_a_translation_is_solved_exactly():
+    x, _ = uniform_pair(3001)
+    y = x + [0.5, -0.25]
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(refine_sweeps=0))
+    assert out.extra["split"] == "halfspace"
+    assert np.array_equal(out.perm, np.arange(len(x)))
+
+
+@pytest.mark.parametrize("dim, cost, schedule, expected", [
+    (2, "sqeuclidean", None, "halfspace"),
+    (1, "sqeuclidean", None, "halfspace"),
+    (3, "sqeuclidean", None, "lowrank"),
+    (2, "euclidean", None, "lowrank"),
+    (2, "precomputed", None, "lowrank"),
+    (2, "sqeuclidean", (4, 4), "lowrank"),
+])
+def test_auto_takes_halfspace_splits_only_where_they_apply(dim, cost, schedule, expected):
+    assert halfspace.resolve("auto", dim, cost, schedule) == expected
+    assert halfspace.resolve("lowrank", dim, cost, schedule) == "lowrank"
+
+
+@pytest.mark.parametrize("config, kwargs, words", [
+    (hiref.HiRefConfig(split="halfspace"), {"cost": "euclidean"}, "cost='sqeuclidean'"),
+    (hiref.HiRefConfig(split="halfspace", schedule=(4,)), {}, "drop schedule"),
+    (hiref.HiRefConfig(split="sliced"), {}, "split must be one of"),
+    (hiref.HiRefConfig(split_directions=0), {}, "split_directions must be an integer >= 1"),
+    (hiref.HiRefConfig(split_directions=10**6), {}, "lower split_directions"),
+])
+def test_settings_that_cannot_run_are_refused_naming_the_fix(config, kwargs, words):
+    x, y = uniform_pair(100)
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        hiref.solve(x, y, config=config, **kwargs)
+
+
+def test_sharded_solves_refuse_halfspace_splits():
+    x, y = uniform_pair(512)
+    with pytest.raises(ValueError, match="split='lowrank'"):
+        hiref.shard.split(x, y, levels=1, config=hiref.HiRefConfig(split="halfspace"))
+
+
+def test_memory_of_a_level_is_chunked_over_directions(monkeypatch):
+    # The projections are scored a chunk of directions at a time; the result does not depend
+    # on the chunk.
+    x, y = uniform_pair(256, seed=2)
+    take = lambda side, rows: (x if side == 0 else y)[rows]
+    order, sizes = np.arange(256), np.array([128, 128])
+    whole = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0))
+    monkeypatch.setattr(halfspace, "PROJECTION_ENTRIES", 256)  # one direction at a time
+    chunked = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0))
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    np.testing.assert_allclose(whole[2], chunked[2], rtol=1e-12)
