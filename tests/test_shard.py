@@ -1,5 +1,6 @@
 """hiref.shard: a solve split after its first levels, its blocks solved apart and merged,
-equals hiref.solve; its files round-trip and are refused when stale or corrupt."""
+equals hiref.solve (with low-rank levels, which sharded solves take); its files round-trip
+and are refused when stale or corrupt."""
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_sharded_at_the_leaves_is_the_single_solve_bit_for_bit(n, m, cost, leaf,
     # Sharding after the last low-rank level leaves only the leaves to the block jobs, which
     # SciPy solves block by block: the same computation, so the same bits.
     x, y = pair(n, m)
-    config = hiref.HiRefConfig(max_leaf=leaf, refine_sweeps=refine_sweeps, leaf_solver="scipy")
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=leaf, refine_sweeps=refine_sweeps, leaf_solver="scipy")
     one = hiref.solve(x, y, cost=cost, config=config, seed=3)
     parts, out = sharded(x, y, levels=len(one.schedule) - 1, per_job=per_job, cost=cost,
                          config=config, seed=3)
@@ -57,7 +58,7 @@ def test_sharded_before_deeper_levels_equals_the_single_solve_within_rounding(n,
     # round a batched program differently for another batch: the same solve up to float32
     # rounding (measured: the same permutation in most cases, costs within 1e-5).
     x, y = pair(n, m)
-    config = hiref.HiRefConfig(max_leaf=64 if n == m else 20, refine_sweeps=1)
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=64 if n == m else 20, refine_sweeps=1)
     one = hiref.solve(x, y, cost=cost, config=config, seed=5)
     assert len(one.schedule) == 3
     _, out = sharded(x, y, levels=1, per_job=1, cost=cost, config=config, seed=5)
@@ -80,7 +81,7 @@ def test_sharded_before_deeper_levels_equals_the_single_solve_within_rounding(n,
 
 def test_files_round_trip_and_merge_as_in_memory(tmp_path):
     x, y = pair(1024, 1024)
-    config = hiref.HiRefConfig(max_leaf=16, refine_sweeps=1)   # schedule [4, 16, 16]
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=16, refine_sweeps=1)   # schedule [4, 16, 16]
     parts = shard.split(x, y, levels=1, cost="sqeuclidean", config=config, seed=2)
     parts.save(tmp_path / "split.npz")
     manifest = shard.load_split(tmp_path / "split.npz",
@@ -103,7 +104,7 @@ def test_block_jobs_read_the_callers_points_for_exact_leaves(tmp_path):
     # exact leaves read the caller's float64 points, which the block files carry.
     x, y = pair(1024, 1024)
     x, y = x.astype(np.float64) + 1e8, y.astype(np.float64) + 1e8
-    config = hiref.HiRefConfig(max_leaf=64, refine_sweeps=1, leaf_solver="scipy")
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=64, refine_sweeps=1, leaf_solver="scipy")
     one = hiref.solve(x, y, config=config, seed=3)
     parts = shard.split(x, y, levels=len(one.schedule) - 1, cost="sqeuclidean",
                         config=config, seed=3)
@@ -121,7 +122,7 @@ def test_block_jobs_read_the_callers_points_for_exact_leaves(tmp_path):
 
 def test_stale_corrupt_or_incomplete_shards_are_refused(tmp_path):
     x, y = pair(512, 512)
-    config = hiref.HiRefConfig(max_leaf=32, refine_sweeps=0)
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=32, refine_sweeps=0)
     parts = shard.split(x, y, levels=1, cost="sqeuclidean", config=config, seed=0)
     other = shard.split(x, y, levels=1, cost="sqeuclidean", config=config, seed=1)
     other.blocks([0]).save(tmp_path / "stale.npz")
@@ -148,7 +149,7 @@ def test_stale_corrupt_or_incomplete_shards_are_refused(tmp_path):
 
 def test_levels_outside_the_schedule_are_refused():
     x, y = pair(512, 512)
-    config = hiref.HiRefConfig(max_leaf=32)
+    config = hiref.HiRefConfig(split="lowrank", max_leaf=32)
     with pytest.raises(ValueError, match=r"levels = 3: the schedule \[16, 32\] has 1 low-rank"):
         shard.split(x, y, levels=3, config=config)
     with pytest.raises(ValueError, match="levels = 0"):
@@ -159,7 +160,7 @@ def test_levels_outside_the_schedule_are_refused():
 
 def test_a_job_killed_while_writing_leaves_no_file(tmp_path, monkeypatch):
     x, y = pair(512, 512)
-    parts = shard.split(x, y, levels=1, config=hiref.HiRefConfig(max_leaf=32), seed=0)
+    parts = shard.split(x, y, levels=1, config=hiref.HiRefConfig(split="lowrank", max_leaf=32), seed=0)
     result = shard.solve_blocks(parts.blocks([0, 1]))
 
     def killed(writer, name, array):
