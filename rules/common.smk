@@ -193,7 +193,8 @@ def sharded_experiments():
 
 def shard_problems():
     """Runs of sharded experiments whose schedule has fewer low-rank levels than
-    `shard.levels` (a schedule that fits no n is the size check's problem)."""
+    `shard.levels` (a schedule that fits no n is the size check's problem), or that ask for
+    half-space splits (sharded runs take low-rank levels, even where `auto` would not)."""
     problems = []
     for experiment in sharded_experiments():
         exp = config["experiments"][experiment]
@@ -203,6 +204,12 @@ def shard_problems():
                     if registry.parse_label(label)[0] != workflow_config.SHARDED_METHOD:
                         continue
                     run = SimpleNamespace(experiment=experiment, method=label, n=n)
+                    if method_params(run)["split"] == "halfspace":
+                        problems.append(
+                            f"experiments.{experiment}: sharded hiref_refined runs take "
+                            "low-rank levels; set its split to lowrank or auto."
+                        )
+                        continue
                     try:
                         schedule = run_schedule(run)
                     except ValueError:
@@ -215,7 +222,8 @@ def shard_problems():
 
 
 def run_schedule(wildcards):
-    """The schedule hiref.solve runs for this run's settings and n."""
+    """The low-rank schedule of this run's settings and n (that of a sharded run; a
+    single-job run in 2-D may take half-space levels instead, hiref.halfspace)."""
     from hiref.schedule import solver_schedule
 
     params = method_params(wildcards)

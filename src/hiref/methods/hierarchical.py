@@ -36,12 +36,14 @@ def alignment_result(align) -> MethodResult:
 
 HIREF_REFINED = MethodSpec(
     "hiref_refined", HiRefConfig(), run_hiref, outputs.BIJECTION,
-    description="Our HiRef, hiref.HiRefConfig defaults: mirror-descent splits with fixed "
-                "inner marginals from candidate k-means++ starts, exact leaves, refinement "
-                "sweeps (docs/solver.md).",
-    estimator="our HiRef (hiref.solve, HiRefConfig defaults): mirror-descent splits with fixed "
-              "inner marginals, candidate first splits, exact assignment of each leaf, "
-              "refinement sweeps; cost of the bijection",
+    description="Our HiRef, hiref.HiRefConfig defaults: mirror-descent low-rank splits with "
+                "fixed inner marginals from candidate k-means++ starts (half-space splits "
+                "for 2-D squared Euclidean clouds), exact leaves, refinement sweeps "
+                "(docs/solver.md).",
+    estimator="our HiRef (hiref.solve, HiRefConfig defaults): mirror-descent low-rank splits "
+              "with fixed inner marginals and candidate first splits (in 2-D with the squared "
+              "Euclidean cost, half-space splits), exact assignment of each leaf, refinement "
+              "sweeps; cost of the bijection",
     legend="HiRef with candidate splits and refinement (ours)", uses_jax=True,
     size_check=lambda params, n: solver_schedule(
         n, params["max_rank"], params["max_leaf"], params["depth"], params["schedule"]),
