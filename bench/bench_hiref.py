@@ -9,6 +9,9 @@ on demand, not in CI:
 
     .venv/bin/python bench/bench_hiref.py --pairs halfmoon_scurve gaussian_mixtures_32d \
         --log2n 10 12 14 16 18 20 --out bench/results/hiref.json
+
+``--splits auto lowrank`` solves each pair with each ``HiRefConfig.split`` in the same
+process (one record each, sharing the BSP-OT and exact runs): before and after in one run.
 """
 
 from __future__ import annotations
@@ -66,28 +69,51 @@ PAIRS = {
 }
 
 
-def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int], seed: int):
+def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int], seed: int,
+            splits: list[str]) -> list[dict]:
+    """One record per ``HiRefConfig.split`` of ``splits``, sharing BSP-OT's and exact runs."""
     import jax
 
     import hiref
-    from hiref.methods.matching import run_bspot
     x, y = PAIRS[pair](n, seed)
     p = 2 if cost == "sqeuclidean" else 1
-    record = {"pair": pair, "n": n, "d": x.shape[1], "cost": cost, "seed": seed,
+    shared = {"pair": pair, "n": n, "d": x.shape[1], "cost": cost, "seed": seed,
               "device": str(jax.devices()[0]), "load_before": os.getloadavg()}
+    records = []
+    for split in splits:
+        config = hiref.HiRefConfig(split=split)
+        record = dict(shared)
+        start = time.perf_counter()
+        first = hiref.solve(x, y, cost=cost, seed=seed, config=config)
+        record["hiref_cold_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        out = hiref.solve(x, y, cost=cost, seed=seed, config=config)
+        record["hiref_seconds"] = time.perf_counter() - start
+        assert np.array_equal(first.perm, out.perm), "not deterministic"
+        record.update(hiref_cost=out.cost_p2 if p == 2 else out.cost_p1,
+                      hiref_level_seconds=out.level_seconds, schedule=out.schedule,
+                      config=out.config.to_dict(), split=out.extra["split"])
+        # The process's peak so far: the largest of the splits run up to this one.
+        record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        records.append(record)
+    baselines = _baselines(x, y, cost, p, exact_max, bspot_plans, seed)
+    for record in records:
+        record.update(baselines)
+        best = min([record["hiref_cost"], record.get("exact_cost", np.inf)]
+                   + [record[f"bspot{plans}_cost"] for plans in bspot_plans])
+        record["hiref_to_best"] = record["hiref_cost"] / best
+        if "exact_cost" in record:
+            record["hiref_ratio"] = record["hiref_cost"] / record["exact_cost"]
+        record["load_after"] = os.getloadavg()
+    return records
 
-    start = time.perf_counter()
-    first = hiref.solve(x, y, cost=cost, seed=seed)
-    record["hiref_cold_seconds"] = time.perf_counter() - start
-    start = time.perf_counter()
-    out = hiref.solve(x, y, cost=cost, seed=seed)
-    record["hiref_seconds"] = time.perf_counter() - start
-    assert np.array_equal(first.perm, out.perm), "not deterministic"
-    record.update(hiref_cost=out.cost_p2 if p == 2 else out.cost_p1,
-                  hiref_level_seconds=out.level_seconds, schedule=out.schedule,
-                  config=out.config.to_dict())
-    record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+def _baselines(x, y, cost, p, exact_max, bspot_plans, seed) -> dict:
+    """BSP-OT's costs and seconds for each number of plans, and the exact cost up to
+    ``exact_max`` points."""
+    from hiref.methods.matching import run_bspot
+
+    n, record = len(x), {}
     for plans in bspot_plans:
         result = run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
         record[f"bspot{plans}_seconds"] = result.seconds
@@ -102,13 +128,8 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
         rows, cols = linear_sum_assignment(matrix)
         record["exact_seconds"] = time.perf_counter() - start
         record["exact_cost"] = float(matrix[rows, cols].mean())
-        record["hiref_ratio"] = record["hiref_cost"] / record["exact_cost"]
         for plans in bspot_plans:
             record[f"bspot{plans}_ratio"] = record[f"bspot{plans}_cost"] / record["exact_cost"]
-    best = min([record["hiref_cost"], record.get("exact_cost", np.inf)]
-               + [record[f"bspot{plans}_cost"] for plans in bspot_plans])
-    record["hiref_to_best"] = record["hiref_cost"] / best
-    record["load_after"] = os.getloadavg()
     return record
 
 
@@ -127,7 +148,7 @@ def machine() -> dict:
 
 
 def table(records: list[dict], plans: list[int]) -> str:
-    head = ["pair", "n", "d", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
+    head = ["pair", "n", "d", "split", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
             "HiRef / best"]
     for p in plans:
         head += [f"BSP-OT{p} s", f"BSP-OT{p} / exact", f"HiRef / BSP-OT{p}"]
@@ -138,7 +159,7 @@ def table(records: list[dict], plans: list[int]) -> str:
         return "—" if value is None else format(value, spec)
 
     for r in records:
-        row = [r["pair"], str(r["n"]), str(r["d"]), fmt(r["hiref_cold_seconds"], ".2f"),
+        row = [r["pair"], str(r["n"]), str(r["d"]), r["split"], fmt(r["hiref_cold_seconds"], ".2f"),
                fmt(r["hiref_seconds"], ".2f"), fmt(r["hiref_peak_rss_mb"], ".0f"),
                fmt(r.get("hiref_ratio"), ".4f"), fmt(r.get("hiref_to_best"), ".5f")]
         for p in plans:
@@ -162,14 +183,15 @@ def main() -> None:
                         help="largest n solved exactly (SciPy) for the cost ratios")
     parser.add_argument("--bspot-plans", nargs="*", type=int, default=[16, 64])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", nargs="+", default=["auto"], choices=["auto", "lowrank",
+                        "halfspace"], help="HiRefConfig.split values to run (each its record)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/hiref.json"))
     parser.add_argument("--one", nargs=2, metavar=("PAIR", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
-        record = run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
-                         args.bspot_plans, args.seed)
-        print(json.dumps(record))
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
+                                 args.bspot_plans, args.seed, args.splits)))
         return
 
     records = []
@@ -177,13 +199,14 @@ def main() -> None:
         for n in args.sizes or [2**e for e in args.log2n]:
             command = [sys.executable, __file__, "--one", pair, str(n), "--cost", args.cost,
                        "--exact-max", str(args.exact_max), "--seed", str(args.seed),
-                       "--bspot-plans", *map(str, args.bspot_plans)]
+                       "--bspot-plans", *map(str, args.bspot_plans), "--splits", *args.splits]
             print(f"running {pair} n = {n} ...", file=sys.stderr, flush=True)
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 sys.exit(f"benchmark run {pair} n={n} failed:\n{done.stderr[-3000:]}")
-            records.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(table(records[-1:], args.bspot_plans).splitlines()[-1], file=sys.stderr)
+            runs = json.loads(done.stdout.strip().splitlines()[-1])
+            records += runs
+            print("\n".join(table(runs, args.bspot_plans).splitlines()[2:]), file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"machine": machine(), "cost": args.cost, "runs": records},

@@ -106,7 +106,9 @@ def solve(
     :func:`hiref.datasets.load_pair`), plus a part that does not grow with
     ``d``: the splits' state (a few numbers per point and co-cluster), chunks of
     ``LEVEL_CHUNK_BYTES`` and ``hiref.costs.HOST_CHUNK``, one leaf per thread (docs/memory.md).
-    With ``n != m`` the repeated points are copies.
+    Half-space levels (``split``) hold both clouds in float64 on the host (``16 d`` bytes a
+    point pair) and chunks of ``hiref.halfspace.PROJECTION_ENTRIES`` projections. With
+    ``n != m`` the repeated points are copies.
     """
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
