@@ -119,3 +119,18 @@ def test_memory_of_a_level_is_chunked_over_directions(monkeypatch):
     np.testing.assert_array_equal(whole[0], chunked[0])
     np.testing.assert_array_equal(whole[1], chunked[1])
     np.testing.assert_allclose(whole[2], chunked[2], rtol=1e-12)
+
+
+def test_repeated_points_tie_and_still_give_the_cost_of_the_split():
+    # Copies of a point project onto one value: the sums share the tied places evenly, which
+    # for copies is exactly the sum of whichever copies the halving keeps.
+    base_x, base_y = uniform_pair(25, seed=4)
+    x, y = np.repeat(base_x, 4, axis=0), np.repeat(base_y, 4, axis=0)
+    take = lambda side, rows: (x if side == 0 else y)[rows]
+    order, sizes = np.arange(100), np.array([50, 50])
+    new_x, new_y, cost = halfspace.split_level(take, order, order, sizes, 8,
+                                               np.random.default_rng(0))
+    for b, start in enumerate((0, 50)):
+        parts = [slice(start, start + 25), slice(start + 25, start + 50)]
+        expected = sum(coupling_cost(x[new_x[part]], y[new_y[part]]) / 2 for part in parts)
+        assert cost[b] == pytest.approx(expected, rel=1e-9)

@@ -153,19 +153,26 @@ def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
 def _low_sums(px, py, valid, sizes, unit, h1, h2):
     """Coordinate sums of the lowest ``h1`` points of x, and of the lowest ``h1`` and ``h2``
     of y, along each direction of ``unit`` (k, d): three (b, k, d) arrays. The directions
-    are projected a chunk at a time (``PROJECTION_ENTRIES``)."""
+    are projected a chunk at a time (``PROJECTION_ENTRIES``).
+
+    Each sum is read off the ``h``-th lowest value ``t`` of the row (a partial sort of the
+    values, not of their positions): the points below ``t`` and, where several points
+    project exactly onto ``t``, an even share of each of those (they tie for the last
+    places), so the sum is that of the lowest ``h`` up to how ties are broken."""
     count, width = unit.shape[0], px.shape[1]
     chunk = max(1, PROJECTION_ENTRIES // max(1, px.shape[0] * width))
     out = [np.empty((px.shape[0], count, px.shape[-1])) for _ in range(3)]
-    ranks = np.arange(width)
     for begin in range(0, count, chunk):
         part = unit[begin:begin + chunk]
         for points, wanted, targets in ((px, (h1,), out[:1]), (py, (h1, h2), out[1:])):
-            along = np.where(valid, np.einsum("bwd,kd->kbw", points, part), np.inf)
-            moved = lowest_first(along, sizes, wanted)
-            rank = np.empty_like(moved)
-            np.put_along_axis(rank, moved, np.broadcast_to(ranks, moved.shape), axis=-1)
+            along = np.where(valid, np.tensordot(part, points, axes=([1], [2])), np.inf)
+            kth = sorted({int(c) - 1 for h in wanted for c in np.unique(h) if c > 0})
+            ordered = np.partition(along, kth, axis=-1) if kth else along
             for h, target in zip(wanted, targets):
-                below = (rank < h[None, :, None]).astype(np.float64)  # (k, b, w)
-                target[:, begin:begin + chunk] = np.matmul(below.transpose(1, 0, 2), points)
+                last = np.take_along_axis(
+                    ordered, np.maximum(h - 1, 0)[None, :, None].repeat(len(part), 0), axis=-1)
+                below, tied = along < last, along == last
+                share = ((h[None, :] - below.sum(-1)) / np.maximum(tied.sum(-1), 1))[..., None]
+                weight = below + tied * share  # (k, b, w)
+                target[:, begin:begin + chunk] = np.matmul(weight.transpose(1, 0, 2), points)
     return out
