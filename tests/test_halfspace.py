@@ -134,3 +134,12 @@ def test_repeated_points_tie_and_still_give_the_cost_of_the_split():
         parts = [slice(start, start + 25), slice(start + 25, start + 50)]
         expected = sum(coupling_cost(x[new_x[part]], y[new_y[part]]) / 2 for part in parts)
         assert cost[b] == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_workflow_refuses_halfspace_splits_with_another_cost_before_any_job():
+    from hiref.methods import resolve_params, size_error
+
+    refused = resolve_params("hiref_refined", {"split": "halfspace"}, cost="euclidean")
+    assert "set split to auto or lowrank" in size_error("hiref_refined", refused, 1024)
+    kept = resolve_params("hiref_refined", {"split": "halfspace"}, cost="sqeuclidean")
+    assert size_error("hiref_refined", kept, 1024) is None

@@ -45,6 +45,21 @@ HIREF_REFINED = MethodSpec(
               "Euclidean cost, half-space splits), exact assignment of each leaf, refinement "
               "sweeps; cost of the bijection",
     legend="HiRef with candidate splits and refinement (ours)", uses_jax=True,
-    size_check=lambda params, n: solver_schedule(
-        n, params["max_rank"], params["max_leaf"], params["depth"], params["schedule"]),
+    size_check=lambda params, n: check_run(params, n),
 )
+
+
+def check_run(params: dict, n: int) -> None:
+    """Raises ``ValueError`` saying what to change when ``hiref_refined`` with ``params``
+    cannot run ``n`` points per side: half-space splits with a cost other than the squared
+    Euclidean, or a low-rank schedule that does not fit (checked for every split: ``auto``
+    takes low-rank splits in more than 2 dimensions, which the parse does not know)."""
+    if params["split"] == "halfspace" and params["cost"] != "sqeuclidean":
+        raise ValueError(
+            f"methods.hiref_refined.split is halfspace, which scores its splits with the squared "
+            f"Euclidean cost, but the experiment's cost is {params['cost']}: set split to auto "
+            "or lowrank, or the experiment's cost to sqeuclidean."
+        )
+    if params["split"] != "halfspace":
+        solver_schedule(n, params["max_rank"], params["max_leaf"], params["depth"],
+                        params["schedule"])
