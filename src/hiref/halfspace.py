@@ -63,11 +63,12 @@ def level_sizes(n: int, levels: int) -> list[np.ndarray]:
     return out
 
 
-def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of each block of ``sizes`` (b,) in the order arrays, padded to the largest:
-    ``idx`` (b, w) int64 (padding repeats the block's start) and ``valid`` (b, w) bool."""
+def segments(sizes: np.ndarray, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each block of ``sizes`` (b,) in the order arrays, padded to ``width``
+    (default: the largest size): ``idx`` (b, w) int64 (padding repeats the block's start) and
+    ``valid`` (b, w) bool."""
     starts = np.cumsum(sizes) - sizes
-    offsets = np.arange(int(sizes.max()))
+    offsets = np.arange(int(sizes.max()) if width is None else width)
     valid = offsets[None, :] < sizes[:, None]
     return np.where(valid, starts[:, None] + offsets[None, :], starts[:, None]), valid
 
@@ -77,9 +78,14 @@ def lowest_first(position: np.ndarray, sizes: np.ndarray, keep: tuple[np.ndarray
     """Partially sorts each row of ``position`` (..., b, w), padded with ``inf`` past each
     block's size: returns the column order (..., b, w) in which, for every ``h`` of ``keep``
     ((b,) arrays of counts), a row's first ``h[b]`` columns are its ``h[b]`` lowest."""
-    width = position.shape[-1]
-    kth = sorted({int(c) - 1 for h in keep for c in np.unique(h) if c > 0} | {width - 1})
-    return np.argpartition(position, kth, axis=-1)
+    return np.argpartition(position, sorted({*_last_places(keep), position.shape[-1] - 1}),
+                           axis=-1)
+
+
+def _last_places(keep: tuple[np.ndarray, ...]) -> set[int]:
+    """The positions ``h - 1`` that a partial sort must fix so that, for every count ``h``
+    of ``keep``, a row's first ``h`` entries are its ``h`` lowest."""
+    return {int(c) - 1 for h in keep for c in np.unique(h) if c > 0}
 
 
 def regroup(order: np.ndarray, idx: np.ndarray, valid: np.ndarray, moved: np.ndarray) -> None:
@@ -127,7 +133,8 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     # Y's first co-cluster along -theta holds its h1 highest along theta.
     scores = np.stack([gain(low_x, low_y, total_y - low_y),
                        gain(low_x, total_y - low_y2, low_y2)], axis=1)  # (b, 2, kx, ky)
-    best = scores.reshape(len(sizes), -1).argmax(1)
+    flat = scores.reshape(len(sizes), -1)
+    best = flat.argmax(1)
     flip, kx, ky = np.unravel_index(best, (2, directions, directions))
     along_x = np.einsum("bwd,bd->bw", px, unit[kx])
     along_y = np.einsum("bwd,bd->bw", py, unit[ky] * np.where(flip, -1.0, 1.0)[:, None])
@@ -135,7 +142,7 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     for order, along in ((order_x, along_x), (order_y, along_y)):
         regroup(order, idx, valid, lowest_first(np.where(valid, along, np.inf), sizes, (h1,)))
     squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
-    cost = (squares - 2 * scores.reshape(len(sizes), -1).max(1)) / sizes
+    cost = (squares - 2 * flat[np.arange(len(sizes)), best]) / sizes
     return order_x, order_y, cost
 
 
@@ -166,7 +173,7 @@ def _low_sums(px, py, valid, sizes, unit, h1, h2):
         part = unit[begin:begin + chunk]
         for points, wanted, targets in ((px, (h1,), out[:1]), (py, (h1, h2), out[1:])):
             along = np.where(valid, np.tensordot(part, points, axes=([1], [2])), np.inf)
-            kth = sorted({int(c) - 1 for h in wanted for c in np.unique(h) if c > 0})
+            kth = sorted(_last_places(wanted))
             ordered = np.partition(along, kth, axis=-1) if kth else along
             for h, target in zip(wanted, targets):
                 last = np.take_along_axis(

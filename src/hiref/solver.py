@@ -331,9 +331,10 @@ class _Plan:
 def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank") -> _Plan:
     """The plan of a solve of ``n`` points whose levels take ``split`` (``"lowrank"``, or
     ``"halfspace"``: ``halvings_for(n, max_leaf)`` halvings, each a rank-2 level)."""
-    level_sizes = []
-    halfspace_levels = refine.halvings_for(n, config.max_leaf) if split == "halfspace" else 0
+    level_sizes, halfspace_levels = [], 0
+    to_groups = refine.halvings_for(n, config.max_leaf)
     if split == "halfspace":
+        halfspace_levels = to_groups
         sizes = halfspace.level_sizes(n, halfspace_levels)[-1]
         schedule = [2] * halfspace_levels + [int(sizes.max())]
     else:
@@ -341,7 +342,7 @@ def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank")
         for r in schedule[:-1]:
             level_sizes.append(sizes)
             sizes = _capacities(sizes, r).ravel()
-    halvings = refine.halvings_for(n, config.max_leaf) if config.refine_sweeps else 0
+    halvings = to_groups if config.refine_sweeps else 0
     group_sizes = halfspace.level_sizes(n, halvings)[-1]
     wide = input_dtype == np.float64 and jax.config.jax_enable_x64
     return _Plan(schedule, level_sizes, [int(s.max()) for s in level_sizes], 0, sizes,
@@ -558,8 +559,7 @@ def _halfspace_levels(plan, problem, seed, timer):
             _rng(seed, _HALFSPACE_STREAM, level))
         timer.finished({"level": level + 1, "blocks": len(sizes),
                         "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
-                        "objective": float(np.dot(sizes / n, block_cost)) * norm.cost_scale
-                        + norm.cost_offset}, started)
+                        "objective": _level_objective(sizes, block_cost, n, norm)}, started)
     return order_x, order_y
 
 
@@ -609,11 +609,17 @@ def _level_info(level, r, sizes, diag, info, n, norm) -> dict:
     return {
         "level": level + 1, "blocks": len(sizes), "block_size": int(sizes.max()), "rank": r,
         **info,
-        "objective": float(np.dot(sizes / n, np.asarray(diag.objective, np.float64)))
-        * norm.cost_scale + norm.cost_offset,
+        "objective": _level_objective(sizes, diag.objective, n, norm),
         "marginal_error": float(np.max(np.asarray(diag.marginal_error))),
         "moved_share": float(np.asarray(diag.moved).sum()) / (2 * n),
     }
+
+
+def _level_objective(sizes, block_objective, n, norm) -> float:
+    """A level's objective in the caller's units: its blocks' objectives (b,), normalised
+    units, weighted by their ``sizes`` (b,) of ``n`` points in all."""
+    weighted = np.dot(sizes / n, np.asarray(block_objective, np.float64))
+    return float(weighted) * norm.cost_scale + norm.cost_offset
 
 
 def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
@@ -762,11 +768,8 @@ def _schedule(n: int, config: HiRefConfig) -> list[int]:
 
 def _segment_arrays(sizes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions of each block in the order arrays, padded to ``width`` (at least the largest
-    size): idx (b, width) int32 and mask (b, width) bool."""
-    starts = np.cumsum(sizes) - sizes
-    offsets = np.arange(width)
-    mask = offsets[None, :] < sizes[:, None]
-    idx = np.where(mask, starts[:, None] + offsets[None, :], starts[:, None])
+    size): idx (b, width) int32 and mask (b, width) bool (:func:`hiref.halfspace.segments`)."""
+    idx, mask = halfspace.segments(sizes, width)
     return idx.astype(np.int32), mask
 
 
