@@ -121,6 +121,23 @@ def test_memory_of_a_level_is_chunked_over_directions(monkeypatch):
     np.testing.assert_allclose(whole[2], chunked[2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("sizes", [[128, 128], [65, 64, 64, 64]])
+def test_a_level_is_the_same_in_any_number_of_threads(sizes):
+    # The directions are scored in tasks of a thread pool (x and y, each a chunk of
+    # directions) that write disjoint parts of the sums: the halvings cannot depend on the
+    # threads (the costs only up to rounding, as a chunk's shape changes the products').
+    # Odd blocks take y's sums at two counts, even ones at one.
+    sizes = np.array(sizes)
+    x, y = uniform_pair(int(sizes.sum()), seed=5)
+    take = lambda side, rows: (x if side == 0 else y)[rows]
+    order = np.arange(len(x))
+    one, three = (halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0),
+                                        threads=threads) for threads in (1, 3))
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+    np.testing.assert_allclose(one[2], three[2], rtol=1e-12)
+
+
 def test_repeated_points_tie_and_still_give_the_cost_of_the_split():
     # Copies of a point project onto one value: the sums share the tied places evenly, which
     # for copies is exactly the sum of whichever copies the halving keeps.

@@ -97,8 +97,8 @@ class HiRefConfig:
         the host, in ``leaf_threads`` threads), ``"jax"`` (the batched JAX solver on JAX's
         device) or ``"auto"``: ``"scipy"`` when ``jax.default_backend()`` is the CPU, else
         ``"jax"``. The choice is recorded in ``Alignment.extra["leaf_solver"]``.
-      leaf_threads: host threads of the ``"scipy"`` leaf solver (0: every core the process
-        may use).
+      leaf_threads: host threads of the ``"scipy"`` leaf solver and of half-space levels (0:
+        every core the process may use).
       leaf_memory_mb: memory for the dense leaf costs held at once (either solver); bounds
         memory, not results.
       max_expansion: largest ``lcm(n, m) / max(n, m)`` accepted when ``|X| != |Y|``; at most
@@ -155,8 +155,8 @@ class HiRefConfig:
         "auto", "Exact solver of the leaves and refinement groups: scipy (host, threads), jax "
         "(batched on JAX's device) or auto (scipy when JAX's backend is the CPU, else jax).",
         enum=list(LEAF_SOLVERS))
-    leaf_threads: int = setting(0, "Host threads of the scipy leaf solver (0: every core the "
-                                "job may use).", minimum=0)
+    leaf_threads: int = setting(0, "Host threads of the scipy leaf solver and of half-space "
+                                "levels (0: every core the job may use).", minimum=0)
     leaf_memory_mb: int = setting(512, "Memory for the dense leaf costs held at once (bounds "
                                   "memory only).", minimum=1)
     max_expansion: int = setting(8, "Largest lcm(n, m) / max(n, m) accepted when |X| != |Y|.",

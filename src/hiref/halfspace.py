@@ -23,8 +23,11 @@ Only the squared Euclidean cost decomposes so; other costs take low-rank splits.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hiref import costs
 
@@ -33,8 +36,8 @@ from hiref import costs
 #: half-spaces ever more sparsely (30-D shared clusters: leaves 1.2 x exact, against 1.08 x
 #: with low-rank splits), so low-rank splits are kept there.
 AUTO_MAX_DIM = 2
-#: Projections (directions x points) held at once: the directions of a level are scored in
-#: chunks of at most this many entries, so memory stays linear in n.
+#: Projections (directions x points) held at once by each thread: the directions of a level
+#: are scored in chunks of at most this many entries, so memory stays linear in n.
 PROJECTION_ENTRIES = costs.HOST_CHUNK
 
 
@@ -96,11 +99,14 @@ def regroup(order: np.ndarray, idx: np.ndarray, valid: np.ndarray, moved: np.nda
 
 def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,
                 order_y: np.ndarray, sizes: np.ndarray, directions: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                rng: np.random.Generator, threads: int = 1
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Halves every block of the orders (n,) (consecutive segments of ``sizes`` (b,)).
 
     ``take(side, rows)`` reads the points (..., d) of x (``side`` 0) or y (1) at ``rows``
-    (...) in the solve's normalised units; ``directions`` random unit directions are drawn from ``rng``.
+    (...) in the solve's normalised units; ``directions`` random unit directions are drawn
+    from ``rng``. The projections are scored in ``threads`` host threads (the halvings do not
+    depend on them; the costs only up to rounding).
 
     Returns:
       The new ``order_x``, ``order_y``, whose segments of :func:`halved_sizes` are the
@@ -119,7 +125,8 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     h1, h2 = sizes - sizes // 2, sizes // 2
     unit = _directions(dim, directions, rng)
 
-    low_x, low_y, low_y2 = _low_sums(px, py, valid, sizes, unit, h1, h2)
+    with _host_pool(threads) as pool:
+        low_x, low_y, low_y2 = _low_sums(px, py, valid, unit, h1, h2, pool, threads)
     total_x, total_y = px.sum(1)[:, None, :], py.sum(1)[:, None, :]  # (b, 1, d)
     first, second = h1[:, None, None], np.maximum(h2, 1)[:, None, None]
 
@@ -139,8 +146,12 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     along_x = np.einsum("bwd,bd->bw", px, unit[kx])
     along_y = np.einsum("bwd,bd->bw", py, unit[ky] * np.where(flip, -1.0, 1.0)[:, None])
     order_x, order_y = order_x.copy(), order_y.copy()
-    for order, along in ((order_x, along_x), (order_y, along_y)):
+
+    def cut(order, along):
         regroup(order, idx, valid, lowest_first(np.where(valid, along, np.inf), sizes, (h1,)))
+
+    with _host_pool(threads) as pool:
+        list(pool.map(cut, (order_x, order_y), (along_x, along_y)))
     squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
     cost = (squares - 2 * flat[np.arange(len(sizes)), best]) / sizes
     return order_x, order_y, cost
@@ -157,29 +168,47 @@ def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
     return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), costs.DIVISOR_FLOOR)
 
 
-def _low_sums(px, py, valid, sizes, unit, h1, h2):
+@contextmanager
+def _host_pool(threads: int):
+    """A pool of ``threads`` threads, each with a single-threaded BLAS: NumPy's sorts,
+    reductions and products release the GIL, and a multithreaded BLAS inside each thread
+    would oversubscribe the cores."""
+    with ExitStack() as stack:
+        if threads > 1:
+            stack.enter_context(threadpool_limits(1, user_api="blas"))
+        yield stack.enter_context(ThreadPoolExecutor(max(1, threads)))
+
+
+def _low_sums(px, py, valid, unit, h1, h2, pool, threads):
     """Coordinate sums of the lowest ``h1`` points of x, and of the lowest ``h1`` and ``h2``
     of y, along each direction of ``unit`` (k, d): three (b, k, d) arrays. The directions
-    are projected a chunk at a time (``PROJECTION_ENTRIES``).
+    are projected a chunk at a time (at most ``PROJECTION_ENTRIES`` each, and at least one
+    chunk per thread), each chunk of each side a task of ``pool``.
 
     Each sum is read off the ``h``-th lowest value ``t`` of the row (a partial sort of the
     values, not of their positions): the points below ``t`` and, where several points
     project exactly onto ``t``, an even share of each of those (they tie for the last
     places), so the sum is that of the lowest ``h`` up to how ties are broken."""
-    count, width = unit.shape[0], px.shape[1]
-    chunk = max(1, PROJECTION_ENTRIES // max(1, px.shape[0] * width))
-    out = [np.empty((px.shape[0], count, px.shape[-1])) for _ in range(3)]
-    for begin in range(0, count, chunk):
+    count, (blocks, width, dim) = unit.shape[0], px.shape
+    chunk = max(1, min(-(-count // threads), PROJECTION_ENTRIES // max(1, blocks * width)))
+    even = np.array_equal(h1, h2)  # every block even: y's two counts are one
+    out_x, out_y1 = np.empty((blocks, count, dim)), np.empty((blocks, count, dim))
+    out_y2 = out_y1 if even else np.empty((blocks, count, dim))
+    sides = ((px, (h1,), (out_x,)), (py, (h1,) if even else (h1, h2), (out_y1, out_y2)))
+
+    def task(args):
+        (points, wanted, targets), begin = args
         part = unit[begin:begin + chunk]
-        for points, wanted, targets in ((px, (h1,), out[:1]), (py, (h1, h2), out[1:])):
-            along = np.where(valid, np.tensordot(part, points, axes=([1], [2])), np.inf)
-            kth = sorted(_last_places(wanted))
-            ordered = np.partition(along, kth, axis=-1) if kth else along
-            for h, target in zip(wanted, targets):
-                last = np.take_along_axis(
-                    ordered, np.maximum(h - 1, 0)[None, :, None].repeat(len(part), 0), axis=-1)
-                below, tied = along < last, along == last
-                share = ((h[None, :] - below.sum(-1)) / np.maximum(tied.sum(-1), 1))[..., None]
-                weight = below + tied * share  # (k, b, w)
-                target[:, begin:begin + chunk] = np.matmul(weight.transpose(1, 0, 2), points)
-    return out
+        along = np.where(valid, np.tensordot(part, points, axes=([1], [2])), np.inf)
+        kth = sorted(_last_places(wanted))
+        ordered = np.partition(along, kth, axis=-1) if kth else along
+        for h, target in zip(wanted, targets):
+            last = np.take_along_axis(
+                ordered, np.maximum(h - 1, 0)[None, :, None].repeat(len(part), 0), axis=-1)
+            below, tied = along < last, along == last
+            share = ((h[None, :] - below.sum(-1)) / np.maximum(tied.sum(-1), 1))[..., None]
+            weight = below + tied * share  # (k, b, w)
+            target[:, begin:begin + chunk] = np.matmul(weight.transpose(1, 0, 2), points)
+
+    list(pool.map(task, [(side, begin) for side in sides for begin in range(0, count, chunk)]))
+    return out_x, out_y1, out_y2

@@ -107,8 +107,8 @@ def solve(
     ``d``: the splits' state (a few numbers per point and co-cluster), chunks of
     ``LEVEL_CHUNK_BYTES`` and ``hiref.costs.HOST_CHUNK``, one leaf per thread (docs/memory.md).
     Half-space levels (``split``) hold both clouds in float64 on the host (``16 d`` bytes a
-    point pair) and chunks of ``hiref.halfspace.PROJECTION_ENTRIES`` projections. With
-    ``n != m`` the repeated points are copies.
+    point pair) and, per thread, chunks of ``hiref.halfspace.PROJECTION_ENTRIES``
+    projections. With ``n != m`` the repeated points are copies.
     """
     config = HiRefConfig() if config is None else config
     validation.check_config(config)
@@ -556,7 +556,8 @@ def _halfspace_levels(plan, problem, seed, timer):
         started = time.perf_counter()
         order_x, order_y, block_cost = halfspace.split_level(
             norm.take_exact, order_x, order_y, sizes, problem.config.split_directions,
-            _rng(seed, _HALFSPACE_STREAM, level))
+            _rng(seed, _HALFSPACE_STREAM, level),
+            leaves.host_threads(problem.config.leaf_threads))
         timer.finished({"level": level + 1, "blocks": len(sizes),
                         "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
                         "objective": _level_objective(sizes, block_cost, n, norm)}, started)
