@@ -224,13 +224,14 @@ def shard_problems():
 def run_schedule(wildcards):
     """The low-rank schedule of this run's settings and n (that of a sharded run; a
     single-job run in 2-D may take half-space levels instead, hiref.halfspace)."""
+    from hiref.methods.hierarchical import lowrank_leaf
     from hiref.schedule import solver_schedule
 
     params = method_params(wildcards)
     return solver_schedule(
         int(wildcards.n),
         params["max_rank"],
-        params["max_leaf"],
+        lowrank_leaf(params),
         params["depth"],
         params["schedule"],
     )

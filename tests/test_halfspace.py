@@ -160,3 +160,16 @@ def test_the_workflow_refuses_halfspace_splits_with_another_cost_before_any_job(
     assert "set split to auto or lowrank" in size_error("hiref_refined", refused, 1024)
     kept = resolve_params("hiref_refined", {"split": "halfspace"}, cost="sqeuclidean")
     assert size_error("hiref_refined", kept, 1024) is None
+
+
+@pytest.mark.parametrize("dim, max_leaf, expected", [
+    (2, None, 64), (3, None, 128), (2, 128, 128), (3, 32, 32),
+])
+def test_the_default_leaf_follows_the_split_and_an_explicit_one_is_kept(dim, max_leaf, expected):
+    # max_leaf None: 64 where half-space splits run (cheap exact levels), 128 where low-rank
+    # ones do; the result records the leaf limit that ran.
+    x, y = np.random.default_rng(6).uniform(size=(2, 1000, dim))
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(max_leaf=max_leaf, refine_sweeps=0))
+    assert out.config.max_leaf == expected
+    assert out.schedule[-1] <= expected
+    assert hiref.HiRefConfig(max_leaf=max_leaf).leaf_limit(out.extra["split"]) == expected

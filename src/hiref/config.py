@@ -22,6 +22,13 @@ MAX_DEPTH = 32
 #: times (copies: memory and work grow with it, and leaves hold this many times ``max_leaf``
 #: points); beyond, subsampling the larger set (the paper's way) is the practical choice.
 MAX_EXPANSION = 64
+#: The largest leaf (and refinement group) of each kind of split when ``max_leaf`` is None.
+#: Half-space levels are cheap and exact, so their leaves can be small: in 2-D at n = 2^20
+#: leaves of 64 give the matching of leaves of 128 (equal to six digits) in three quarters of
+#: the time, and 0.02 % above it at n = 4096 (docs/performance.md). Low-rank levels cost a
+#: solve each and round their splits, so their leaves stay larger: in 64-D digits leaves of
+#: 128 keep the matching within 2 % of exact.
+DEFAULT_MAX_LEAF = {"halfspace": 64, "lowrank": 128}
 #: Largest number of entries (64 MiB in float32) of one block of a cost or a plan that a
 #: program builds at once: FRLC's cost tiles, the row blocks in which plans are scored, the
 #: batches the mini-batch solver runs together. It bounds memory; the block's results are
@@ -36,7 +43,9 @@ class HiRefConfig:
     Attributes:
       max_rank: largest number of co-clusters a block is split into at one level.
       max_leaf: largest block size solved exactly at the last level, and the size of the
-        refinement groups. The authors' ``max_Q`` is an exclusive bound on their last rank,
+        refinement groups; ``None`` (the default): ``DEFAULT_MAX_LEAF`` of the split that runs
+        (64 with half-space splits, 128 with low-rank ones; see :meth:`leaf_limit`). The
+        authors' ``max_Q`` is an exclusive bound on their last rank,
         so ``max_leaf = max_Q - 1`` reproduces their schedule whenever ``n`` factors (see
         :func:`hiref.plan_levels`); their last level, a rank-``Q`` low-rank split into
         singletons, is replaced here by an exact assignment of each ``Q``-point leaf. What
@@ -109,10 +118,11 @@ class HiRefConfig:
     # methods.hiref and methods.hiref_refined; hiref.validation.check_config enforces the same
     # limits on any HiRefConfig.
     max_rank: int = setting(16, "Largest rank of a low-rank split.", minimum=2)
-    max_leaf: int = setting(
-        128, "Largest block solved exactly at the last level, and the refinement group size; "
-        "the authors' max_Q = max_leaf + 1 (their schedule when n factors). A leaf of s points "
-        "costs 8 s^2 bytes per thread and about n s^2 work in all.", minimum=1)
+    max_leaf: int | None = setting(
+        None, "Largest block solved exactly at the last level, and the refinement group size "
+        "(null: 64 with half-space splits, 128 with low-rank ones); the authors' max_Q = "
+        "max_leaf + 1 (their schedule when n factors). A leaf of s points costs 8 s^2 bytes "
+        "per thread and about n s^2 work in all.", minimum=1)
     depth: int = setting(6, "Largest number of schedule entries, leaf included (the authors' "
                          "hierarchy_depth + 1).", minimum=2, maximum=MAX_DEPTH)
     schedule: tuple[int, ...] | None = setting(
@@ -164,6 +174,11 @@ class HiRefConfig:
 
     def replace(self, **changes) -> HiRefConfig:
         return dataclasses.replace(self, **changes)
+
+    def leaf_limit(self, split: str) -> int:
+        """The largest leaf of a solve whose levels take ``split`` (``"halfspace"`` or
+        ``"lowrank"``): ``max_leaf``, or the split's ``DEFAULT_MAX_LEAF`` when it is None."""
+        return DEFAULT_MAX_LEAF[split] if self.max_leaf is None else self.max_leaf
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -313,6 +313,7 @@ def split(x, y, *, levels: int, cost: str = "sqeuclidean", config: HiRefConfig |
             "has none (its levels run on the host in one process): use hiref.solve, or "
             "split='lowrank' (or 'auto', which shards with low-rank levels)."
         )
+    config = config.replace(max_leaf=config.leaf_limit("lowrank"))
     seed = check_seed(seed)
     report = solver._progress_printer(validation.check_progress(progress))
     x = validation.as_points(x, "x")

@@ -123,6 +123,7 @@ def solve(
     cost_name = "precomputed" if matrix is not None else cost
 
     split = _split_kind(config, x.shape[1], cost_name)
+    config = config.replace(max_leaf=config.leaf_limit(split))  # the result records what ran
     rep_x, rep_y = _repetitions(n, m, config)
     expanded = _expanded(config, rep_x, rep_y)
     if split == "lowrank":
@@ -331,6 +332,7 @@ class _Plan:
 def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank") -> _Plan:
     """The plan of a solve of ``n`` points whose levels take ``split`` (``"lowrank"``, or
     ``"halfspace"``: ``halvings_for(n, max_leaf)`` halvings, each a rank-2 level)."""
+    config = config.replace(max_leaf=config.leaf_limit(split))
     level_sizes, halfspace_levels = [], 0
     to_groups = refine.halvings_for(n, config.max_leaf)
     if split == "halfspace":

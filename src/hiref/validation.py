@@ -92,6 +92,10 @@ _INTEGER_FIELDS = {
 }
 
 
+#: Integer fields whose None means "chosen by the solve" (``HiRefConfig.leaf_limit``).
+_AUTOMATIC_FIELDS = {"max_leaf"}
+
+
 #: Upper bounds of integer fields, with why and what to change (checked after the types).
 _UPPER_BOUNDS = (
     ("depth", MAX_DEPTH,
@@ -125,6 +129,8 @@ def check_config(config: HiRefConfig) -> None:
         )
     for name, low in _INTEGER_FIELDS.items():
         value = getattr(config, name)
+        if value is None and name in _AUTOMATIC_FIELDS:
+            continue
         if not _is_integer(value) or value < low:
             raise ValueError(
                 f"HiRefConfig.{name} must be an integer >= {low}, got {value!r} "

@@ -61,5 +61,10 @@ def check_run(params: dict, n: int) -> None:
             "or lowrank, or the experiment's cost to sqeuclidean."
         )
     if params["split"] != "halfspace":
-        solver_schedule(n, params["max_rank"], params["max_leaf"], params["depth"],
+        solver_schedule(n, params["max_rank"], lowrank_leaf(params), params["depth"],
                         params["schedule"])
+
+
+def lowrank_leaf(params: dict) -> int:
+    """The largest leaf of ``hiref_refined`` with ``params`` when its levels are low-rank."""
+    return from_params(HiRefConfig, params).leaf_limit("lowrank")
