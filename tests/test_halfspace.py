@@ -131,8 +131,10 @@ def test_a_level_is_the_same_in_any_number_of_threads(sizes):
     x, y = uniform_pair(int(sizes.sum()), seed=5)
     take = lambda side, rows: (x if side == 0 else y)[rows]
     order = np.arange(len(x))
-    one, three = (halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0),
-                                        threads=threads) for threads in (1, 3))
+    one = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0))
+    with halfspace.host_pool(3) as pool:
+        three = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0),
+                                      pool)
     np.testing.assert_array_equal(one[0], three[0])
     np.testing.assert_array_equal(one[1], three[1])
     np.testing.assert_allclose(one[2], three[2], rtol=1e-12)

@@ -22,9 +22,11 @@ Only the squared Euclidean cost decomposes so; other costs take low-rank splits.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -99,14 +101,14 @@ def regroup(order: np.ndarray, idx: np.ndarray, valid: np.ndarray, moved: np.nda
 
 def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,
                 order_y: np.ndarray, sizes: np.ndarray, directions: int,
-                rng: np.random.Generator, threads: int = 1
+                rng: np.random.Generator, pool: HostPool | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Halves every block of the orders (n,) (consecutive segments of ``sizes`` (b,)).
 
     ``take(side, rows)`` reads the points (..., d) of x (``side`` 0) or y (1) at ``rows``
     (...) in the solve's normalised units; ``directions`` random unit directions are drawn
-    from ``rng``. The projections are scored in ``threads`` host threads (the halvings do not
-    depend on them; the costs only up to rounding).
+    from ``rng``. The projections are scored in the threads of ``pool`` (None: in this
+    thread; the halvings do not depend on the threads, the costs only up to rounding).
 
     Returns:
       The new ``order_x``, ``order_y``, whose segments of :func:`halved_sizes` are the
@@ -125,8 +127,8 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     h1, h2 = sizes - sizes // 2, sizes // 2
     unit = _directions(dim, directions, rng)
 
-    with _host_pool(threads) as pool:
-        low_x, low_y, low_y2 = _low_sums(px, py, valid, unit, h1, h2, pool, threads)
+    pool = pool or HostPool()
+    low_x, low_y, low_y2 = _low_sums(px, py, valid, unit, h1, h2, pool)
     total_x, total_y = px.sum(1)[:, None, :], py.sum(1)[:, None, :]  # (b, 1, d)
     first, second = h1[:, None, None], np.maximum(h2, 1)[:, None, None]
 
@@ -150,8 +152,7 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     def cut(order, along):
         regroup(order, idx, valid, lowest_first(np.where(valid, along, np.inf), sizes, (h1,)))
 
-    with _host_pool(threads) as pool:
-        list(pool.map(cut, (order_x, order_y), (along_x, along_y)))
+    list(pool.map(cut, (order_x, order_y), (along_x, along_y)))
     squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
     cost = (squares - 2 * flat[np.arange(len(sizes)), best]) / sizes
     return order_x, order_y, cost
@@ -168,18 +169,32 @@ def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
     return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), costs.DIVISOR_FLOOR)
 
 
+@dataclass(frozen=True)
+class HostPool:
+    """Where the tasks of a level run: ``threads`` threads of ``executor``, or this thread
+    (``executor`` None)."""
+
+    executor: Executor | None = None
+    threads: int = 1
+
+    def map(self, function, *arguments):
+        return (self.executor or builtins).map(function, *arguments)
+
+
 @contextmanager
-def _host_pool(threads: int):
-    """A pool of ``threads`` threads, each with a single-threaded BLAS: NumPy's sorts,
-    reductions and products release the GIL, and a multithreaded BLAS inside each thread
-    would oversubscribe the cores."""
-    with ExitStack() as stack:
-        if threads > 1:
-            stack.enter_context(threadpool_limits(1, user_api="blas"))
-        yield stack.enter_context(ThreadPoolExecutor(max(1, threads)))
+def host_pool(threads: int):
+    """A :class:`HostPool` of ``threads`` threads for the levels of a solve, each thread with
+    a single-threaded BLAS: NumPy's sorts, reductions and products release the GIL, and a
+    multithreaded BLAS inside each thread would oversubscribe the cores. One pool serves
+    every level (starting threads and limiting BLAS cost milliseconds each time)."""
+    if threads <= 1:
+        yield HostPool()
+        return
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as executor:
+        yield HostPool(executor, threads)
 
 
-def _low_sums(px, py, valid, unit, h1, h2, pool, threads):
+def _low_sums(px, py, valid, unit, h1, h2, pool):
     """Coordinate sums of the lowest ``h1`` points of x, and of the lowest ``h1`` and ``h2``
     of y, along each direction of ``unit`` (k, d): three (b, k, d) arrays. The directions
     are projected a chunk at a time (at most ``PROJECTION_ENTRIES`` each, and at least one
@@ -190,7 +205,8 @@ def _low_sums(px, py, valid, unit, h1, h2, pool, threads):
     project exactly onto ``t``, an even share of each of those (they tie for the last
     places), so the sum is that of the lowest ``h`` up to how ties are broken."""
     count, (blocks, width, dim) = unit.shape[0], px.shape
-    chunk = max(1, min(-(-count // threads), PROJECTION_ENTRIES // max(1, blocks * width)))
+    chunk = max(1, min(-(-count // pool.threads),
+                       PROJECTION_ENTRIES // max(1, blocks * width)))
     even = np.array_equal(h1, h2)  # every block even: y's two counts are one
     out_x, out_y1 = np.empty((blocks, count, dim)), np.empty((blocks, count, dim))
     out_y2 = out_y1 if even else np.empty((blocks, count, dim))

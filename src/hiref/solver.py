@@ -554,15 +554,15 @@ def _halfspace_levels(plan, problem, seed, timer):
     norm = problem.norm
     n = int(plan.leaf_sizes.sum())
     order_x = order_y = np.arange(n)
-    for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
-        started = time.perf_counter()
-        order_x, order_y, block_cost = halfspace.split_level(
-            norm.take_exact, order_x, order_y, sizes, problem.config.split_directions,
-            _rng(seed, _HALFSPACE_STREAM, level),
-            leaves.host_threads(problem.config.leaf_threads))
-        timer.finished({"level": level + 1, "blocks": len(sizes),
-                        "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
-                        "objective": _level_objective(sizes, block_cost, n, norm)}, started)
+    with halfspace.host_pool(leaves.host_threads(problem.config.leaf_threads)) as pool:
+        for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
+            started = time.perf_counter()
+            order_x, order_y, block_cost = halfspace.split_level(
+                norm.take_exact, order_x, order_y, sizes, problem.config.split_directions,
+                _rng(seed, _HALFSPACE_STREAM, level), pool)
+            timer.finished({"level": level + 1, "blocks": len(sizes),
+                            "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
+                            "objective": _level_objective(sizes, block_cost, n, norm)}, started)
     return order_x, order_y
 
 
