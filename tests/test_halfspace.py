@@ -18,8 +18,12 @@ def coupling_cost(x, y):
     return ((x[:, None, :] - y[None]) ** 2).sum(-1).mean()
 
 
+@pytest.mark.parametrize("sample", [None, 6])
 @pytest.mark.parametrize("sizes", [[16], [9, 8], [5, 4, 4, 4], [1, 1]])
-def test_a_level_halves_every_block_and_reports_its_cost(sizes):
+def test_a_level_halves_every_block_and_reports_its_cost(sizes, sample, monkeypatch):
+    # sample: blocks larger than SCORE_SAMPLE choose their cut on a sample, and are cut whole.
+    if sample:
+        monkeypatch.setattr(halfspace, "SCORE_SAMPLE", sample)
     sizes = np.array(sizes)
     x, y = uniform_pair(int(sizes.sum()), seed=1)
     take = lambda side, rows: (x if side == 0 else y)[rows]
@@ -175,3 +179,9 @@ def test_the_default_leaf_follows_the_split_and_an_explicit_one_is_kept(dim, max
     assert out.config.max_leaf == expected
     assert out.schedule[-1] <= expected
     assert hiref.HiRefConfig(max_leaf=max_leaf).leaf_limit(out.extra["split"]) == expected
+
+
+def test_the_first_levels_score_more_directions_within_the_bound():
+    assert [halfspace.level_directions(16, level) for level in range(5)] == [64, 64, 64, 16, 16]
+    assert halfspace.level_directions(200, 0) == hiref.config.MAX_SPLIT_DIRECTIONS
+    assert halfspace.level_directions(256, 0) == 256

@@ -32,12 +32,26 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from hiref import costs
+from hiref.config import MAX_SPLIT_DIRECTIONS
 
 #: Largest point dimension in which ``split="auto"`` takes half-space splits. Random
 #: directions cover the half-planes of 2-D well; in higher dimension they cover the
 #: half-spaces ever more sparsely (30-D shared clusters: leaves 1.2 x exact, against 1.08 x
 #: with low-rank splits), so low-rank splits are kept there.
 AUTO_MAX_DIM = 2
+#: The first ``TOP_LEVELS`` levels choose among ``TOP_DIRECTIONS_FACTOR`` times
+#: ``split_directions`` directions: the coarsest cuts shape everything below them, and a
+#: costly one is beyond what refinement repairs (2-D at n = 2^16, four seeds: checkerboard
+#: 0.984 x BSP-OT-64 on average and 1.024 at worst with 16 directions everywhere, 0.964 and
+#: 0.969 with 64 in the first three levels). Those levels are scored on samples
+#: (``SCORE_SAMPLE``) at large n, so the extra directions cost little.
+TOP_LEVELS = 3
+TOP_DIRECTIONS_FACTOR = 4
+#: Largest block whose cut is chosen on all its points: a larger block chooses on a random
+#: sample of this many points per side. The candidates' costs are means over each half, which
+#: a sample of 8192 estimates to about 1 % of the block's spread, while a level's work no
+#: longer grows with the blocks above this size (docs/solver.md, "Half-space splits").
+SCORE_SAMPLE = 8192
 #: Projections (directions x points) held at once by each thread: the directions of a level
 #: are scored in chunks of at most this many entries, so memory stays linear in n.
 PROJECTION_ENTRIES = costs.HOST_CHUNK
@@ -53,6 +67,14 @@ def resolve(split: str, dim: int, cost: str, schedule) -> str:
         return split
     return ("halfspace" if cost == "sqeuclidean" and dim <= AUTO_MAX_DIM and schedule is None
             else "lowrank")
+
+
+def level_directions(directions: int, level: int) -> int:
+    """Directions scored at ``level`` (0: the first) of a solve with ``split_directions``
+    ``directions``: more in the first ``TOP_LEVELS``, at most ``MAX_SPLIT_DIRECTIONS``."""
+    if level >= TOP_LEVELS:
+        return directions
+    return max(directions, min(directions * TOP_DIRECTIONS_FACTOR, MAX_SPLIT_DIRECTIONS))
 
 
 def halved_sizes(sizes: np.ndarray) -> np.ndarray:
@@ -107,14 +129,17 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
 
     ``take(side, rows)`` reads the points (..., d) of x (``side`` 0) or y (1) at ``rows``
     (...) in the solve's normalised units; ``directions`` random unit directions are drawn
-    from ``rng``. The projections are scored in the threads of ``pool`` (None: in this
-    thread; the halvings do not depend on the threads, the costs only up to rounding).
+    from ``rng``. Blocks of more than ``SCORE_SAMPLE`` points choose their cut on a random
+    sample of that many points per side (drawn from ``rng``, with replacement), and are cut
+    whole. The projections are scored in the threads of ``pool`` (None: in this thread; the
+    halvings do not depend on the threads).
 
     Returns:
       The new ``order_x``, ``order_y``, whose segments of :func:`halved_sizes` are the
       co-clusters (the first half of every block matched to the first), and the transport
-      cost (b,) of each block's chosen co-clustering, in normalised units.
+      cost (b,) of each block's co-clustering, in normalised units.
     """
+    pool = pool or HostPool()
     idx, valid = segments(sizes)
     px = np.where(valid[..., None], take(0, order_x[idx]), 0).astype(np.float64)
     py = np.where(valid[..., None], take(1, order_y[idx]), 0).astype(np.float64)
@@ -123,39 +148,65 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     centre = (px.sum(1) + py.sum(1)) / (2 * sizes[:, None])
     px = np.where(valid[..., None], px - centre[:, None, :], 0)
     py = np.where(valid[..., None], py - centre[:, None, :], 0)
-    dim = px.shape[-1]
-    h1, h2 = sizes - sizes // 2, sizes // 2
-    unit = _directions(dim, directions, rng)
+    unit = _directions(px.shape[-1], directions, rng)
+    if px.shape[1] > SCORE_SAMPLE:
+        picks = (rng.random((2, len(sizes), SCORE_SAMPLE)) * sizes[:, None]).astype(np.int64)
+        sample = np.full(len(sizes), SCORE_SAMPLE)
+        flip, kx, ky = _choose(np.take_along_axis(px, picks[0, ..., None], axis=1),
+                               np.take_along_axis(py, picks[1, ..., None], axis=1),
+                               np.ones((len(sizes), SCORE_SAMPLE), bool), sample, unit, pool)
+    else:
+        flip, kx, ky = _choose(px, py, valid, sizes, unit, pool)
+    along_x = np.einsum("bwd,bd->bw", px, unit[kx])
+    along_y = np.einsum("bwd,bd->bw", py, unit[ky] * np.where(flip, -1.0, 1.0)[:, None])
+    h1 = sizes - sizes // 2
 
-    pool = pool or HostPool()
+    def cut(points, order, along):
+        """The block's order with its h1 lowest along ``along`` first, and the coordinate
+        sums (b, d) of those h1 points."""
+        moved = lowest_first(np.where(valid, along, np.inf), sizes, (h1,))
+        order = order.copy()
+        regroup(order, idx, valid, moved)
+        first = np.arange(points.shape[1])[None, :] < h1[:, None]
+        return order, np.einsum("bw,bwd->bd", first,
+                                np.take_along_axis(points, moved[..., None], axis=1))
+
+    (order_x, low_x), (order_y, low_y) = pool.map(cut, (px, py), (order_x, order_y),
+                                                  (along_x, along_y))
+    gain = _gain(low_x, low_y, px.sum(1), py.sum(1), h1, sizes // 2)
+    squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
+    return order_x, order_y, (squares - 2 * gain) / sizes
+
+
+def _gain(low_x, low_y, total_x, total_y, h1, h2):
+    """The sum-product term ``S(X_1).S(Y_1)/h1 + S(X_2).S(Y_2)/h2`` of a co-clustering's
+    cost, from the first co-clusters' sums ``low_x``, ``low_y`` and the blocks' ``total_x``,
+    ``total_y`` (each (b, d)), for blocks whose halves hold ``h1``, ``h2`` (b,) points."""
+    return (np.einsum("bd,bd->b", low_x, low_y) / h1
+            + np.einsum("bd,bd->b", total_x - low_x, total_y - low_y) / np.maximum(h2, 1))
+
+
+def _choose(px, py, valid, sizes, unit, pool):
+    """The cheapest of the candidate co-clusterings of each block of centred points ``px``,
+    ``py`` (b, w, d) (``valid`` (b, w), ``sizes`` (b,)) along the directions ``unit`` (k, d):
+    ``(flip, kx, ky)``, each (b,): X cut along ``unit[kx]``, Y along ``unit[ky]``, negated
+    where ``flip``."""
+    h1, h2 = sizes - sizes // 2, sizes // 2
     low_x, low_y, low_y2 = _low_sums(px, py, valid, unit, h1, h2, pool)
     total_x, total_y = px.sum(1)[:, None, :], py.sum(1)[:, None, :]  # (b, 1, d)
     first, second = h1[:, None, None], np.maximum(h2, 1)[:, None, None]
 
     def gain(sx1, sy1, sy2):
-        """The sum-product term of the cost, ``S(X_1).S(Y_1)/h1 + S(X_2).S(Y_2)/h2``, for X
-        cut along each direction kx and Y's co-clusters of sums ``sy1``, ``sy2`` along each
-        ky: (b, kx, ky)."""
+        """:func:`_gain` for X cut along each direction kx and Y's co-clusters of sums
+        ``sy1``, ``sy2`` along each ky: (b, kx, ky)."""
         return (np.einsum("bid,bjd->bij", sx1, sy1) / first
                 + np.einsum("bid,bjd->bij", total_x - sx1, sy2) / second)
 
     # Y's first co-cluster along -theta holds its h1 highest along theta.
     scores = np.stack([gain(low_x, low_y, total_y - low_y),
                        gain(low_x, total_y - low_y2, low_y2)], axis=1)  # (b, 2, kx, ky)
-    flat = scores.reshape(len(sizes), -1)
-    best = flat.argmax(1)
-    flip, kx, ky = np.unravel_index(best, (2, directions, directions))
-    along_x = np.einsum("bwd,bd->bw", px, unit[kx])
-    along_y = np.einsum("bwd,bd->bw", py, unit[ky] * np.where(flip, -1.0, 1.0)[:, None])
-    order_x, order_y = order_x.copy(), order_y.copy()
-
-    def cut(order, along):
-        regroup(order, idx, valid, lowest_first(np.where(valid, along, np.inf), sizes, (h1,)))
-
-    list(pool.map(cut, (order_x, order_y), (along_x, along_y)))
-    squares = (px ** 2).sum((1, 2)) + (py ** 2).sum((1, 2))
-    cost = (squares - 2 * flat[np.arange(len(sizes)), best]) / sizes
-    return order_x, order_y, cost
+    best = scores.reshape(len(sizes), -1).argmax(1)
+    return np.unravel_index(best, (2, len(unit), len(unit)))
 
 
 def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -558,7 +558,8 @@ def _halfspace_levels(plan, problem, seed, timer):
         for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
             started = time.perf_counter()
             order_x, order_y, block_cost = halfspace.split_level(
-                norm.take_exact, order_x, order_y, sizes, problem.config.split_directions,
+                norm.take_exact, order_x, order_y, sizes,
+                halfspace.level_directions(problem.config.split_directions, level),
                 _rng(seed, _HALFSPACE_STREAM, level), pool)
             timer.finished({"level": level + 1, "blocks": len(sizes),
                             "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
