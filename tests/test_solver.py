@@ -157,7 +157,7 @@ def test_candidate_first_splits_avoid_the_costly_tail():
 
 
 def test_refinement_groups_halve_along_the_principal_axis():
-    from hiref import refine
+    from hiref import halfspace, refine
 
     rng = np.random.default_rng(0)
     # Two far-apart clusters of unequal size along the first axis; 203 points, 3 halvings.
@@ -169,6 +169,14 @@ def test_refinement_groups_halve_along_the_principal_axis():
     first_half = order[: sizes[:4].sum()]
     assert len(first_half) == 102
     assert (first_half < 101).sum() in (0, 101)
+    # In threads (a range of groups each) the groups are the same.
+    with halfspace.host_pool(3) as pool:
+        threaded, same_sizes = refine.halve(points.astype(np.float32), 3,
+                                            np.random.default_rng(0), pool)
+    np.testing.assert_array_equal(same_sizes, sizes)
+    bounds = np.cumsum(sizes)[:-1]
+    for mine, theirs in zip(np.split(order, bounds), np.split(threaded, bounds)):
+        assert set(mine) == set(theirs)
 
 
 def test_seconds_exclude_compilation():

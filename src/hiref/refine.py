@@ -53,31 +53,43 @@ def pair_points(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     return out
 
 
-def halve(points: np.ndarray, halvings: int, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray]:
+def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
+          pool: halfspace.HostPool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Groups the rows of ``points`` (n, D) by ``halvings`` rounds of principal-axis halving.
 
     Every group of ``s`` points splits into its ``ceil(s / 2)`` points lowest along the
-    group's principal axis and the rest.
+    group's principal axis and the rest. The groups of a round are halved in the threads of
+    ``pool`` (None: in this thread), a contiguous range of groups each; the groups do not
+    depend on the threads.
 
     Returns:
       ``(order, sizes)``: the (n,) int64 order in which the groups are contiguous, and their
       (2**halvings,) sizes, equal up to one.
     """
+    pool = pool or halfspace.HostPool()
     order = np.arange(points.shape[0])
     sizes = np.array([points.shape[0]])
     for _ in range(halvings):
         idx, valid = halfspace.segments(sizes)
-        weights = valid[:, :, None].astype(points.dtype)
-        block = points[order[idx]]
-        block = (block - (block * weights).sum(1, keepdims=True) / sizes[:, None, None]) * weights
-        direction = rng.standard_normal((len(sizes), points.shape[1])).astype(block.dtype)
-        for _ in range(POWER_ITERATIONS):
-            direction = np.einsum("bsd,bs->bd", block, np.einsum("bsd,bd->bs", block, direction))
-            direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True),
-                                    costs.DIVISOR_FLOOR)
-        position = np.where(valid, np.einsum("bsd,bd->bs", block, direction), np.inf)
-        halfspace.regroup(order, idx, valid,
-                          halfspace.lowest_first(position, sizes, (sizes - sizes // 2,)))
+        starts = rng.standard_normal((len(sizes), points.shape[1])).astype(points.dtype)
+        ranges = [r for r in np.array_split(np.arange(len(sizes)), pool.threads) if len(r)]
+        moved = list(pool.map(lambda r: _principal_halves(points[order[idx[r]]], valid[r],
+                                                          sizes[r], starts[r]), ranges))
+        halfspace.regroup(order, idx, valid, np.concatenate(moved))
         sizes = halfspace.halved_sizes(sizes)
     return order, sizes
+
+
+def _principal_halves(block: np.ndarray, valid: np.ndarray, sizes: np.ndarray,
+                      direction: np.ndarray) -> np.ndarray:
+    """The column order (b, w) that puts first the ``ceil(s / 2)`` points of each group
+    ``block`` (b, w, D) (``valid`` (b, w), ``sizes`` (b,)) lowest along its principal axis,
+    found by ``POWER_ITERATIONS`` power-iteration steps from ``direction`` (b, D)."""
+    weights = valid[:, :, None].astype(block.dtype)
+    block = (block - (block * weights).sum(1, keepdims=True) / sizes[:, None, None]) * weights
+    for _ in range(POWER_ITERATIONS):
+        direction = np.einsum("bsd,bs->bd", block, np.einsum("bsd,bd->bs", block, direction))
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True),
+                                costs.DIVISOR_FLOOR)
+    position = np.where(valid, np.einsum("bsd,bd->bs", block, direction), np.inf)
+    return halfspace.lowest_first(position, sizes, (sizes - sizes // 2,))

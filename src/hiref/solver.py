@@ -641,7 +641,8 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
         started = time.perf_counter()
         pairs = refine.pair_points(norm.take, order_x, order_y, rng)
-        order_p, group_sizes = refine.halve(pairs, plan.halvings, rng)
+        with halfspace.host_pool(leaves.host_threads(config.leaf_threads)) as pool:
+            order_p, group_sizes = refine.halve(pairs, plan.halvings, rng, pool)
         del pairs
         order_x, order_y = order_x[order_p], order_y[order_p]
         before = order_y.copy()
