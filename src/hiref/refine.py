@@ -73,8 +73,9 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
         idx, valid = halfspace.segments(sizes)
         starts = rng.standard_normal((len(sizes), points.shape[1])).astype(points.dtype)
         ranges = [r for r in np.array_split(np.arange(len(sizes)), pool.threads) if len(r)]
-        moved = list(pool.map(lambda r: _principal_halves(points[order[idx[r]]], valid[r],
-                                                          sizes[r], starts[r]), ranges))
+        moved = list(pool.map(_principal_halves, (points[order[idx[r]]] for r in ranges),
+                              (valid[r] for r in ranges), (sizes[r] for r in ranges),
+                              (starts[r] for r in ranges)))
         halfspace.regroup(order, idx, valid, np.concatenate(moved))
         sizes = halfspace.halved_sizes(sizes)
     return order, sizes
