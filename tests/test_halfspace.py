@@ -181,7 +181,11 @@ def test_the_default_leaf_follows_the_split_and_an_explicit_one_is_kept(dim, max
     assert hiref.HiRefConfig(max_leaf=max_leaf).leaf_limit(out.extra["split"]) == expected
 
 
-def test_the_first_levels_score_more_directions_within_the_bound():
-    assert [halfspace.level_directions(16, level) for level in range(5)] == [64, 64, 64, 16, 16]
-    assert halfspace.level_directions(200, 0) == hiref.config.MAX_SPLIT_DIRECTIONS
-    assert halfspace.level_directions(256, 0) == 256
+def test_the_first_levels_score_more_directions_and_small_blocks_fewer_within_the_bounds():
+    deep = halfspace.DEEP_BLOCK
+    assert [halfspace.level_directions(16, level, 2 * deep) for level in range(5)] == [
+        64, 64, 64, 16, 16]
+    assert [halfspace.level_directions(16, level, deep) for level in (2, 3)] == [64, 8]
+    assert halfspace.level_directions(1, 5, deep) == 1
+    assert halfspace.level_directions(200, 0, deep) == hiref.config.MAX_SPLIT_DIRECTIONS
+    assert halfspace.level_directions(256, 0, deep) == 256

@@ -559,7 +559,8 @@ def _halfspace_levels(plan, problem, seed, timer):
             started = time.perf_counter()
             order_x, order_y, block_cost = halfspace.split_level(
                 norm.take_exact, order_x, order_y, sizes,
-                halfspace.level_directions(problem.config.split_directions, level),
+                halfspace.level_directions(problem.config.split_directions, level,
+                                           int(sizes.max())),
                 _rng(seed, _HALFSPACE_STREAM, level), pool)
             timer.finished({"level": level + 1, "blocks": len(sizes),
                             "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
