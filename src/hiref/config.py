@@ -76,7 +76,8 @@ class HiRefConfig:
         cut (in 2-D evenly spaced angles over a half-turn from a random offset, else random;
         ``split_directions**2`` pairs, each with both pairings, are scored per block); the
         first ``hiref.halfspace.TOP_LEVELS`` levels score ``TOP_DIRECTIONS_FACTOR`` times as
-        many; at most ``MAX_SPLIT_DIRECTIONS``.
+        many, and blocks of at most ``DEEP_BLOCK`` points below them fewer
+        (:func:`hiref.halfspace.level_directions`); at most ``MAX_SPLIT_DIRECTIONS``.
       outer_iters: mirror-descent iterations of the low-rank solver at each level.
       inner_iters: Sinkhorn iterations per projection (each mirror-descent step projects
         both factors once; the kernel is exponentiated once per projection). Projections
@@ -139,7 +140,8 @@ class HiRefConfig:
     split_directions: int = setting(
         16, "Directions along which a half-space split may cut each cloud (in 2-D evenly "
         "spaced over a half-turn from a random offset, else random; four times as many, up to "
-        "256, in the first three levels).", minimum=1,
+        "256, in the first three levels, half as many in blocks of at most 4096 points below "
+        "them).", minimum=1,
         maximum=MAX_SPLIT_DIRECTIONS)
     outer_iters: int = setting(30, "Mirror-descent iterations per level.", minimum=0)
     inner_iters: int = setting(50, "Sinkhorn iterations per projection (two projections per "
