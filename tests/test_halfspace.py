@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hiref
-from hiref import halfspace
+from hiref import halfspace, host
 
 
 def uniform_pair(n, seed=0):
@@ -136,7 +136,7 @@ def test_a_level_is_the_same_in_any_number_of_threads(sizes):
     take = lambda side, rows: (x if side == 0 else y)[rows]
     order = np.arange(len(x))
     one = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0))
-    with halfspace.host_pool(3) as pool:
+    with host.pool(3) as pool:
         three = halfspace.split_level(take, order, order, sizes, 8, np.random.default_rng(0),
                                       pool)
     np.testing.assert_array_equal(one[0], three[0])

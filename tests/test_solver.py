@@ -157,7 +157,7 @@ def test_candidate_first_splits_avoid_the_costly_tail():
 
 
 def test_refinement_groups_halve_along_the_principal_axis():
-    from hiref import halfspace, refine
+    from hiref import host, refine
 
     rng = np.random.default_rng(0)
     # Two far-apart clusters of unequal size along the first axis; 203 points, 3 halvings.
@@ -170,7 +170,7 @@ def test_refinement_groups_halve_along_the_principal_axis():
     assert len(first_half) == 102
     assert (first_half < 101).sum() in (0, 101)
     # In threads (a range of groups each) the groups are the same.
-    with halfspace.host_pool(3) as pool:
+    with host.pool(3) as pool:
         threaded, same_sizes = refine.halve(points.astype(np.float32), 3,
                                             np.random.default_rng(0), pool)
     np.testing.assert_array_equal(same_sizes, sizes)

@@ -22,16 +22,11 @@ Only the squared Euclidean cost decomposes so; other costs take low-rank splits.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from hiref import costs
+from hiref import costs, host
 from hiref.config import MAX_SPLIT_DIRECTIONS
 
 #: Largest point dimension in which ``split="auto"`` takes half-space splits. Random
@@ -133,7 +128,7 @@ def regroup(order: np.ndarray, idx: np.ndarray, valid: np.ndarray, moved: np.nda
 
 def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,
                 order_y: np.ndarray, sizes: np.ndarray, directions: int,
-                rng: np.random.Generator, pool: HostPool | None = None
+                rng: np.random.Generator, pool: host.Pool | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Halves every block of the orders (n,) (consecutive segments of ``sizes`` (b,)).
 
@@ -149,7 +144,7 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
       co-clusters (the first half of every block matched to the first), and the transport
       cost (b,) of each block's co-clustering, in normalised units.
     """
-    pool = pool or HostPool()
+    pool = pool or host.Pool()
     idx, valid = segments(sizes)
     px = np.where(valid[..., None], take(0, order_x[idx]), 0).astype(np.float64)
     py = np.where(valid[..., None], take(1, order_y[idx]), 0).astype(np.float64)
@@ -228,31 +223,6 @@ def _directions(dim: int, count: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([np.cos(angles), np.sin(angles)], axis=1)
     unit = rng.standard_normal((count, dim))
     return unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), costs.DIVISOR_FLOOR)
-
-
-@dataclass(frozen=True)
-class HostPool:
-    """Where the tasks of a level run: ``threads`` threads of ``executor``, or this thread
-    (``executor`` None)."""
-
-    executor: Executor | None = None
-    threads: int = 1
-
-    def map(self, function, *arguments):
-        return (self.executor or builtins).map(function, *arguments)
-
-
-@contextmanager
-def host_pool(threads: int):
-    """A :class:`HostPool` of ``threads`` threads for the levels of a solve, each thread with
-    a single-threaded BLAS: NumPy's sorts, reductions and products release the GIL, and a
-    multithreaded BLAS inside each thread would oversubscribe the cores. One pool serves
-    every level (starting threads and limiting BLAS cost milliseconds each time)."""
-    if threads <= 1:
-        yield HostPool()
-        return
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as executor:
-        yield HostPool(executor, threads)
 
 
 def _low_sums(px, py, valid, unit, h1, h2, pool):

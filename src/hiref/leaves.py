@@ -25,15 +25,13 @@ device batch (the batch bounded by ``leaf_memory_mb``); time measured on this pr
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import assignment, costs
+from hiref import assignment, costs, host
 
 #: The host path cuts the blocks into this many tasks per thread, so that threads finish
 #: together although blocks differ in difficulty.
@@ -45,16 +43,6 @@ def resolve(name: str) -> str:
     if name != "auto":
         return name
     return "scipy" if jax.default_backend() == "cpu" else "jax"
-
-
-def host_threads(requested: int) -> int:
-    """Threads for the host path: ``requested``, or every core this process may use (0)."""
-    if requested:
-        return requested
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,17 +90,8 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
                     points.matrix[bx[:, None], by[None, :]])[1]]
         solved.flush()
 
-    if threads == 1 or len(tasks) == 1:
-        for task in tasks:
-            run(task)
-    else:
-        # The threads run in parallel, each with a single-threaded BLAS: a multithreaded
-        # BLAS inside each would oversubscribe the cores (on this project's 2-core CPU, a
-        # block of 128 points in 2048-D took 75 ms instead of 6 ms).
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run, tasks))
+    with host.pool(min(threads, len(tasks))) as pool:
+        list(pool.map(run, tasks))
     return result
 
 

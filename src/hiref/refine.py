@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hiref import costs, halfspace
+from hiref import costs, halfspace, host
 
 #: Power-iteration steps per halving: a few find the axis of largest spread well enough, and
 #: an axis found only roughly is harmless (it varies the groups, and any grouping is valid).
@@ -54,7 +54,7 @@ def pair_points(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
 
 
 def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
-          pool: halfspace.HostPool | None = None) -> tuple[np.ndarray, np.ndarray]:
+          pool: host.Pool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Groups the rows of ``points`` (n, D) by ``halvings`` rounds of principal-axis halving.
 
     Every group of ``s`` points splits into its ``ceil(s / 2)`` points lowest along the
@@ -66,7 +66,7 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
       ``(order, sizes)``: the (n,) int64 order in which the groups are contiguous, and their
       (2**halvings,) sizes, equal up to one.
     """
-    pool = pool or halfspace.HostPool()
+    pool = pool or host.Pool()
     order = np.arange(points.shape[0])
     sizes = np.array([points.shape[0]])
     for _ in range(halvings):

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import atoms, costs, halfspace, leaves, lowrank, refine, starts, validation
+from hiref import atoms, costs, halfspace, host, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import solver_schedule
 from hiref.seeds import check_seed
@@ -554,7 +554,7 @@ def _halfspace_levels(plan, problem, seed, timer):
     norm = problem.norm
     n = int(plan.leaf_sizes.sum())
     order_x = order_y = np.arange(n)
-    with halfspace.host_pool(leaves.host_threads(problem.config.leaf_threads)) as pool:
+    with host.pool(host.threads(problem.config.leaf_threads)) as pool:
         for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
             started = time.perf_counter()
             order_x, order_y, block_cost = halfspace.split_level(
@@ -642,7 +642,7 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
     for sweep in range(config.refine_sweeps if plan.halvings else 0):
         started = time.perf_counter()
         pairs = refine.pair_points(norm.take, order_x, order_y, rng)
-        with halfspace.host_pool(leaves.host_threads(config.leaf_threads)) as pool:
+        with host.pool(host.threads(config.leaf_threads)) as pool:
             order_p, group_sizes = refine.halve(pairs, plan.halvings, rng, pool)
         del pairs
         order_x, order_y = order_x[order_p], order_y[order_p]
@@ -721,7 +721,7 @@ def _solve_blocks(programs, plan, problem, order_x, order_y, sizes, width):
     if plan.leaf_solver == "scipy":
         return leaves.solve_host(problem.norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
-                                 threads=leaves.host_threads(problem.config.leaf_threads))
+                                 threads=host.threads(problem.config.leaf_threads))
     idx, mask = _segment_arrays(sizes, width)
     program = programs.leaves[len(sizes), width]
     return np.asarray(program(problem.clouds, problem.matrix, order_x.astype(np.int32),
