@@ -126,6 +126,17 @@ def test_progress_reports_every_level(split, levels, schedule):
     assert out.extra["split"] == ("halfspace" if split == "auto" else "lowrank")
 
 
+@pytest.mark.parametrize("split, words", [("lowrank", "low-rank objective"),
+                                          ("auto", "halfspace objective")])
+def test_progress_true_prints_one_line_per_level(split, words, capsys):
+    x, y = cloud(1024, 2)
+    hiref.solve(x, y, config=SMALL.replace(split=split), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("hiref level 1:") and words in lines[0]
+    assert ("moved by rounding" in lines[0]) == (split == "lowrank")
+    assert any(line.startswith("hiref level refine 1:") for line in lines)
+
+
 def test_refinement_stops_when_a_sweep_gains_less_than_refine_tol():
     x, y = cloud(1024, 2)
 

@@ -826,8 +826,9 @@ def _progress_printer(progress):
         line = (f"hiref level {info['level']}: {info['blocks']} blocks of <= "
                 f"{info['block_size']} points, rank {info['rank']}, {info['seconds']:.2f} s")
         if "objective" in info:
-            line += (f", low-rank objective {info['objective']:.6g}, marginal error "
-                     f"{info['marginal_error']:.1e}, moved by rounding "
+            line += f", {info.get('split', 'low-rank')} objective {info['objective']:.6g}"
+        if "marginal_error" in info:  # low-rank levels; half-space halves are exact
+            line += (f", marginal error {info['marginal_error']:.1e}, moved by rounding "
                      f"{100 * info['moved_share']:.2f} %")
         if "cost" in info:
             line += f", matching cost {info['cost']:.6g}"
