@@ -14,6 +14,8 @@ Cases (default HiRefConfig, seed 0):
     fresh process without a persistent compilation cache, then a warm call; cost against
     SciPy's exact assignment.
   halfmoon_2^20: half-moon -> S-curve, n = 2^20, squared Euclidean, one call.
+  halfmoon_2^17_leaf2048: half-moon -> S-curve, n = 2^17, the size of the authors' last level
+    as exact leaves, HiRefConfig(max_leaf=2048, max_rank=64), one call.
   gmm128_2^18: two 8-component Gaussian mixtures in 128-D, n = 2^18, squared Euclidean,
     one call.
   wide_2^16x2048: ImageNet-shaped float32 clouds (two 8-component mixtures in 2048-D, 512 MB
@@ -36,7 +38,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("uniform_4096", "halfmoon_2^20", "gmm128_2^18", "wide_2^16x2048")
+CASES = ("uniform_4096", "halfmoon_2^20", "halfmoon_2^17_leaf2048", "gmm128_2^18",
+         "wide_2^16x2048")
+#: Settings other than the default, by case.
+CONFIGS = {"halfmoon_2^17_leaf2048": {"max_leaf": 2048, "max_rank": 64}}
 
 
 def make_case(case: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +54,8 @@ def make_case(case: str) -> tuple[np.ndarray, np.ndarray]:
 
     if case == "halfmoon_2^20":
         return synthetic.halfmoon_scurve(2**20, 0)
+    if case == "halfmoon_2^17_leaf2048":
+        return synthetic.halfmoon_scurve(2**17, 0)
     if case == "wide_2^16x2048":
         return synthetic.gaussian_mixtures(2**16, 0, dim=2048)
     return synthetic.gaussian_mixtures(2**18, 0, dim=128)
@@ -63,12 +70,13 @@ def run_case(case: str) -> dict:
     record = {"case": case, "load_before": load_before, "hiref_file": hiref.__file__,
               "input_mb": (x.nbytes + y.nbytes) / 2**20,
               "rss_before_solve_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    config = hiref.HiRefConfig(**CONFIGS.get(case, {}))
     start = time.perf_counter()
-    first = hiref.solve(x, y, seed=0)
+    first = hiref.solve(x, y, seed=0, config=config)
     record["first_call_wall"] = time.perf_counter() - start
     if case == "uniform_4096":
         start = time.perf_counter()
-        warm = hiref.solve(x, y, seed=0)
+        warm = hiref.solve(x, y, seed=0, config=config)
         record["warm_call_wall"] = time.perf_counter() - start
         record["warm_seconds"] = warm.seconds
     record.update(

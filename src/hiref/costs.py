@@ -349,7 +349,7 @@ def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
     return np.sqrt(sq, out=sq)
 
 
-def fast_form_cancelled(xs, ys, cols, lows, cost: str) -> np.ndarray:
+def fast_form_cancelled(xs, ys, cols, lows, cost: str, shifted=None) -> np.ndarray:
     """Which blocks' assignments, found on the fast form (:func:`assignment_costs`), may lie
     more than ``FAST_FORM_TOL`` of their mean matched cost above the block's optimum
     because of that form's rounding: (b,) bool.
@@ -364,7 +364,10 @@ def fast_form_cancelled(xs, ys, cols, lows, cost: str) -> np.ndarray:
       xs, ys: each block's float64 points (s_b, d); cols: each block's assignment (s_b,);
         lows: each block's smallest fast-form entry (used for ``"euclidean"``, where an
         entry's error is at most ``e / entry`` and at most ``sqrt(e)`` for an error ``e`` of
-        its square). Every pass is vectorised over the blocks.
+        its square); shifted: each block's largest entry magnitude when column potentials
+        were subtracted from the form before solving (one more rounding of each entry, at most
+        float64's epsilon times it), 0 when none were; None: none anywhere. Every pass is
+        vectorised over the blocks.
     """
     sizes = np.array([len(c) for c in cols])
     starts = np.cumsum(sizes) - sizes
@@ -392,6 +395,8 @@ def fast_form_cancelled(xs, ys, cols, lows, cost: str) -> np.ndarray:
         square_error = 4 * (dim + 2) * eps * np.maximum(largest_square(x, centre),
                                                         largest_square(y, centre))
         error = square_error / np.maximum(np.sqrt(square_error), np.asarray(lows))
+    if shifted is not None:
+        error = error + eps * np.asarray(shifted, np.float64)
     return (mean > 0) & (2 * error > FAST_FORM_TOL * mean)
 
 

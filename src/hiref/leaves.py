@@ -14,12 +14,17 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 
 ``"auto"`` picks ``"scipy"`` when JAX's default backend is the CPU and ``"jax"`` otherwise.
 
+On the host, blocks of at least :data:`hiref.leaf_potentials.MIN_BLOCK` points are solved on their
+costs less near-optimal column potentials (:func:`hiref.leaf_potentials.column_potentials`),
+which leaves the optimal assignments unchanged and makes SciPy's shortest paths short.
+
 Cost of one block of ``s`` points in ``d`` dimensions (exact, worst case cubic in ``s``):
 memory ``16 s^2 + 24 s d`` bytes per thread on the host (its float64 costs and a temporary of
-them, each side's points read and made float64), :func:`device_block_bytes` per block of a
-device batch (the batch bounded by ``leaf_memory_mb``); time measured on this project's
-2-core CPU, SciPy, 2-D uniform clouds: 2 ms at 128, 80 ms at 512, 0.55 s at 1024, 6.7 s at
-2048 per block.
+them, each side's points read and made float64; ``28 s^2`` with potentials),
+:func:`device_block_bytes` per block of a device batch (the batch bounded by
+``leaf_memory_mb``); time measured on this project's 2-core CPU, SciPy, 2-D blocks: 2 ms at
+128, 60 ms at 512, 0.1 s at 1024 (0.4 s without potentials), 0.4-0.6 s at 2048 (3.3-3.5 s
+without).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import assignment, costs, host
+from hiref import assignment, costs, host, leaf_potentials
 
 #: The host path cuts the blocks into this many tasks per thread, so that threads finish
 #: together although blocks differ in difficulty.
@@ -86,13 +91,24 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
             if points.matrix is None:
                 solved.add(index, by, points.take_exact(0, bx), points.take_exact(1, by))
             else:
-                result[index] = by[linear_sum_assignment(
-                    points.matrix[bx[:, None], by[None, :]])[1]]
+                result[index] = by[assign(points.matrix[bx[:, None], by[None, :]])[0]]
         solved.flush()
 
     with host.pool(min(threads, len(tasks))) as pool:
         list(pool.map(run, tasks))
     return result
+
+
+def assign(block: np.ndarray) -> tuple[np.ndarray, float]:
+    """SciPy's exact assignment of ``block`` (s, s) float64, overwritten: the columns (s,)
+    matched to its rows, and the largest magnitude of the entries SciPy solved when column
+    potentials were subtracted first (their rounding, one more per entry, is then at most
+    float64's epsilon times it; 0.0 when none were)."""
+    potentials = leaf_potentials.column_potentials(block)
+    if potentials is None:
+        return linear_sum_assignment(block)[1], 0.0
+    block -= potentials[None, :]
+    return linear_sum_assignment(block)[1], float(np.abs(block).max())
 
 
 class _PointBlocks:
@@ -111,10 +127,10 @@ class _PointBlocks:
         """Solves the block at positions ``index`` (s,) of float64 points ``x``, ``y`` (s, d),
         ``by`` the rows of y in it."""
         block = costs.assignment_costs(x[None], y[None], self.cost)[0]
-        cols = linear_sum_assignment(block)[1]
-        self.result[index] = by[cols]
         low = float(block.min()) if self.cost != "sqeuclidean" else 0.0
-        self.pending.append((index, by, x, y, cols, low))
+        cols, shifted = assign(block)
+        self.result[index] = by[cols]
+        self.pending.append((index, by, x, y, cols, low, shifted))
         self.entries += x.size
         if self.entries >= costs.HOST_CHUNK:
             self.flush()
@@ -123,8 +139,9 @@ class _PointBlocks:
         """Checks the pending blocks and re-solves those whose fast form may have cancelled."""
         if not self.pending:
             return
-        index, by, x, y, cols, low = zip(*self.pending)
-        for k in np.flatnonzero(costs.fast_form_cancelled(x, y, cols, low, self.cost)):
+        index, by, x, y, cols, low, shifted = zip(*self.pending)
+        for k in np.flatnonzero(costs.fast_form_cancelled(x, y, cols, low, self.cost,
+                                                          shifted)):
             exact = costs.difference_costs(x[k], y[k], self.cost)
             self.result[index[k]] = by[k][linear_sum_assignment(exact)[1]]
         self.pending, self.entries = [], 0

@@ -1,0 +1,94 @@
+"""Column potentials that make SciPy's exact assignment of large blocks fast.
+
+SciPy's ``linear_sum_assignment`` augments one row at a time along shortest paths, its
+potentials starting at zero. On geometric costs (points on curves, a cloud shifted against
+the other) a block of 2048 points then takes 4-8 s on this project's 2-core CPU. Subtracting
+a potential ``g_j`` from every column leaves the optimal assignments unchanged (each
+assignment counts every column once), but with near-optimal dual potentials each shortest
+path is short: SciPy then takes 0.1-0.3 s on them, after about 0.25 s to compute ``g``.
+
+``g`` is the column potential of entropic OT between the block's rows and columns (uniform
+weights) after a few Sinkhorn iterations at each of a decreasing series of epsilons, in
+float32 (:func:`column_potentials`). Its accuracy only decides the speed: the assignment is
+solved exactly on ``cost - g`` in float64 whatever ``g`` is, and a ``g`` that is not finite is
+not used.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: Blocks of at least this many points get potentials. Below it SciPy is fast on its own
+#: (2-D blocks of 512 points: about 0.06 s, 0.025 s with potentials; 30-D blocks: 0.015 s,
+#: 0.05 s with potentials); at 1024 points potentials make 2-D blocks 4 times faster and cost
+#: 30-D blocks nothing.
+MIN_BLOCK = 1024
+#: Epsilons, relative to the spread of the block's cost (see :func:`cost_spread`), from the
+#: first to the last stage, geometrically spaced; each stage runs ``STAGE_ITERATIONS``
+#: Sinkhorn iterations from the previous stage's potentials.
+FIRST_EPSILON, LAST_EPSILON, STAGES, STAGE_ITERATIONS = 1.0, 1e-3, 10, 5
+#: A cost whose spread (:func:`cost_spread`) is below this fraction of its largest entry is
+#: row and column constants up to rounding: every assignment is optimal, nothing to guide.
+FLAT_SPREAD = 1e-12
+#: Blocks are padded to a multiple of this many rows and columns (masked), so that a solve
+#: compiles the Sinkhorn loop for a few shapes only.
+PAD = 128
+
+
+def cost_spread(cost: np.ndarray) -> float:
+    """Standard deviation of ``cost`` (s, s) after removing its row and column means: the
+    scale of the differences that decide the assignment, whatever constants the cost form
+    adds per row or column."""
+    centred = cost - cost.mean(1, keepdims=True)
+    centred -= centred.mean(0, keepdims=True)
+    return float(np.sqrt(np.mean(centred * centred)))
+
+
+@functools.partial(jax.jit, static_argnames=("stages", "iterations"))
+def _annealed_sinkhorn(cost, valid_rows, valid_cols, epsilons, *, stages, iterations):
+    """Column potential (s_pad,) of entropic OT between uniform weights on the valid rows and
+    columns of ``cost`` (s_pad, s_pad) float32, by log-domain Sinkhorn through ``epsilons``
+    (stages,)."""
+    log_a = jnp.where(valid_rows, 0.0, -jnp.inf).astype(cost.dtype)
+    log_b = jnp.where(valid_cols, 0.0, -jnp.inf).astype(cost.dtype)
+    zeros = jnp.zeros(cost.shape[0], cost.dtype)
+
+    def stage(potentials, eps):
+        def step(_, fg):
+            f, g = fg
+            f = -eps * jax.nn.logsumexp(log_b[None, :] + (g[None, :] - cost) / eps, axis=1)
+            f = jnp.where(valid_rows, f, 0.0)
+            g = -eps * jax.nn.logsumexp(log_a[:, None] + (f[:, None] - cost) / eps, axis=0)
+            return f, jnp.where(valid_cols, g, 0.0)
+
+        return jax.lax.fori_loop(0, iterations, step, potentials), None
+
+    (_, g), _ = jax.lax.scan(stage, (zeros, zeros), epsilons[:stages])
+    return g
+
+
+def column_potentials(cost: np.ndarray) -> np.ndarray | None:
+    """Near-optimal column potentials ``g`` (s,) float64 for the assignment of ``cost``
+    (s, s), centred on their mean; None when the block is below ``MIN_BLOCK`` points or not
+    square, its cost is flat (``FLAT_SPREAD``), or the potentials are not finite (SciPy then
+    solves ``cost`` itself)."""
+    size = cost.shape[0]
+    if size < MIN_BLOCK or cost.shape[1] != size:
+        return None
+    spread = cost_spread(cost)
+    if not np.isfinite(spread) or spread <= FLAT_SPREAD * np.abs(cost).max():
+        return None
+    padded = -(-size // PAD) * PAD
+    scaled = np.zeros((padded, padded), np.float32)
+    scaled[:size, :size] = (cost - cost.mean()) / spread
+    valid = np.arange(padded) < size
+    epsilons = np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
+    g = np.asarray(_annealed_sinkhorn(scaled, valid, valid, epsilons, stages=STAGES,
+                                      iterations=STAGE_ITERATIONS), np.float64)[:size]
+    if not np.all(np.isfinite(g)):
+        return None
+    return (g - g.mean()) * spread

@@ -1,0 +1,87 @@
+"""Column potentials before SciPy's exact assignment of large blocks: the assignment stays
+optimal whatever the block (geometric, high-dimensional, tied, far-apart clusters, sizes off
+the padding), and a solve is the same with and without them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+import hiref
+from hiref import costs, leaf_potentials, leaves
+
+SIZE = leaf_potentials.MIN_BLOCK
+
+
+def blocks():
+    """(name, x, y) blocks of at least ``MIN_BLOCK`` points that SciPy finds hard or odd."""
+    rng = np.random.default_rng(0)
+    n = SIZE + 7  # not a multiple of the padding
+    t = rng.uniform(0, np.pi, n)
+    moon = np.c_[np.cos(t), np.sin(t)] + 0.02 * rng.normal(size=(n, 2))
+    curve = np.c_[np.sin(2 * t), t / 2] + 0.02 * rng.normal(size=(n, 2))
+    grid = rng.integers(0, 3, size=(n, 2)).astype(float)  # nine atoms, ties everywhere
+    return [
+        ("shifted uniform squares", rng.uniform(size=(n, 2)), rng.uniform(size=(n, 2)) + 0.5),
+        ("moon to curve", moon, curve),
+        ("30-D Gaussians", rng.normal(size=(n, 30)), rng.normal(size=(n, 30)) + 0.3),
+        ("ties on a 3 x 3 grid", grid, rng.permutation(grid)),
+    ]
+
+
+def optimum(x, y):
+    cost = costs.difference_costs(x, y, "sqeuclidean")
+    rows, cols = linear_sum_assignment(cost)
+    return cost[rows, cols].sum(), cost
+
+
+@pytest.mark.parametrize("name, x, y", blocks(), ids=[b[0] for b in blocks()])
+def test_assignment_with_potentials_is_optimal(name, x, y):
+    best, cost = optimum(x, y)
+    block = costs.assignment_costs(x[None], y[None], "sqeuclidean")[0]
+    potentials = leaf_potentials.column_potentials(block)
+    if name.startswith("ties"):
+        assert potentials is None or np.all(np.isfinite(potentials))
+    else:
+        assert potentials is not None and potentials.shape == (len(x),)
+        assert abs(potentials.mean()) <= 1e-9 * np.abs(potentials).max()
+    cols, shifted = leaves.assign(block)
+    assert sorted(cols) == list(range(len(x)))
+    assert cost[np.arange(len(x)), cols].sum() <= best * (1 + 1e-12) + 1e-12
+    assert (shifted > 0) == (potentials is not None)
+
+
+def test_small_constant_or_rectangular_blocks_get_no_potentials():
+    rng = np.random.default_rng(1)
+    assert leaf_potentials.column_potentials(rng.normal(size=(SIZE - 1, SIZE - 1))) is None
+    assert leaf_potentials.column_potentials(np.full((SIZE, SIZE), 3.0)) is None
+    assert leaf_potentials.column_potentials(rng.normal(size=(SIZE, SIZE + 1))) is None
+    # Row and column constants only: every assignment costs the same, nothing to guide.
+    sums = rng.normal(size=(SIZE, 1)) + rng.normal(size=(1, SIZE))
+    assert leaf_potentials.column_potentials(sums) is None
+
+
+def test_far_apart_clusters_in_a_large_block_are_solved_exactly():
+    """Half of both clouds sits 1e9 away: the fast form cancels, and the potentials' own
+    rounding is counted in the check that sends the block to the exact costs."""
+    rng = np.random.default_rng(2)
+    n = SIZE
+    x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    x[: n // 2] += 1e9
+    y[: n // 2] += 1e9
+    best, cost = optimum(x, y)
+    norm = costs.normalise(x, y, "sqeuclidean", None)
+    order = leaves.solve_host(norm, np.arange(n), np.arange(n), np.array([n]),
+                              cost="sqeuclidean", threads=1)
+    assert cost[np.arange(n), order].sum() <= best * (1 + 1e-9)
+
+
+def test_a_solve_is_the_same_with_and_without_potentials(monkeypatch):
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(size=(2 * SIZE, 2)), rng.uniform(size=(2 * SIZE, 2)) + 0.3
+    config = hiref.HiRefConfig(max_leaf=SIZE, leaf_solver="scipy")
+    with_potentials = hiref.solve(x, y, config=config)
+    monkeypatch.setattr(leaf_potentials, "MIN_BLOCK", 10**9)
+    without = hiref.solve(x, y, config=config)
+    np.testing.assert_array_equal(with_potentials.perm, without.perm)
