@@ -81,26 +81,30 @@ def test_paper_real_data_on_stand_ins_is_one_command(tmp_path):
 
 def solve_requests(output: str) -> dict[tuple[str, str], str]:
     """(experiment, method) -> the resources line of each solve_ot job of a dry run."""
-    jobs = re.findall(r"rule solve_ot:.*?wildcards: experiment=(\w+), dataset=\w+, "
+    jobs = re.findall(r"rule solve_ot:.*?wildcards: experiment=(\w+), dataset=[\w.]+, "
                       r"method=([\w.-]+),.*?resources: ([^\n]*)", output, re.DOTALL)
     return {(experiment, method): resources for experiment, method, resources in jobs}
 
 
 def test_stand_ins_without_a_gpu_skip_only_the_gpu_class_solves(tmp_path):
-    """config/stand_in_cpu.yaml: the authors' HiRef on MERFISH and ImageNet and FRLC on
-    ImageNet are skipped before any data is read (the skipped run's smallest request, no
-    GPU); the other solves of those experiments keep their requests."""
+    """config/stand_in_cpu.yaml: the authors' HiRef on MERFISH and ImageNet, FRLC on
+    ImageNet and ProgOT on MOSTA's second pair are skipped before any data is read (the
+    skipped run's smallest request, no GPU); the other solves keep their requests."""
     configs = [str(ROOT / "config" / name) for name in (
         "config.yaml", "paper.yaml", "stand_in.yaml", "stand_in_cpu.yaml")]
     targets = [f"results/runs/{experiment}/{experiment}/{method}/n{n}_seed0.json"
                for experiment, n in (("merfish", 84172), ("imagenet", 640500))
                for method in ("hiref", "frlc", "hiref_refined")]
+    targets += [f"results/runs/mosta/mosta_E10.5_E11.5/{method}/n18408_seed0.json"
+                for method in ("progot", "sinkhorn")]
     proc = run_snakemake(*targets, "-n", "--configfile", *configs, workdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     requests = solve_requests(proc.stdout)
-    skipped = {("merfish", "hiref"), ("imagenet", "hiref"), ("imagenet", "frlc")}
+    skipped = {("merfish", "hiref"), ("imagenet", "hiref"), ("imagenet", "frlc"),
+               ("mosta", "progot")}
     assert set(requests) == {(e, m) for e in ("merfish", "imagenet")
-                             for m in ("hiref", "frlc", "hiref_refined")}
+                             for m in ("hiref", "frlc", "hiref_refined")} | {
+        ("mosta", "progot"), ("mosta", "sinkhorn")}
     for run, resources in requests.items():
         assert ("mem_mb=1000," in resources) == (run in skipped), (run, resources)
         assert ("gpu=0" in resources) == (run in skipped), (run, resources)
