@@ -123,6 +123,11 @@ def background_runs(request, tmp_path_factory):
     names = dict.fromkeys(name for item in request.session.items
                           for name in getattr(item, "fixturenames", ())
                           if name in BACKGROUND_RUNS)
+    # Create the session's base temporary folder here, before the background thread asks for
+    # a folder: pytest creates it on first use without a lock, so the thread and the first
+    # test's tmp_path could each create one, and a test then fails in its tmp_path setup
+    # ("... is not a normalized and relative path") when the other thread's replaces it.
+    tmp_path_factory.getbasetemp()
     runs = BackgroundRuns(list(names), tmp_path_factory)
     yield runs
     runs.close()
