@@ -85,3 +85,16 @@ def test_a_solve_is_the_same_with_and_without_potentials(monkeypatch):
     monkeypatch.setattr(leaf_potentials, "MIN_BLOCK", 10**9)
     without = hiref.solve(x, y, config=config)
     np.testing.assert_array_equal(with_potentials.perm, without.perm)
+
+
+def test_row_and_column_constants_do_not_change_the_potentials_but_by_their_own_columns():
+    """Constants per row or column change no assignment's rank: the potentials follow the
+    column constants exactly and ignore the row ones (float32 work, relative to the spread)."""
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(size=(SIZE, 2)), rng.uniform(size=(SIZE, 2)) + 0.5
+    block = costs.assignment_costs(x[None], y[None], "sqeuclidean")[0]
+    rows, columns = 1e4 * rng.normal(size=(SIZE, 1)), 1e4 * rng.normal(size=SIZE)
+    plain = leaf_potentials.column_potentials(block)
+    moved = leaf_potentials.column_potentials(block + rows + columns[None, :])
+    np.testing.assert_allclose(moved, plain + columns - columns.mean(), rtol=0,
+                               atol=1e-6 * np.ptp(block))

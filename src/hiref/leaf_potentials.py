@@ -27,11 +27,12 @@ import numpy as np
 #: 0.05 s with potentials); at 1024 points potentials make 2-D blocks 4 times faster and cost
 #: 30-D blocks nothing.
 MIN_BLOCK = 1024
-#: Epsilons, relative to the spread of the block's cost (see :func:`cost_spread`), from the
+#: Epsilons, relative to the spread of the block's cost (the root mean square of
+#: :func:`double_centred`), from the
 #: first to the last stage, geometrically spaced; each stage runs ``STAGE_ITERATIONS``
 #: Sinkhorn iterations from the previous stage's potentials.
 FIRST_EPSILON, LAST_EPSILON, STAGES, STAGE_ITERATIONS = 1.0, 1e-3, 10, 5
-#: A cost whose spread (:func:`cost_spread`) is below this fraction of its largest entry is
+#: A cost whose spread (see ``FIRST_EPSILON``) is below this fraction of its largest entry is
 #: row and column constants up to rounding: every assignment is optimal, nothing to guide.
 FLAT_SPREAD = 1e-12
 #: Blocks are padded to a multiple of this many rows and columns (masked), so that a solve
@@ -39,35 +40,35 @@ FLAT_SPREAD = 1e-12
 PAD = 128
 
 
-def cost_spread(cost: np.ndarray) -> float:
-    """Standard deviation of ``cost`` (s, s) after removing its row and column means: the
-    scale of the differences that decide the assignment, whatever constants the cost form
-    adds per row or column."""
+def double_centred(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``cost`` (s, s) less its row means and then its column means, and those column means
+    (s,): the part of the cost that decides the assignment, whatever constants the cost form
+    adds per row or column (``cost = centred + row term + column means``)."""
     centred = cost - cost.mean(1, keepdims=True)
-    centred -= centred.mean(0, keepdims=True)
-    return float(np.sqrt(np.mean(centred * centred)))
+    column_means = centred.mean(0)
+    centred -= column_means[None, :]
+    return centred, column_means
 
 
-@functools.partial(jax.jit, static_argnames=("stages", "iterations"))
-def _annealed_sinkhorn(cost, valid_rows, valid_cols, epsilons, *, stages, iterations):
-    """Column potential (s_pad,) of entropic OT between uniform weights on the valid rows and
-    columns of ``cost`` (s_pad, s_pad) float32, by log-domain Sinkhorn through ``epsilons``
-    (stages,)."""
-    log_a = jnp.where(valid_rows, 0.0, -jnp.inf).astype(cost.dtype)
-    log_b = jnp.where(valid_cols, 0.0, -jnp.inf).astype(cost.dtype)
+@functools.partial(jax.jit, static_argnames="iterations")
+def _annealed_sinkhorn(cost, valid, epsilons, *, iterations):
+    """Column potential (s_pad,) of entropic OT between uniform weights on the ``valid``
+    (s_pad,) rows and columns of ``cost`` (s_pad, s_pad) float32, by ``iterations``
+    log-domain Sinkhorn iterations at each of ``epsilons`` (stages,), in turn."""
+    log_weight = jnp.where(valid, 0.0, -jnp.inf).astype(cost.dtype)
     zeros = jnp.zeros(cost.shape[0], cost.dtype)
 
     def stage(potentials, eps):
         def step(_, fg):
             f, g = fg
-            f = -eps * jax.nn.logsumexp(log_b[None, :] + (g[None, :] - cost) / eps, axis=1)
-            f = jnp.where(valid_rows, f, 0.0)
-            g = -eps * jax.nn.logsumexp(log_a[:, None] + (f[:, None] - cost) / eps, axis=0)
-            return f, jnp.where(valid_cols, g, 0.0)
+            f = -eps * jax.nn.logsumexp(log_weight[None, :] + (g[None, :] - cost) / eps, axis=1)
+            f = jnp.where(valid, f, 0.0)
+            g = -eps * jax.nn.logsumexp(log_weight[:, None] + (f[:, None] - cost) / eps, axis=0)
+            return f, jnp.where(valid, g, 0.0)
 
         return jax.lax.fori_loop(0, iterations, step, potentials), None
 
-    (_, g), _ = jax.lax.scan(stage, (zeros, zeros), epsilons[:stages])
+    (_, g), _ = jax.lax.scan(stage, (zeros, zeros), epsilons)
     return g
 
 
@@ -79,16 +80,19 @@ def column_potentials(cost: np.ndarray) -> np.ndarray | None:
     size = cost.shape[0]
     if size < MIN_BLOCK or cost.shape[1] != size:
         return None
-    spread = cost_spread(cost)
+    centred, column_means = double_centred(cost)
+    spread = float(np.sqrt(np.vdot(centred, centred) / centred.size))
     if not np.isfinite(spread) or spread <= FLAT_SPREAD * np.abs(cost).max():
         return None
     padded = -(-size // PAD) * PAD
     scaled = np.zeros((padded, padded), np.float32)
-    scaled[:size, :size] = (cost - cost.mean()) / spread
+    scaled[:size, :size] = centred / spread
+    del centred
     valid = np.arange(padded) < size
     epsilons = np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
-    g = np.asarray(_annealed_sinkhorn(scaled, valid, valid, epsilons, stages=STAGES,
-                                      iterations=STAGE_ITERATIONS), np.float64)[:size]
+    g = np.asarray(_annealed_sinkhorn(scaled, valid, epsilons, iterations=STAGE_ITERATIONS),
+                   np.float64)[:size]
     if not np.all(np.isfinite(g)):
         return None
-    return (g - g.mean()) * spread
+    g = g * spread + column_means  # the potentials of ``cost`` itself
+    return g - g.mean()
