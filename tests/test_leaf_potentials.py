@@ -98,3 +98,38 @@ def test_row_and_column_constants_do_not_change_the_potentials_but_by_their_own_
     moved = leaf_potentials.column_potentials(block + rows + columns[None, :])
     np.testing.assert_allclose(moved, plain + columns - columns.mean(), rtol=0,
                                atol=1e-6 * np.ptp(block))
+
+
+def test_device_leaves_of_a_large_padded_width_stay_optimal():
+    """The device path (batched JAX solver, float32) subtracts row and column potentials for
+    blocks of ``MIN_BLOCK`` points or more: two leaves of 1051 and 1050 points (one padded)
+    match as well as SciPy's float64 leaves, to float32's resolution."""
+    rng = np.random.default_rng(5)
+    n = 2 * SIZE + 53
+    t = rng.uniform(0, np.pi, n)
+    x = np.c_[np.cos(t), np.sin(t)] + 0.02 * rng.normal(size=(n, 2))
+    y = np.c_[np.sin(2 * t), t / 2] + 0.02 * rng.normal(size=(n, 2))
+    config = hiref.HiRefConfig(max_leaf=SIZE + 27, refine_sweeps=0)
+    host = hiref.solve(x, y, config=config.replace(leaf_solver="scipy"))
+    device = hiref.solve(x, y, config=config.replace(leaf_solver="jax"))
+    assert device.extra["leaf_solver"] == "jax" and device.schedule == host.schedule == [2, SIZE + 27]
+    assert sorted(device.perm) == list(range(n))
+    assert device.cost_p2 <= host.cost_p2 * (1 + 1e-5)
+
+
+def test_reduced_cost_keeps_the_assignment_and_flat_blocks_flat():
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(6)
+    size, width = SIZE + 3, SIZE + 16
+    x, y = rng.uniform(size=(width, 2)), rng.uniform(size=(width, 2)) + 0.5
+    block = costs.difference_costs(x, y, "sqeuclidean")
+    valid = np.arange(width) < size
+    reduced = np.asarray(leaf_potentials.reduced_cost(jnp.asarray(block, jnp.float32),
+                                                      jnp.asarray(valid)), np.float64)
+    rows, cols = linear_sum_assignment(reduced[:size, :size])
+    best, _ = optimum(x[:size], y[:size])
+    assert block[rows, cols].sum() <= best * (1 + 1e-5)
+    flat = leaf_potentials.reduced_cost(jnp.full((width, width), 2.0, jnp.float32),
+                                        jnp.asarray(valid))
+    assert float(jnp.ptp(flat[:size, :size])) <= 1e-6

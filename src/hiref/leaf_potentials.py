@@ -12,6 +12,11 @@ weights) after a few Sinkhorn iterations at each of a decreasing series of epsil
 float32 (:func:`column_potentials`). Its accuracy only decides the speed: the assignment is
 solved exactly on ``cost - g`` in float64 whatever ``g`` is, and a ``g`` that is not finite is
 not used.
+
+The device's batched solver (:mod:`hiref.assignment`) starts from Jonker and Volgenant's
+column reduction, which absorbs any column potential; there the row potential matters, and
+:func:`reduced_cost` subtracts both inside the jitted leaf program: a 2048-point 2-D block
+took 0.7 s instead of 13 s on this CPU, a 1024-point one 0.1 s instead of 1.4 s.
 """
 
 from __future__ import annotations
@@ -50,11 +55,17 @@ def double_centred(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred, column_means
 
 
+def _epsilons() -> np.ndarray:
+    """The annealing's epsilons (``STAGES``,) float32, relative to the cost's spread."""
+    return np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
+
+
 @functools.partial(jax.jit, static_argnames="iterations")
 def _annealed_sinkhorn(cost, valid, epsilons, *, iterations):
-    """Column potential (s_pad,) of entropic OT between uniform weights on the ``valid``
-    (s_pad,) rows and columns of ``cost`` (s_pad, s_pad) float32, by ``iterations``
-    log-domain Sinkhorn iterations at each of ``epsilons`` (stages,), in turn."""
+    """Row and column potentials ``(f, g)`` (each (s_pad,)) of entropic OT between uniform
+    weights on the ``valid`` (s_pad,) rows and columns of ``cost`` (s_pad, s_pad), by
+    ``iterations`` log-domain Sinkhorn iterations at each of ``epsilons`` (stages,), in turn;
+    0 on the padding."""
     log_weight = jnp.where(valid, 0.0, -jnp.inf).astype(cost.dtype)
     zeros = jnp.zeros(cost.shape[0], cost.dtype)
 
@@ -68,8 +79,7 @@ def _annealed_sinkhorn(cost, valid, epsilons, *, iterations):
 
         return jax.lax.fori_loop(0, iterations, step, potentials), None
 
-    (_, g), _ = jax.lax.scan(stage, (zeros, zeros), epsilons)
-    return g
+    return jax.lax.scan(stage, (zeros, zeros), epsilons)[0]
 
 
 def column_potentials(cost: np.ndarray) -> np.ndarray | None:
@@ -89,10 +99,28 @@ def column_potentials(cost: np.ndarray) -> np.ndarray | None:
     scaled[:size, :size] = centred / spread
     del centred
     valid = np.arange(padded) < size
-    epsilons = np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
-    g = np.asarray(_annealed_sinkhorn(scaled, valid, epsilons, iterations=STAGE_ITERATIONS),
-                   np.float64)[:size]
+    g = np.asarray(_annealed_sinkhorn(scaled, valid, _epsilons(),
+                                      iterations=STAGE_ITERATIONS)[1], np.float64)[:size]
     if not np.all(np.isfinite(g)):
         return None
     g = g * spread + column_means  # the potentials of ``cost`` itself
     return g - g.mean()
+
+
+def reduced_cost(cost: jax.Array, valid: jax.Array) -> jax.Array:
+    """Inside a jitted program: the block's ``cost`` (s, s) on its ``valid`` (s,) rows and
+    columns (a padded block shares one mask), double-centred, divided by its spread and less
+    near-optimal row and column potentials; the same optimal assignments among the valid rows
+    and columns (:func:`hiref.assignment.padded_cost` then places the padding). A flat cost
+    stays flat (every assignment is optimal)."""
+    pair = valid[:, None] & valid[None, :]
+    weight = valid.astype(cost.dtype)
+    count = jnp.maximum(weight.sum(), 1)
+    centred = jnp.where(pair, cost, 0)
+    centred = centred - centred.sum(1, keepdims=True) / count * weight[:, None]
+    centred = jnp.where(pair, centred - centred.sum(0, keepdims=True) / count, 0)
+    spread = jnp.sqrt(jnp.sum(centred * centred)) / count
+    scaled = centred / jnp.where(spread > 0, spread, 1)
+    f, g = _annealed_sinkhorn(scaled, valid, jnp.asarray(_epsilons(), cost.dtype),
+                              iterations=STAGE_ITERATIONS)
+    return scaled - f[:, None] - g[None, :]

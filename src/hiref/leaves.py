@@ -14,9 +14,10 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 
 ``"auto"`` picks ``"scipy"`` when JAX's default backend is the CPU and ``"jax"`` otherwise.
 
-On the host, blocks of at least :data:`hiref.leaf_potentials.MIN_BLOCK` points are solved on their
-costs less near-optimal column potentials (:func:`hiref.leaf_potentials.column_potentials`),
-which leaves the optimal assignments unchanged and makes SciPy's shortest paths short.
+Blocks of at least :data:`hiref.leaf_potentials.MIN_BLOCK` points are solved on their costs
+less near-optimal potentials (:mod:`hiref.leaf_potentials`: column potentials on the host,
+row and column potentials on the device), which leaves the optimal assignments unchanged and
+makes the shortest augmenting paths short.
 
 Cost of one block of ``s`` points in ``d`` dimensions (exact, worst case cubic in ``s``):
 memory ``16 s^2 + 24 s d`` bytes per thread on the host (its float64 costs and a temporary of
@@ -58,8 +59,10 @@ def segments(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def device_block_bytes(size: int, dim: int, itemsize: int) -> int:
     """Bytes of one block in a device batch: the assignment solver's ``(size, size)`` arrays
-    (four of ``itemsize``) and each side's points read and centred."""
-    return 4 * itemsize * size * size + 2 * 2 * itemsize * size * dim
+    (four of ``itemsize``; three more for the potentials of blocks of at least
+    ``MIN_BLOCK``) and each side's points read and centred."""
+    squares = 4 + (3 if size >= leaf_potentials.MIN_BLOCK else 0)
+    return squares * itemsize * size * size + 2 * 2 * itemsize * size * dim
 
 
 def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarray,
@@ -174,6 +177,8 @@ def solve_device(clouds, matrix, order_x, order_y, idx, mask, *, cost, batch):
                                                    valid), cost)
         else:
             c = matrix[bx[:, None], by[None, :]]
+        if idx.shape[1] >= leaf_potentials.MIN_BLOCK:  # static: the blocks' padded width
+            c = leaf_potentials.reduced_cost(c, valid)
         return assignment.assign(assignment.padded_cost(c, valid))
 
     cols = jax.lax.map(block_cost, (gx, gy, mask), batch_size=batch)
