@@ -49,11 +49,12 @@ class HiRefConfig:
         so ``max_leaf = max_Q - 1`` reproduces their schedule whenever ``n`` factors (see
         :func:`hiref.plan_levels`); their last level, a rank-``Q`` low-rank split into
         singletons, is replaced here by an exact assignment of each ``Q``-point leaf. What
-        a leaf of ``s`` points costs (the exact assignment is cubic in ``s`` at worst):
-        memory ``8 s^2`` bytes per host thread (``16 s^2`` per block of a device batch);
-        time per block on this project's 2-core CPU with SciPy, 2-D clouds: about 2 ms at
-        128, 80 ms at 512, 0.5 s at 1024, 7 s at 2048, so ``n / s`` leaves cost about
-        ``n s^2`` work: keep ``max_leaf`` small unless reproducing the authors' schedule.
+        a leaf of ``s`` points costs (the exact assignment is cubic in ``s`` at worst;
+        from 1024 points it starts from near-optimal potentials, :mod:`hiref.leaf_potentials`):
+        memory ``8 s^2`` bytes per host thread (``28 s^2`` from 1024 points; see
+        :func:`hiref.leaves.device_block_bytes` for a device batch); time per block on this
+        project's 2-core CPU with SciPy, 2-D clouds: about 2 ms at 128, 60 ms at 512, 0.1 s
+        at 1024, 0.4-0.65 s at 2048, so ``n / s`` leaves cost about ``n s`` work.
       depth: largest number of schedule entries, the leaf size included: at most
         ``depth - 1`` low-rank levels. The authors' ``hierarchy_depth`` counts only the
         ranks above ``Q``, so their ``hierarchy_depth = h`` corresponds to ``depth = h + 1``.
