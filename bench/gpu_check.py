@@ -1,7 +1,8 @@
 """GPU check of HiRef (`make gpu-check`): seconds, peak device memory and cost on a CUDA GPU.
 
-Problems (issue 12): half-moon -> S-curve at 2^20 and 2^22 points in 2-D, Gaussian mixtures
-at 2^20 points in 128-D, and the ImageNet-shaped problem (n = 640500 per side, d = 2048, the
+Problems (issue 12): half-moon -> S-curve at 2^20 and 2^22 points in 2-D, and at 2^17 with
+exact leaves of 2048 points (issue 22's large leaves, the device leaf solver with its
+potentials), Gaussian mixtures at 2^20 points in 128-D, and the ImageNet-shaped problem (n = 640500 per side, d = 2048, the
 authors' schedule [7, 50, 1830], synthetic Gaussian embeddings, Euclidean cost as the
 paper's ImageNet experiment). Each runs in its own process (so peak device memory is its
 own), solved twice: cold (compilation included) and warm. Results go to a JSON file:
@@ -42,6 +43,8 @@ class Problem:
 PROBLEMS = {
     "halfmoon_2d_2^20": Problem("halfmoon_scurve", 2**20, 2, "sqeuclidean"),
     "halfmoon_2d_2^22": Problem("halfmoon_scurve", 2**22, 2, "sqeuclidean"),
+    "halfmoon_2d_2^17_leaf2048": Problem("halfmoon_scurve", 2**17, 2, "sqeuclidean",
+                                         max_leaf=2048),
     "gaussian_mixtures_128d_2^20": Problem("gaussian_mixtures", 2**20, 128, "sqeuclidean"),
     "imagenet_shaped": Problem("gaussian_embeddings", 640500, 2048, "euclidean",
                                schedule=(7, 50), max_leaf=2048),
@@ -49,6 +52,8 @@ PROBLEMS = {
 #: The same problems, tiny: exercises this script on any device (the test suite).
 SMOKE = {
     "halfmoon_2d_2^20": Problem("halfmoon_scurve", 512, 2, "sqeuclidean"),
+    "halfmoon_2d_2^17_leaf2048": Problem("halfmoon_scurve", 2048, 2, "sqeuclidean",
+                                         max_leaf=1024),
     "imagenet_shaped": Problem("gaussian_embeddings", 7 * 5 * 8, 16, "euclidean",
                                schedule=(7, 5), max_leaf=16),
 }

@@ -99,6 +99,21 @@ def test_gpu_check_says_why_it_cannot_run_here(tmp_path):
     assert "pip install -e '.[gpu]'" in proc.stderr and not out.exists()
 
 
+def test_gpu_check_smoke_runs_its_tiny_problems_on_any_device(tmp_path):
+    """`bench/gpu_check.py --smoke`: the same code on tiny versions of the problems (leaves
+    of 1024 points among them, which take potentials), one record each."""
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--smoke",
+                           "--out", str(out)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["smoke"] and [run["name"] for run in result["runs"]] == [
+        "halfmoon_2d_2^20", "halfmoon_2d_2^17_leaf2048", "imagenet_shaped"]
+    for run in result["runs"]:
+        assert run["cost_p2"] > 0 and run["warm_seconds"] > 0
+    assert result["runs"][1]["schedule_used"] == [2, 1024]
+
+
 GPU_RUNS = [sys.executable, str(ROOT / "bench" / "gpu_runs.py")]
 CONFIGS = [str(ROOT / "config" / name) for name in ("config.yaml", "paper.yaml", "stand_in.yaml")]
 
