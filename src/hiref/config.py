@@ -54,7 +54,7 @@ class HiRefConfig:
         memory ``8 s^2`` bytes per host thread (``28 s^2`` from 1024 points; see
         :func:`hiref.leaves.device_block_bytes` for a device batch); time per block on this
         project's 2-core CPU with SciPy, 2-D clouds: about 2 ms at 128, 60 ms at 512, 0.1 s
-        at 1024, 0.4-0.65 s at 2048, so ``n / s`` leaves cost about ``n s`` work.
+        at 1024, 0.45-0.7 s at 2048, so ``n / s`` leaves cost about ``n s`` work.
       depth: largest number of schedule entries, the leaf size included: at most
         ``depth - 1`` low-rank levels. The authors' ``hierarchy_depth`` counts only the
         ranks above ``Q``, so their ``hierarchy_depth = h`` corresponds to ``depth = h + 1``.

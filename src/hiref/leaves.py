@@ -24,7 +24,7 @@ memory ``16 s^2 + 24 s d`` bytes per thread on the host (its float64 costs and a
 them, each side's points read and made float64; ``28 s^2`` with potentials),
 :func:`device_block_bytes` per block of a device batch (the batch bounded by
 ``leaf_memory_mb``); time measured on this project's 2-core CPU, SciPy, 2-D blocks: 2 ms at
-128, 60 ms at 512, 0.1 s at 1024 (0.4 s without potentials), 0.4-0.6 s at 2048 (3.3-3.5 s
+128, 60 ms at 512, 0.1 s at 1024 (0.4 s without potentials), 0.45-0.7 s at 2048 (3-6 s
 without).
 """
 
