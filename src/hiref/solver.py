@@ -554,6 +554,7 @@ def _halfspace_levels(plan, problem, seed, timer):
     norm = problem.norm
     n = int(plan.leaf_sizes.sum())
     order_x = order_y = np.arange(n)
+    probe = _probe_pairs(norm, problem.cost, _rng(seed, _CANDIDATE_STREAM))
     with host.pool(host.threads(problem.config.leaf_threads)) as pool:
         for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
             started = time.perf_counter()
@@ -561,7 +562,7 @@ def _halfspace_levels(plan, problem, seed, timer):
                 norm.take_exact, order_x, order_y, sizes,
                 halfspace.level_directions(problem.config.split_directions, level,
                                            int(sizes.max())),
-                _rng(seed, _HALFSPACE_STREAM, level), pool)
+                _rng(seed, _HALFSPACE_STREAM, level), pool, probe if level == 0 else None)
             timer.finished({"level": level + 1, "blocks": len(sizes),
                             "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
                             "objective": _level_objective(sizes, block_cost, n, norm)}, started)
@@ -673,6 +674,23 @@ def _diagnostics(plan, problem, timer) -> dict:
     }
 
 
+def _probe_pairs(norm, cost, rng) -> tuple[np.ndarray, np.ndarray]:
+    """An exact matching of ``PROBE_POINTS`` x and y points drawn from ``rng`` (all, when
+    fewer): their rows ``(probe_x, partner)``, each (p,), ``x[probe_x[i]]`` matched to
+    ``y[partner[i]]``. It samples the transport map, so a first split that keeps its pairs
+    together does not cut across the map."""
+    n = norm.x.shape[0]
+    p = min(n, PROBE_POINTS)
+    probe_x = rng.choice(n, p, replace=False)
+    probe_y = rng.choice(n, p, replace=False)
+    if norm.matrix is None:
+        block = costs.assignment_costs(norm.take(0, probe_x)[None], norm.take(1, probe_y)[None],
+                                       cost)[0]
+    else:
+        block = norm.matrix[probe_x[:, None], probe_y[None, :]]
+    return probe_x, probe_y[linear_sum_assignment(block)[1]]
+
+
 def _candidate_start(first_level, problem, r, seed):
     """The start of the first split: ``config.top_restarts`` candidate splits from k-means++
     seeds run ``TRIAL_STEPS`` steps (the first level's compiled program); the one whose
@@ -686,16 +704,8 @@ def _candidate_start(first_level, problem, r, seed):
     agreement count per candidate."""
     norm, cost, config = problem.norm, problem.cost, problem.config
     n = norm.x.shape[0]
-    p = min(n, PROBE_POINTS)
     rng = _rng(seed, _CANDIDATE_STREAM)
-    probe_x = rng.choice(n, p, replace=False)
-    probe_y = rng.choice(n, p, replace=False)
-    if norm.matrix is None:
-        block = costs.assignment_costs(norm.take(0, probe_x)[None], norm.take(1, probe_y)[None],
-                                       cost)[0]
-    else:
-        block = norm.matrix[probe_x[:, None], probe_y[None, :]]
-    partner = probe_y[linear_sum_assignment(block)[1]]
+    probe_x, partner = _probe_pairs(norm, cost, rng)
     caps = _capacities(np.array([n]), r).astype(np.int32)
     idx, mask = _segment_arrays(np.array([n]), n)
     order = jax.device_put(np.arange(n, dtype=np.int32))
