@@ -37,6 +37,7 @@ MIN_BLOCK = 1024
 #: first to the last stage, geometrically spaced; each stage runs ``STAGE_ITERATIONS``
 #: Sinkhorn iterations from the previous stage's potentials.
 FIRST_EPSILON, LAST_EPSILON, STAGES, STAGE_ITERATIONS = 1.0, 1e-3, 10, 5
+EPSILONS = np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
 #: A cost whose spread (see ``FIRST_EPSILON``) is below this fraction of its largest entry is
 #: row and column constants up to rounding: every assignment is optimal, nothing to guide.
 FLAT_SPREAD = 1e-12
@@ -53,11 +54,6 @@ def double_centred(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     column_means = centred.mean(0)
     centred -= column_means[None, :]
     return centred, column_means
-
-
-def _epsilons() -> np.ndarray:
-    """The annealing's epsilons (``STAGES``,) float32, relative to the cost's spread."""
-    return np.geomspace(FIRST_EPSILON, LAST_EPSILON, STAGES).astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnames="iterations")
@@ -99,7 +95,7 @@ def column_potentials(cost: np.ndarray) -> np.ndarray | None:
     scaled[:size, :size] = centred / spread
     del centred
     valid = np.arange(padded) < size
-    g = np.asarray(_annealed_sinkhorn(scaled, valid, _epsilons(),
+    g = np.asarray(_annealed_sinkhorn(scaled, valid, EPSILONS,
                                       iterations=STAGE_ITERATIONS)[1], np.float64)[:size]
     if not np.all(np.isfinite(g)):
         return None
@@ -121,6 +117,6 @@ def reduced_cost(cost: jax.Array, valid: jax.Array) -> jax.Array:
     centred = jnp.where(pair, centred - centred.sum(0, keepdims=True) / count, 0)
     spread = jnp.sqrt(jnp.sum(centred * centred)) / count
     scaled = centred / jnp.where(spread > 0, spread, 1)
-    f, g = _annealed_sinkhorn(scaled, valid, jnp.asarray(_epsilons(), cost.dtype),
+    f, g = _annealed_sinkhorn(scaled, valid, jnp.asarray(EPSILONS, cost.dtype),
                               iterations=STAGE_ITERATIONS)
     return scaled - f[:, None] - g[None, :]

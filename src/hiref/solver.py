@@ -554,15 +554,18 @@ def _halfspace_levels(plan, problem, seed, timer):
     norm = problem.norm
     n = int(plan.leaf_sizes.sum())
     order_x = order_y = np.arange(n)
-    probe = _probe_pairs(norm, problem.cost, _rng(seed, _CANDIDATE_STREAM))
     with host.pool(host.threads(problem.config.leaf_threads)) as pool:
         for level, sizes in enumerate(halfspace.level_sizes(n, plan.halfspace_levels)[:-1]):
             started = time.perf_counter()
+            # The first cut is checked against a sampled exact matching (its time counted in
+            # the first level's).
+            probe = _probe_pairs(norm, problem.cost, _rng(seed, _CANDIDATE_STREAM)) \
+                if level == 0 else None
             order_x, order_y, block_cost = halfspace.split_level(
                 norm.take_exact, order_x, order_y, sizes,
                 halfspace.level_directions(problem.config.split_directions, level,
                                            int(sizes.max())),
-                _rng(seed, _HALFSPACE_STREAM, level), pool, probe if level == 0 else None)
+                _rng(seed, _HALFSPACE_STREAM, level), pool, probe)
             timer.finished({"level": level + 1, "blocks": len(sizes),
                             "block_size": int(sizes.max()), "rank": 2, "split": "halfspace",
                             "objective": _level_objective(sizes, block_cost, n, norm)}, started)
@@ -640,23 +643,24 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
                     "cost": total * norm.cost_scale + norm.cost_offset}, started)
 
     rng = _rng(seed, _REFINE_STREAM)
-    for sweep in range(config.refine_sweeps if plan.halvings else 0):
-        started = time.perf_counter()
-        pairs = refine.pair_points(norm.take, order_x, order_y, rng)
-        with host.pool(host.threads(config.leaf_threads)) as pool:
+    with host.pool(host.threads(config.leaf_threads)) as pool:  # one pool for all sweeps
+        for sweep in range(config.refine_sweeps if plan.halvings else 0):
+            started = time.perf_counter()
+            pairs = refine.pair_points(norm.take, order_x, order_y, rng)
             order_p, group_sizes = refine.halve(pairs, plan.halvings, rng, pool)
-        del pairs
-        order_x, order_y = order_x[order_p], order_y[order_p]
-        before = order_y.copy()
-        order_y = _solve_blocks(programs, plan, problem, order_x, order_y, group_sizes,
-                                int(group_sizes.max()))
-        previous, total = total, _matching_cost(norm, order_x, order_y, cost)
-        timer.finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
-                        "block_size": int(group_sizes.max()), "rank": int(group_sizes.max()),
-                        "cost": total * norm.cost_scale + norm.cost_offset,
-                        "changed_share": float(np.mean(order_y != before))}, started)
-        if previous - total <= config.refine_tol * previous:
-            break
+            del pairs
+            order_x, order_y = order_x[order_p], order_y[order_p]
+            before = order_y.copy()
+            order_y = _solve_blocks(programs, plan, problem, order_x, order_y, group_sizes,
+                                    int(group_sizes.max()))
+            previous, total = total, _matching_cost(norm, order_x, order_y, cost)
+            timer.finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
+                            "block_size": int(group_sizes.max()),
+                            "rank": int(group_sizes.max()),
+                            "cost": total * norm.cost_scale + norm.cost_offset,
+                            "changed_share": float(np.mean(order_y != before))}, started)
+            if previous - total <= config.refine_tol * previous:
+                break
     _check_bijection(order_x, order_y, n)
     return order_x, order_y
 
