@@ -89,9 +89,7 @@ def group_sweep(x, y, perm, group, rng):
     """One refinement sweep with groups of at most ``group`` pairs: the new perm."""
     n = len(x)
     order_x, order_y = np.arange(n), perm.copy()
-    points = np.concatenate([x, y[order_y]], axis=1)
-    if points.shape[1] > refine.PROJECTED_DIM:
-        points = points @ rng.standard_normal((points.shape[1], refine.PROJECTED_DIM))
+    points = refine.pair_points(lambda side, rows: (x, y)[side][rows], order_x, order_y, rng)
     order, sizes = refine.halve(points, refine.halvings_for(n, group), rng)
     order_x, order_y = order_x[order], order_y[order]
     for start, size in zip(*leaves.segments(sizes)):

@@ -361,20 +361,49 @@ def test_refinement_groups_wide_pairs_on_a_projection():
 
     rng = np.random.default_rng(0)
     order_x, order_y = rng.permutation(500), rng.permutation(500)
-    for d in (3, 40):
+    for d in (3, 80):
         x, y = cloud(500, d)
 
         def take(side, rows, x=x, y=y):
             return (x if side == 0 else y)[rows]
 
         points = refine.pair_points(take, order_x, order_y, np.random.default_rng(1))
-        if 2 * d <= refine.PROJECTED_DIM:
-            assert np.array_equal(points, np.concatenate([x[order_x], y[order_y]], 1))
+        sums = x[order_x] + y[order_y]
+        if d <= refine.PROJECTED_DIM:
+            assert np.allclose(points, sums, rtol=1e-6, atol=1e-6)
         else:
-            directions = np.random.default_rng(1).standard_normal((2, d, refine.PROJECTED_DIM))
-            expected = x[order_x] @ directions[0] + y[order_y] @ directions[1]
+            directions = np.random.default_rng(1).standard_normal((d, refine.PROJECTED_DIM))
             assert points.shape == (500, refine.PROJECTED_DIM)
-            assert np.allclose(points, expected, rtol=1e-4, atol=1e-4)
+            assert np.allclose(points, sums @ directions, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_refinement_groups_hold_crossing_pairs_together(seed):
+    """Pairs ``a -> b`` and ``b -> a`` between two distant clusters are far apart as pairs
+    but have close sums, so one sweep's groups hold both and its exact re-solve undoes every
+    crossing: the sweep reaches the optimum (each cluster matched to itself)."""
+    from hiref import costs, leaves, refine
+
+    rng = np.random.default_rng(seed)
+    centres = np.repeat([[0.0, 0.0], [20.0, 0.0]], 64, axis=0)
+    x, y = centres + rng.normal(size=(128, 2)), centres + rng.normal(size=(128, 2))
+    perm = np.concatenate([linear_sum_assignment(costs.difference_costs(
+        x[h], y[h], "sqeuclidean"))[1] + h.start for h in (slice(0, 64), slice(64, 128))])
+    crossed = rng.choice(64, 8, replace=False)
+    perm[crossed], perm[64 + crossed] = perm[64 + crossed].copy(), perm[crossed].copy()
+
+    def take(side, rows):
+        return (x if side == 0 else y)[rows]
+
+    order, sizes = refine.halve(refine.pair_points(take, np.arange(128), perm, rng), 3, rng)
+    order_x, order_y = order, perm[order]
+    for start, size in zip(*leaves.segments(sizes)):
+        bx, by = order_x[start:start + size], order_y[start:start + size]
+        block = costs.assignment_costs(x[bx][None], y[by][None], "sqeuclidean")[0]
+        order_y[start:start + size] = by[leaves.assign(block)[0]]
+    matched = np.empty(128, int)
+    matched[order_x] = order_y
+    assert np.all((matched < 64) == (np.arange(128) < 64))
 
 
 def test_coupling_cost_in_chunks_is_the_sum_over_pairs(monkeypatch):

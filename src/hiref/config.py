@@ -101,8 +101,8 @@ class HiRefConfig:
         drawn from ``hiref.lowrank.LANDMARKS_PER_RANK * cost_rank`` landmarks per side.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
-        at most ``max_leaf`` by halving along principal axes from a random start, and every
-        group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
+        at most ``max_leaf`` by halving their sums ``x_i + y_perm(i)`` along principal axes
+        from a random start, and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
         can only lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
         this fraction (0: always run ``refine_sweeps`` sweeps).
