@@ -153,6 +153,49 @@ def test_refinement_stops_when_a_sweep_gains_less_than_refine_tol():
     assert every.cost_p2 <= first.cost_p2
 
 
+def test_a_probe_moves_its_groups_to_the_front():
+    from hiref import refine
+
+    order, sizes = np.arange(10), np.array([3, 2, 3, 2])
+    moved, moved_sizes = refine.probe_first(order, sizes, 2, np.random.default_rng(0))
+    groups = [order[s:s + n].tolist() for s, n in zip(np.cumsum(sizes) - sizes, sizes)]
+    got = np.split(moved, np.cumsum(moved_sizes)[:-1])
+    assert sorted(moved.tolist()) == list(range(10))
+    assert all(g.tolist() in groups for g in got)  # whole groups, in order
+    assert sorted(map(len, got)) == sorted(sizes.tolist())
+    assert refine.probe_first(order, sizes, 0, None) == (order, sizes)
+
+
+@pytest.mark.parametrize("leaf_solver", ["scipy", "jax"])
+def test_the_sweep_that_ends_refinement_stops_after_its_probe(leaf_solver):
+    # 2^13 points in 2-D: 128 refinement groups of 64, so a sweep first re-solves a probe of
+    # 16. A tolerance of one half ends refinement after the first probe; with tolerance 0
+    # there is no probe and every sweep solves all its groups.
+    from hiref import refine
+
+    x, y = cloud(8192, 2)
+    config = hiref.HiRefConfig(leaf_solver=leaf_solver, refine_sweeps=3)
+    groups = 8192 // 64
+    assert refine.probe_groups(groups, 0.5) == groups // refine.PROBE_SHARE == 16
+
+    def run(tol):
+        out = hiref.solve(x, y, config=config.replace(refine_tol=tol))
+        sweeps = [info for info in out.extra["levels"] if str(info["level"]).startswith("ref")]
+        leaf = next(info for info in out.extra["levels"] if info["level"] == "leaf")
+        return out, leaf["cost"], sweeps
+
+    out, leaf_cost, sweeps = run(0.5)
+    assert [s["blocks"] for s in sweeps] == [16]
+    assert 0 <= sweeps[0]["probe_gain"] <= 0.5
+    assert sweeps[0]["changed_share"] <= 16 * 64 / 8192
+    assert out.cost_p2 == pytest.approx(sweeps[0]["cost"], rel=1e-5) and out.cost_p2 <= leaf_cost
+    full, _, full_sweeps = run(0.0)
+    assert [s["blocks"] for s in full_sweeps] == [groups] * 3
+    assert all("probe_gain" not in s for s in full_sweeps)
+    assert full.cost_p2 <= out.cost_p2
+    assert sorted(np.asarray(out.perm).tolist()) == list(range(8192))
+
+
 def test_candidate_first_splits_avoid_the_costly_tail():
     # Three binary levels and no refinement: the cost shows the splits. Single starts
     # sometimes cut across the transport map; the chosen candidates avoid that tail.

@@ -105,7 +105,10 @@ class HiRefConfig:
         from a random start, and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
         can only lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
-        this fraction (0: always run ``refine_sweeps`` sweeps).
+        this fraction (0: always run ``refine_sweeps`` sweeps). A sweep of at least
+        ``hiref.refine.PROBE_MIN_GROUPS`` groups first re-solves a random
+        ``1 / hiref.refine.PROBE_SHARE`` of them and ends there when their gain per pair is
+        below this fraction.
       leaf_solver: exact solver of the leaves and refinement groups: ``"scipy"`` (SciPy on
         the host, in ``leaf_threads`` threads), ``"jax"`` (the batched JAX solver on JAX's
         device) or ``"auto"``: ``"scipy"`` when ``jax.default_backend()`` is the CPU, else
@@ -161,12 +164,15 @@ class HiRefConfig:
                              "side).", minimum=1)
     refine_sweeps: int = setting(
         6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
-        "max_leaf by principal-axis halving from a random start, each group re-solved exactly; "
+        "max_leaf by principal-axis halving of their sums x_i + y_perm(i) from a random start, "
+        "each group re-solved exactly; "
         "a sweep can only lower the cost and costs about one leaf level. At most this many "
         "sweeps (see refine_tol).", minimum=0)
     refine_tol: float = setting(
         1e-4, "Refinement stops after a sweep that lowers the matching's cost by less than this "
-        "fraction (0: always run refine_sweeps sweeps).", minimum=0, exclusiveMaximum=1)
+        "fraction (0: always run refine_sweeps sweeps). A sweep of at least 128 groups first "
+        "re-solves a random eighth of them and ends there when their gain per pair is below "
+        "this fraction.", minimum=0, exclusiveMaximum=1)
     leaf_solver: str = setting(
         "auto", "Exact solver of the leaves and refinement groups: scipy (host, threads), jax "
         "(batched on JAX's device) or auto (scipy when JAX's backend is the CPU, else jax).",

@@ -66,22 +66,23 @@ def device_block_bytes(size: int, dim: int, itemsize: int) -> int:
 
 
 def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarray,
-               sizes: np.ndarray, *, cost: str, threads: int) -> np.ndarray:
+               sizes: np.ndarray, *, cost: str, threads: int, offset: int = 0) -> np.ndarray:
     """Exact assignment of every block with SciPy on the host.
 
     Args:
       points: the normalised clouds (each block's points are read in float64 with
         :meth:`hiref.costs.Normalised.take_exact` and solved as in :class:`_PointBlocks`), or their
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
-        consecutive segments of lengths ``sizes`` are the blocks.
+        consecutive segments of lengths ``sizes``, from position ``offset``, are the blocks.
       threads: worker threads, each holding one block at a time.
     Returns:
-      The new ``order_y`` (n,) int32.
+      The new ``order_y`` (n,) int32 (positions outside the blocks unchanged).
     """
     order_x = np.asarray(order_x)
     order_y = np.asarray(order_y)
     result = order_y.astype(np.int32, copy=True)
     starts, lengths = segments(sizes)
+    starts += offset
     per_task = max(1, -(-len(starts) // (TASKS_PER_THREAD * threads)))
     tasks = [(starts[k:k + per_task], lengths[k:k + per_task])
              for k in range(0, len(starts), per_task)]

@@ -380,11 +380,14 @@ class _Programs:
             self.levels.append(compiled[shape])
         self.leaves = {}
         if plan.leaf_solver == "jax":
-            for sizes, width in ((plan.leaf_sizes, plan.leaf_width),
-                                 (plan.group_sizes, int(plan.group_sizes.max(initial=0)))):
-                if len(sizes):
-                    self.leaves[len(sizes), width] = _lower_leaves(
-                        plan, n, d, len(sizes), width, with_matrix, cost, config).compile()
+            groups, group_width = len(plan.group_sizes), int(plan.group_sizes.max(initial=0))
+            probe = refine.probe_groups(groups, config.refine_tol)
+            for blocks, width in ((len(plan.leaf_sizes), plan.leaf_width),
+                                  (groups, group_width), (probe, group_width),
+                                  (groups - probe if probe else 0, group_width)):
+                if blocks and (blocks, width) not in self.leaves:
+                    self.leaves[blocks, width] = _lower_leaves(
+                        plan, n, d, blocks, width, with_matrix, cost, config).compile()
 
 
 def _compile(plan: _Plan, n: int, d: int, with_matrix: bool, cost: str,
@@ -649,20 +652,49 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
             pairs = refine.pair_points(norm.take, order_x, order_y, rng)
             order_p, group_sizes = refine.halve(pairs, plan.halvings, rng, pool)
             del pairs
+            probe = refine.probe_groups(len(group_sizes), config.refine_tol)
+            order_p, group_sizes = refine.probe_first(order_p, group_sizes, probe, rng)
             order_x, order_y = order_x[order_p], order_y[order_p]
             before = order_y.copy()
-            order_y = _solve_blocks(programs, plan, problem, order_x, order_y, group_sizes,
-                                    int(group_sizes.max()))
+            order_y, solved, gain_estimate = _sweep_groups(
+                programs, plan, problem, order_x, order_y, group_sizes, probe, total)
             previous, total = total, _matching_cost(norm, order_x, order_y, cost)
-            timer.finished({"level": f"refine {sweep + 1}", "blocks": len(group_sizes),
+            timer.finished({"level": f"refine {sweep + 1}", "blocks": solved,
                             "block_size": int(group_sizes.max()),
                             "rank": int(group_sizes.max()),
                             "cost": total * norm.cost_scale + norm.cost_offset,
-                            "changed_share": float(np.mean(order_y != before))}, started)
-            if previous - total <= config.refine_tol * previous:
+                            "changed_share": float(np.mean(order_y != before)),
+                            **({} if gain_estimate is None else
+                               {"probe_gain": gain_estimate / previous})}, started)
+            if solved < len(group_sizes) or previous - total <= config.refine_tol * previous:
                 break
     _check_bijection(order_x, order_y, n)
     return order_x, order_y
+
+
+def _sweep_groups(programs, plan, problem, order_x, order_y, sizes, probe, total):
+    """Re-solves the refinement groups of ``sizes`` (b,), contiguous in ``order_x`` and
+    ``order_y``: first the ``probe`` groups in front (all when 0), whose mean gain per pair
+    estimates the whole sweep's; when that is at most ``refine_tol`` of the matching's mean
+    cost ``total`` (normalised units) the sweep ends there, else the other groups follow.
+
+    Returns ``(order_y, solved, gain_estimate)``: the new ``order_y``, the groups solved and
+    the probe's estimate of the sweep's gain in normalised units (None without a probe)."""
+    width = int(sizes.max())
+    if not probe:
+        return _solve_blocks(programs, plan, problem, order_x, order_y, sizes, width), \
+            len(sizes), None
+    before = order_y
+    order_y = _solve_blocks(programs, plan, problem, order_x, order_y, sizes[:probe], width)
+    at = int(sizes[:probe].sum())
+    norm, cost = problem.norm, problem.cost
+    estimate = (_matching_cost(norm, order_x[:at], before[:at], cost)
+                - _matching_cost(norm, order_x[:at], order_y[:at], cost))
+    if estimate <= problem.config.refine_tol * total:
+        return order_y, probe, estimate
+    order_y = _solve_blocks(programs, plan, problem, order_x, order_y, sizes[probe:], width,
+                            offset=at)
+    return order_y, len(sizes), estimate
 
 
 def _diagnostics(plan, problem, timer) -> dict:
@@ -728,15 +760,18 @@ def _candidate_start(first_level, problem, r, seed):
     return seeds[best], [-score[0] for score in scores]
 
 
-def _solve_blocks(programs, plan, problem, order_x, order_y, sizes, width):
+def _solve_blocks(programs, plan, problem, order_x, order_y, sizes, width, offset=0):
     """Exact assignment of every block (leaves or refinement groups) of ``sizes`` (b,),
-    padded to ``width`` on the device: the new ``order_y``."""
+    consecutive from position ``offset`` of the orders, padded to ``width`` on the device:
+    the new ``order_y`` (positions outside the blocks unchanged)."""
     cost = problem.cost
     if plan.leaf_solver == "scipy":
         return leaves.solve_host(problem.norm, order_x, order_y, sizes,
                                  cost="sqeuclidean" if cost == "precomputed" else cost,
-                                 threads=host.threads(problem.config.leaf_threads))
+                                 threads=host.threads(problem.config.leaf_threads),
+                                 offset=offset)
     idx, mask = _segment_arrays(sizes, width)
+    idx += offset
     program = programs.leaves[len(sizes), width]
     return np.asarray(program(problem.clouds, problem.matrix, order_x.astype(np.int32),
                               order_y.astype(np.int32), idx, mask))
