@@ -153,6 +153,20 @@ def test_refinement_stops_when_a_sweep_gains_less_than_refine_tol():
     assert every.cost_p2 <= first.cost_p2
 
 
+def test_refinement_groups_are_twice_the_leaf_after_low_rank_levels():
+    from hiref import refine
+
+    assert refine.group_limit(64, "halfspace") == 64
+    assert refine.group_limit(128, "lowrank") == 256
+    assert refine.group_limit(400, "lowrank") == refine.WIDENED_GROUP_MAX == 512
+    assert refine.group_limit(2048, "lowrank") == 2048  # never below a leaf
+    x, y = cloud(2048, 8)
+    out = hiref.solve(x, y, config=hiref.HiRefConfig(refine_sweeps=1))
+    sweep = next(info for info in out.extra["levels"] if info["level"] == "refine 1")
+    leaf = next(info for info in out.extra["levels"] if info["level"] == "leaf")
+    assert (leaf["block_size"], sweep["block_size"], sweep["blocks"]) == (128, 256, 8)
+
+
 def test_a_probe_moves_its_groups_to_the_front():
     from hiref import refine
 

@@ -22,7 +22,8 @@ MAX_DEPTH = 32
 #: times (copies: memory and work grow with it, and leaves hold this many times ``max_leaf``
 #: points); beyond, subsampling the larger set (the paper's way) is the practical choice.
 MAX_EXPANSION = 64
-#: The largest leaf (and refinement group) of each kind of split when ``max_leaf`` is None.
+#: The largest leaf of each kind of split when ``max_leaf`` is None (refinement groups:
+#: :func:`hiref.refine.group_limit`).
 #: Half-space levels are cheap and exact, so their leaves can be small: in 2-D at n = 2^20
 #: leaves of 64 give the matching of leaves of 128 (equal to six digits) in three quarters of
 #: the time, and 0.02 % above it at n = 4096 (docs/performance.md). Low-rank levels cost a
@@ -43,8 +44,10 @@ class HiRefConfig:
     Attributes:
       max_rank: largest number of co-clusters a block is split into at one level.
       max_leaf: largest block size solved exactly at the last level, and the size of the
-        refinement groups; ``None`` (the default): ``DEFAULT_MAX_LEAF`` of the split that runs
-        (64 with half-space splits, 128 with low-rank ones; see :meth:`leaf_limit`). The
+        refinement groups (twice that after low-rank levels, up to 512 points:
+        :func:`hiref.refine.group_limit`); ``None`` (the default): ``DEFAULT_MAX_LEAF`` of the
+        split that runs (64 with half-space splits, 128 with low-rank ones; see
+        :meth:`leaf_limit`). The
         authors' ``max_Q`` is an exclusive bound on their last rank,
         so ``max_leaf = max_Q - 1`` reproduces their schedule whenever ``n`` factors (see
         :func:`hiref.plan_levels`); their last level, a rank-``Q`` low-rank split into
@@ -101,7 +104,7 @@ class HiRefConfig:
         drawn from ``hiref.lowrank.LANDMARKS_PER_RANK * cost_rank`` landmarks per side.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
-        at most ``max_leaf`` by halving their sums ``x_i + y_perm(i)`` along principal axes
+        at most ``max_leaf`` (twice it after low-rank levels, up to 512) by halving their sums ``x_i + y_perm(i)`` along principal axes
         from a random start, and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
         can only lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
@@ -127,7 +130,8 @@ class HiRefConfig:
     max_rank: int = setting(16, "Largest rank of a low-rank split.", minimum=2)
     max_leaf: int | None = setting(
         None, "Largest block solved exactly at the last level, and the refinement group size "
-        "(null: 64 with half-space splits, 128 with low-rank ones); the authors' max_Q = "
+        "(twice it after low-rank levels, up to 512) (null: 64 with half-space splits, 128 "
+        "with low-rank ones); the authors' max_Q = "
         "max_leaf + 1 (their schedule when n factors). A leaf of s points costs 8 s^2 bytes "
         "per thread and about n s^2 work in all.", minimum=1)
     depth: int = setting(6, "Largest number of schedule entries, leaf included (the authors' "
@@ -164,7 +168,7 @@ class HiRefConfig:
                              "side).", minimum=1)
     refine_sweeps: int = setting(
         6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
-        "max_leaf by principal-axis halving of their sums x_i + y_perm(i) from a random start, "
+        "max_leaf (twice it after low-rank levels, up to 512) by principal-axis halving of their sums x_i + y_perm(i) from a random start, "
         "each group re-solved exactly; "
         "a sweep can only lower the cost and costs about one leaf level. At most this many "
         "sweeps (see refine_tol).", minimum=0)

@@ -91,9 +91,10 @@ def solve(
       coupling with exact uniform marginals, obtained from a bijection between ``x`` repeated
       ``L/n`` times and ``y`` repeated ``L/m`` times, ``L = lcm(n, m)`` (an optimal bijection
       there is an optimal coupling here); ``L / max(n, m)`` must not exceed
-      ``config.max_expansion``. That bijection runs with leaves and refinement groups of
+      ``config.max_expansion``. That bijection runs with leaves of
       ``max_leaf * max(L/n, L/m)`` points (the repeats of ``max_leaf`` distinct points),
-      which must not exceed ``MAX_EXPANDED_LEAF`` (unless ``max_leaf`` itself does).
+      which must not exceed ``MAX_EXPANDED_LEAF`` (unless ``max_leaf`` itself does), and
+      refinement groups of :func:`hiref.refine.group_limit` of that leaf.
 
     Raises:
       ValueError: naming the fix, for any invalid input or setting, before any work; also
@@ -334,9 +335,8 @@ def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank")
     ``"halfspace"``: ``halvings_for(n, max_leaf)`` halvings, each a rank-2 level)."""
     config = config.replace(max_leaf=config.leaf_limit(split))
     level_sizes, halfspace_levels = [], 0
-    to_groups = refine.halvings_for(n, config.max_leaf)
     if split == "halfspace":
-        halfspace_levels = to_groups
+        halfspace_levels = refine.halvings_for(n, config.max_leaf)
         sizes = halfspace.level_sizes(n, halfspace_levels)[-1]
         schedule = [2] * halfspace_levels + [int(sizes.max())]
     else:
@@ -344,7 +344,8 @@ def _make_plan(n: int, config: HiRefConfig, input_dtype, split: str = "lowrank")
         for r in schedule[:-1]:
             level_sizes.append(sizes)
             sizes = _capacities(sizes, r).ravel()
-    halvings = to_groups if config.refine_sweeps else 0
+    halvings = (refine.halvings_for(n, refine.group_limit(config.max_leaf, split))
+                if config.refine_sweeps else 0)
     group_sizes = halfspace.level_sizes(n, halvings)[-1]
     wide = input_dtype == np.float64 and jax.config.jax_enable_x64
     return _Plan(schedule, level_sizes, [int(s.max()) for s in level_sizes], 0, sizes,
