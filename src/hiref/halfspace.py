@@ -54,14 +54,19 @@ DEEP_DIRECTIONS_DIVISOR = 2
 #: longer grows with the blocks above this size (docs/solver.md, "Half-space splits").
 SCORE_SAMPLE = 8192
 #: The first level (one block) leaves its best-scored cut for the one among the
-#: ``TOP_CANDIDATES`` best-scored that keeps the most pairs of a sampled exact matching
-#: together (the solver's ``PROBE_POINTS``) when that cut separates at least
+#: ``TOP_CANDIDATES`` best-scored that keeps the most pairs of an exact matching of
+#: ``PROBE_POINTS`` sampled points together when that cut separates at least
 #: ``PROBE_MARGIN`` of the probe pairs fewer. The best-scored cut can split a cluster's mass
 #: against the transport map, which no later level or sweep repairs (2-D checkerboard,
-#: n = 4096, seed 1: it separates 66 of 512 probe pairs, another 4, and the solve ends
-#: 1.037 x exact instead of 1.003); elsewhere the counts differ by noise (at most 13 of 512
-#: on uniform squares, half-moon and the checkerboard's other seeds, 2^12 to 2^20 points),
-#: and switching on such a difference cost uniform squares 0.5 % at 2^20.
+#: n = 4096, seed 1: with 512 probe points it separates 66 of them, another cut 4, and the
+#: solve ends 1.037 x exact instead of 1.003); elsewhere the counts differ by noise (at most
+#: 13 of 512 on uniform squares, half-moon and the checkerboard's other seeds, 2^12 to 2^20
+#: points), and switching on such a difference cost uniform squares 0.5 % at 2^20. 256
+#: probe points take every decision that 512 took on those cases (on that seed the
+#: best-scored cut separates 34 of 256, another 8, and the solve ends 1.0013 x exact;
+#: elsewhere the counts differ by at most 4 of 256), and SciPy matches them in 10 ms instead
+#: of 65 (sampled points lie far apart, so their matching is slow for its size).
+PROBE_POINTS = 256
 TOP_CANDIDATES = 16
 PROBE_MARGIN = 0.05
 #: Projections (directions x points) held at once by each thread: the directions of a level

@@ -563,8 +563,8 @@ def _halfspace_levels(plan, problem, seed, timer):
             started = time.perf_counter()
             # The first cut is checked against a sampled exact matching (its time counted in
             # the first level's).
-            probe = _probe_pairs(norm, problem.cost, _rng(seed, _CANDIDATE_STREAM)) \
-                if level == 0 else None
+            probe = _probe_pairs(norm, problem.cost, _rng(seed, _CANDIDATE_STREAM),
+                                 halfspace.PROBE_POINTS) if level == 0 else None
             order_x, order_y, block_cost = halfspace.split_level(
                 norm.take_exact, order_x, order_y, sizes,
                 halfspace.level_directions(problem.config.split_directions, level,
@@ -711,13 +711,13 @@ def _diagnostics(plan, problem, timer) -> dict:
     }
 
 
-def _probe_pairs(norm, cost, rng) -> tuple[np.ndarray, np.ndarray]:
-    """An exact matching of ``PROBE_POINTS`` x and y points drawn from ``rng`` (all, when
-    fewer): their rows ``(probe_x, partner)``, each (p,), ``x[probe_x[i]]`` matched to
+def _probe_pairs(norm, cost, rng, points=PROBE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """An exact matching of ``points`` x and y points drawn from ``rng`` (all, when fewer):
+    their rows ``(probe_x, partner)``, each (p,), ``x[probe_x[i]]`` matched to
     ``y[partner[i]]``. It samples the transport map, so a first split that keeps its pairs
     together does not cut across the map."""
     n = norm.x.shape[0]
-    p = min(n, PROBE_POINTS)
+    p = min(n, points)
     probe_x = rng.choice(n, p, replace=False)
     probe_y = rng.choice(n, p, replace=False)
     if norm.matrix is None:
