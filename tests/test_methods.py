@@ -164,6 +164,22 @@ def test_minibatch_chunks_bound_the_gathered_points_and_do_not_change_the_result
     np.testing.assert_allclose(chunked.arrays["f"], whole.arrays["f"], rtol=1e-4, atol=1e-5)
 
 
+def test_minibatch_logs_how_far_it_is(pair, monkeypatch, capsys):
+    from hiref.config import BLOCK_ENTRIES
+    from hiref.methods import entropic, scoring
+
+    x, y = pair
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 2 * 8 * max(8, x.shape[1]))  # 2 a chunk
+    monkeypatch.setattr(entropic, "PROGRESS_SECONDS", 0.0)
+    assert BLOCK_ENTRIES > scoring.BLOCK_ENTRIES
+    params = methods.resolve_params("minibatch-8", {}, "euclidean")
+    methods.run("minibatch-8", x, y, params, seed=0)
+    total = -(-len(x) // 8)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "batches in" in line]
+    assert len(lines) == -(-(len(x) // 8) // 2) - (len(x) % 8 == 0)  # all chunks but the last
+    assert lines[0].endswith("s to go") and f"minibatch: 2 of {total} batches" in lines[0]
+
+
 def test_exact_matches_scipy_directly(pair, exact):
     from scipy.optimize import linear_sum_assignment
     from scipy.spatial.distance import cdist

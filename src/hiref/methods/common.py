@@ -1,5 +1,5 @@
 """Helpers shared by the method adapters: ahead-of-time compilation and timing, ott-jax
-cost functions, dense SciPy costs, progress logging, the result of one run, and the settings
+cost functions, dense SciPy costs, the result of one run, and the settings
 of the mini-batch methods."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ and their specifications (``SINKHORN``, ``PROGOT``, ``MINIBATCH``)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,11 @@ from hiref.methods import outputs
 from hiref.methods.common import BatchSettings, MethodResult, compile_and_time, ott_cost
 from hiref.methods.scoring import batch_plan_costs, batches_per_chunk, entropic_plan_costs
 from hiref.methods.spec import MethodSpec, batch_work
+from hiref.provenance import log
 from hiref.settings import setting
+
+#: The mini-batch solver logs how far it is at most this often (seconds of wall time).
+PROGRESS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -108,10 +113,11 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
     batches, each with equal weight, of ``<C_b, P_b>`` for the batch's plan rounded onto its
     uniform marginals.
 
-    The full batches run through one compiled solver (``jax.lax.map`` over the batches,
-    :func:`~hiref.methods.scoring.batches_per_chunk` at a time), the last smaller batch
-    through a second;
-    compilation of both precedes the timed runs.
+    The batches run in chunks of :func:`~hiref.methods.scoring.batches_per_chunk` (their
+    memory bounded), each chunk one call of a solver compiled for its shape (``jax.lax.map``
+    over its batches; at most three shapes: full chunks, the last chunk of full batches, the
+    last smaller batch), compiled before its first timed call; the log says how far the
+    solve is every ``PROGRESS_SECONDS``.
     """
     import jax
     from ott.geometry import pointcloud
@@ -130,23 +136,35 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
             out = solver(linear_problem.LinearProblem(geom))
             return out.f, out.g, geom.epsilon, out.converged
 
-        return jax.lax.map(solve_one, batches,
-                           batch_size=batches_per_chunk(*batches.shape, x.shape[1]))
+        return jax.lax.map(solve_one, batches)
 
     full = n // size
-    groups = [perm[: full * size].reshape(full, size)]
+    per_call = batches_per_chunk(max(full, 1), size, x.shape[1])
+    chunks = [perm[start * size:min(start + per_call, full) * size].reshape(-1, size)
+              for start in range(0, full, per_call)]
     if n % size:
-        groups.append(perm[full * size:][None, :])
+        chunks.append(perm[full * size:][None, :])
     f, g, eps, converged, p1, p2, moved, raw1, raw2 = ([] for _ in range(9))
     seconds = compile_seconds = 0.0
+    programs, done, total, reported = {}, 0, -(-n // size), time.perf_counter()
     x, y = jax.device_put(x), jax.device_put(y)
-    for idx in groups:
-        (fb, gb, eb, cb), run_s, compile_s = compile_and_time(solve_all, x, y, idx)
-        seconds, compile_seconds = seconds + run_s, compile_seconds + compile_s
+    for idx in chunks:
+        if idx.shape not in programs:
+            start = time.perf_counter()
+            programs[idx.shape] = jax.jit(solve_all).lower(x, y, idx).compile()
+            compile_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        fb, gb, eb, cb = jax.block_until_ready(programs[idx.shape](x, y, idx))
+        seconds += time.perf_counter() - start
         scores = batch_plan_costs(x, y, idx, fb, gb, eb, params["cost"])
         for parts, value in zip((f, g, eps, converged, p1, p2, moved, raw1, raw2),
                                 (fb, gb, eb, cb, *scores), strict=True):
             parts.append(np.asarray(value).reshape(-1))
+        done += len(idx)
+        if time.perf_counter() - reported >= PROGRESS_SECONDS and done < total:
+            reported = time.perf_counter()
+            log(f"minibatch: {done} of {total} batches in {seconds:.0f} s of solver time, "
+                f"about {seconds * (total - done) / done:.0f} s to go")
     f, g, eps, converged, p1, p2, moved, raw1, raw2 = map(
         np.concatenate, (f, g, eps, converged, p1, p2, moved, raw1, raw2))
     return MethodResult(
