@@ -170,7 +170,7 @@ def test_minibatch_logs_how_far_it_is(pair, monkeypatch, capsys):
 
     x, y = pair
     monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 2 * 8 * max(8, x.shape[1]))  # 2 a chunk
-    monkeypatch.setattr(entropic, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(entropic, "PROGRESS_SECONDS", 0.0)  # every chunk
     assert BLOCK_ENTRIES > scoring.BLOCK_ENTRIES
     params = methods.resolve_params("minibatch-8", {}, "euclidean")
     methods.run("minibatch-8", x, y, params, seed=0)
@@ -178,6 +178,18 @@ def test_minibatch_logs_how_far_it_is(pair, monkeypatch, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if "batches in" in line]
     assert len(lines) == -(-(len(x) // 8) // 2) - (len(x) % 8 == 0)  # all chunks but the last
     assert lines[0].endswith("s to go") and f"minibatch: 2 of {total} batches" in lines[0]
+
+
+@pytest.mark.parametrize("label", ["sinkhorn", "lot"])
+def test_long_ott_solves_log_their_iterations(pair, monkeypatch, capsys, label):
+    from hiref.methods import common
+
+    monkeypatch.setattr(common, "PROGRESS_SECONDS", 0.0)  # every error evaluation
+    x, y = pair
+    methods.run(label, x, y, methods.resolve_params(label, {}, "sqeuclidean"), seed=0)
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if f"{label}: iteration " in line]
+    assert lines and "of at most" in lines[0] and "error" in lines[0]
 
 
 def test_exact_matches_scipy_directly(pair, exact):

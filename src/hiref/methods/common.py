@@ -1,6 +1,6 @@
 """Helpers shared by the method adapters: ahead-of-time compilation and timing, ott-jax
-cost functions, dense SciPy costs, the result of one run, and the settings
-of the mini-batch methods."""
+cost functions and progress reports, dense SciPy costs, the result of one run, and the
+settings of the mini-batch methods."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hiref.provenance import log
 from hiref.settings import setting
+
+#: Long solves log how far they are at most this often (seconds of wall time).
+PROGRESS_SECONDS = 30.0
 
 
 @dataclass
@@ -61,6 +65,25 @@ def compile_and_time(fn, *args):
     t1 = time.perf_counter()
     out = jax.block_until_ready(compiled(*args))
     return out, time.perf_counter() - t1, t1 - t0
+
+
+def ott_progress(label: str):
+    """A ``progress_fn`` for ott-jax's Sinkhorn and LRSinkhorn (called from the compiled
+    solve each ``inner_iterations`` iterations) that logs ``label``, the iteration and the
+    last marginal error at most every ``PROGRESS_SECONDS``."""
+    last = [time.perf_counter()]
+
+    def report(status) -> None:
+        iteration, inner, total, state = status
+        iteration, inner = int(iteration), int(inner)
+        if time.perf_counter() - last[0] < PROGRESS_SECONDS or iteration % inner:
+            return
+        last[0] = time.perf_counter()
+        errors = np.asarray(state.errors).ravel()
+        error = errors[max(0, iteration // inner - 1)] if errors.size else float("nan")
+        log(f"{label}: iteration {iteration} of at most {int(total)}, error {error:.3g}")
+
+    return report
 
 
 def ott_cost(cost: str):

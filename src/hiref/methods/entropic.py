@@ -9,14 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from hiref.methods import outputs
-from hiref.methods.common import BatchSettings, MethodResult, compile_and_time, ott_cost
+from hiref.methods.common import (
+    PROGRESS_SECONDS,
+    BatchSettings,
+    MethodResult,
+    compile_and_time,
+    ott_cost,
+    ott_progress,
+)
 from hiref.methods.scoring import batch_plan_costs, batches_per_chunk, entropic_plan_costs
 from hiref.methods.spec import MethodSpec, batch_work
 from hiref.provenance import log
 from hiref.settings import setting
-
-#: The mini-batch solver logs how far it is at most this often (seconds of wall time).
-PROGRESS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ def run_sinkhorn(x, y, params, seed) -> MethodResult:
     from ott.solvers.linear import sinkhorn
 
     solver = sinkhorn.Sinkhorn(
-        threshold=params["threshold"], max_iterations=params["max_iterations"]
+        threshold=params["threshold"], max_iterations=params["max_iterations"],
+        progress_fn=ott_progress("sinkhorn"),
     )
     cost_fn = ott_cost(params["cost"])
 

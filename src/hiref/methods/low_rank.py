@@ -10,7 +10,7 @@ import numpy as np
 
 from hiref.frlc_config import FRLCConfig, resolve_cost_form
 from hiref.methods import outputs
-from hiref.methods.common import MethodResult, compile_and_time, ott_cost
+from hiref.methods.common import MethodResult, compile_and_time, ott_cost, ott_progress
 from hiref.methods.scoring import lowrank_plan_argmax, lowrank_plan_costs, mean_cost
 from hiref.methods.spec import MethodSpec
 from hiref.settings import setting
@@ -46,7 +46,8 @@ def run_lot(x, y, params, seed) -> MethodResult:
     from hiref import seeds
 
     solver = sinkhorn_lr.LRSinkhorn(
-        rank=params["rank"], gamma=params["gamma"], max_iterations=params["max_iterations"]
+        rank=params["rank"], gamma=params["gamma"], max_iterations=params["max_iterations"],
+        progress_fn=ott_progress("lot"),
     )
     cost_fn = ott_cost(params["cost"])
 
