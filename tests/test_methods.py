@@ -180,7 +180,7 @@ def test_minibatch_logs_how_far_it_is(pair, monkeypatch, capsys):
     assert lines[0].endswith("s to go") and f"minibatch: 2 of {total} batches" in lines[0]
 
 
-@pytest.mark.parametrize("label", ["sinkhorn", "lot"])
+@pytest.mark.parametrize("label", ["sinkhorn", "lot", "progot"])
 def test_long_ott_solves_log_their_iterations(pair, monkeypatch, capsys, label):
     from hiref.methods import common
 

@@ -97,7 +97,8 @@ def run_progot(x, y, params, seed) -> MethodResult:
     cost_fn = ott_cost("sqeuclidean")
 
     def solve(x, y):
-        out = solver(linear_problem.LinearProblem(pointcloud.PointCloud(x, y, cost_fn=cost_fn)))
+        out = solver(linear_problem.LinearProblem(pointcloud.PointCloud(x, y, cost_fn=cost_fn)),
+                     progress_fn=ott_progress("progot"))  # each step's Sinkhorn
         last = out.get_output(steps - 1)
         return last.geom.x, last.f, last.g, out.epsilons, out.outputs.converged
 
