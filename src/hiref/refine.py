@@ -14,9 +14,10 @@ most where the two displacements point in opposite directions, which is where th
 close although the pairs themselves may be far apart. Pairs near each other in both points
 also have close sums, so the groups still hold the local exchanges; they now also hold the
 exchanges between distant pairs that cross each other (``a -> b`` beside ``b -> a``), which a
-grouping by both points never puts together. Measured at n = 4096 (seeds 0-1, × exact,
-against grouping by both points): 64-D digits 1.0165 against 1.0211, 32-D Gaussian mixtures
-1.0131 against 1.0144, 2-D pairs the same on average (docs/performance.md).
+grouping by both points never puts together. Measured with groups of one leaf (seeds 0-1,
+mean × exact, against grouping by both points): 64-D digits 1.0165 against 1.0211, 32-D
+Gaussian mixtures (n = 4096) 1.0131 against 1.0144, 2-D pairs the same on average
+(docs/performance.md).
 
 Sums of more than ``PROJECTED_DIM`` dimensions are grouped by the same halving of their
 random Gaussian projection to ``PROJECTED_DIM`` dimensions (:func:`pair_points`), drawn
