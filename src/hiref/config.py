@@ -234,8 +234,10 @@ class Alignment:
         (share of points that the rounding moved away from their most likely co-cluster)
         and, with candidate first splits, ``candidate_agreement``; for the leaf level and
         refinement sweeps the matching's mean ``cost`` after it, and ``changed_share`` (pairs
-        a sweep changed). ``matrix_cost``: the cost of the result under a precomputed
-        matrix.
+        a sweep changed); for a probed sweep ``probe_gain`` (its probe's estimate of the
+        sweep's gain, a share of the cost; ``blocks``: the groups it solved, fewer than all
+        when it stopped after the probe). ``matrix_cost``: the cost of the result under a
+        precomputed matrix.
     """
 
     perm: np.ndarray | None
