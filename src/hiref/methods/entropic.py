@@ -120,10 +120,10 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
     uniform marginals.
 
     The batches run in chunks of :func:`~hiref.methods.scoring.batches_per_chunk` (their
-    memory bounded), each chunk one call of a solver compiled for its shape (``jax.lax.map``
-    over its batches; at most three shapes: full chunks, the last chunk of full batches, the
-    last smaller batch), compiled before its first timed call; the log says how far the
-    solve is every ``PROGRESS_SECONDS``.
+    memory bounded), each chunk one call of a solver compiled for its shape (``jax.vmap``
+    over its batches: they are solved together; at most three shapes: full chunks, the last
+    chunk of full batches, the last smaller batch), compiled before its first timed call;
+    the log says how far the solve is every ``PROGRESS_SECONDS``.
     """
     import jax
     from ott.geometry import pointcloud
@@ -142,7 +142,7 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
             out = solver(linear_problem.LinearProblem(geom))
             return out.f, out.g, geom.epsilon, out.converged
 
-        return jax.lax.map(solve_one, batches)
+        return jax.vmap(solve_one)(batches)  # a chunk's batches solved together
 
     full = n // size
     per_call = batches_per_chunk(max(full, 1), size, x.shape[1])
