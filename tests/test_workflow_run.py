@@ -145,6 +145,7 @@ def test_records_are_complete(workdir):
     for path in records:
         record = json.loads(path.read_text())
         assert RECORD_FIELDS <= set(record), path
+        assert record["git_commit"], path  # the code's commit, though the run is outside it
         if record["status"] == "ok":
             assert record["seconds"] > 0 and record["cost_p2"] > 0
             assert record["versions"]["ott-jax"] == "0.6.0"

@@ -64,9 +64,12 @@ def versions(packages=PACKAGES) -> dict[str, str | None]:
     return out
 
 
-def git_commit(path: str | os.PathLike = ".") -> str | None:
-    """``HEAD`` of the repository holding ``path``, suffixed ``-dirty`` when tracked files
-    differ from it; ``None`` outside a repository or without git."""
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """``HEAD`` of the repository holding ``path`` (default: this package's source, so a job
+    run in a working directory of its own, ``snakemake -d``, still names the code's commit),
+    suffixed ``-dirty`` when tracked files differ from it; ``None`` outside a repository (an
+    installed wheel) or without git."""
+    path = Path(__file__).resolve().parent if path is None else path
 
     def git(*args):
         return subprocess.run(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -234,7 +233,7 @@ def _record(result: dict, *, dataset, method, x, labels, prepared, settings: Set
         "data": {key: v for key, v in prepared["meta"].items() if key != "rows"},
         "history": history, "versions": versions,
         # The commit of this code, wherever the workflow's working directory is.
-        "git_commit": provenance.git_commit(Path(__file__).resolve().parent),
+        "git_commit": provenance.git_commit(),
     }
 
 

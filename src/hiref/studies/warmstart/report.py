@@ -10,7 +10,6 @@ an image are not independent, so the interval describes these photos, not photos
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import matplotlib
 
@@ -37,7 +36,7 @@ def study_provenance(settings: dict, uses_jax: bool) -> dict:
     return {
         "settings": settings,
         "versions": provenance.versions(STUDY_PACKAGES),
-        "git_commit": provenance.git_commit(Path(__file__).parent),
+        "git_commit": provenance.git_commit(),
         "device": provenance.device(uses_jax),
     }
 
