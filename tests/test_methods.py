@@ -166,11 +166,11 @@ def test_minibatch_chunks_bound_the_gathered_points_and_do_not_change_the_result
 
 def test_minibatch_logs_how_far_it_is(pair, monkeypatch, capsys):
     from hiref.config import BLOCK_ENTRIES
-    from hiref.methods import entropic, scoring
+    from hiref.methods import common, scoring
 
     x, y = pair
     monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 2 * 8 * max(8, x.shape[1]))  # 2 a chunk
-    monkeypatch.setattr(entropic, "PROGRESS_SECONDS", 0.0)  # every chunk
+    monkeypatch.setattr(common, "PROGRESS_SECONDS", 0.0)  # every chunk
     assert BLOCK_ENTRIES > scoring.BLOCK_ENTRIES
     params = methods.resolve_params("minibatch-8", {}, "euclidean")
     methods.run("minibatch-8", x, y, params, seed=0)

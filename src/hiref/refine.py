@@ -91,10 +91,8 @@ def probe_first(order: np.ndarray, sizes: np.ndarray, probe: int, rng: np.random
         return order, sizes
     groups = rng.permutation(len(sizes))
     groups = np.concatenate([np.sort(groups[:probe]), np.sort(groups[probe:])])
-    starts = np.cumsum(sizes) - sizes
-    lengths = sizes[groups]
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return order[np.repeat(starts[groups], lengths) + offsets], lengths
+    idx, valid = halfspace.segments(sizes)
+    return order[idx[groups][valid[groups]]], sizes[groups]
 
 
 def pair_points(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarray,

@@ -385,7 +385,7 @@ class _Programs:
             probe = refine.probe_groups(groups, config.refine_tol)
             for blocks, width in ((len(plan.leaf_sizes), plan.leaf_width),
                                   (groups, group_width), (probe, group_width),
-                                  (groups - probe if probe else 0, group_width)):
+                                  (groups - probe, group_width)):
                 if blocks and (blocks, width) not in self.leaves:
                     self.leaves[blocks, width] = _lower_leaves(
                         plan, n, d, blocks, width, with_matrix, cost, config).compile()

@@ -53,32 +53,58 @@ class BatchSettings:
                               minimum=1)
 
 
+def compile_ahead(fn, *args):
+    """``jax.jit(fn)`` compiled ahead of time for ``args``: ``(compiled, compile_seconds)``."""
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def timed_call(compiled, *args):
+    """``compiled(*args)`` run to completion: ``(outputs, seconds)``."""
+    import jax
+
+    start = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    return out, time.perf_counter() - start
+
+
 def compile_and_time(fn, *args):
     """Compiles ``jax.jit(fn)`` for ``args`` ahead of time, then times one call.
 
     Returns ``(outputs, seconds, compile_seconds)``.
     """
-    import jax
+    compiled, compile_seconds = compile_ahead(fn, *args)
+    return (*timed_call(compiled, *args), compile_seconds)
 
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    t1 = time.perf_counter()
-    out = jax.block_until_ready(compiled(*args))
-    return out, time.perf_counter() - t1, t1 - t0
+
+def progress_due():
+    """A clock for progress lines: each call says whether ``PROGRESS_SECONDS`` have passed
+    since the last call that said so (or since the clock was made)."""
+    last = [time.perf_counter()]
+
+    def due() -> bool:
+        if time.perf_counter() - last[0] < PROGRESS_SECONDS:
+            return False
+        last[0] = time.perf_counter()
+        return True
+
+    return due
 
 
 def ott_progress(label: str):
     """A ``progress_fn`` for ott-jax's Sinkhorn and LRSinkhorn (called from the compiled
     solve each ``inner_iterations`` iterations) that logs ``label``, the iteration and the
     last marginal error at most every ``PROGRESS_SECONDS``."""
-    last = [time.perf_counter()]
+    due = progress_due()
 
     def report(status) -> None:
         iteration, inner, total, state = status
         iteration, inner = int(iteration), int(inner)
-        if time.perf_counter() - last[0] < PROGRESS_SECONDS or iteration % inner:
+        if iteration % inner or not due():
             return
-        last[0] = time.perf_counter()
         errors = np.asarray(state.errors).ravel()
         error = errors[max(0, iteration // inner - 1)] if errors.size else float("nan")
         log(f"{label}: iteration {iteration} of at most {int(total)}, error {error:.3g}")

@@ -3,19 +3,20 @@ and their specifications (``SINKHORN``, ``PROGOT``, ``MINIBATCH``)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from hiref.methods import outputs
 from hiref.methods.common import (
-    PROGRESS_SECONDS,
     BatchSettings,
     MethodResult,
+    compile_ahead,
     compile_and_time,
     ott_cost,
     ott_progress,
+    progress_due,
+    timed_call,
 )
 from hiref.methods.scoring import batch_plan_costs, batches_per_chunk, entropic_plan_costs
 from hiref.methods.spec import MethodSpec, batch_work
@@ -123,7 +124,7 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
     memory bounded), each chunk one call of a solver compiled for its shape (``jax.vmap``
     over its batches: they are solved together; at most three shapes: full chunks, the last
     chunk of full batches, the last smaller batch), compiled before its first timed call;
-    the log says how far the solve is every ``PROGRESS_SECONDS``.
+    the log says how far the solve is every ``common.PROGRESS_SECONDS``.
     """
     import jax
     from ott.geometry import pointcloud
@@ -152,23 +153,20 @@ def run_minibatch(x, y, params, seed) -> MethodResult:
         chunks.append(perm[full * size:][None, :])
     f, g, eps, converged, p1, p2, moved, raw1, raw2 = ([] for _ in range(9))
     seconds = compile_seconds = 0.0
-    programs, done, total, reported = {}, 0, -(-n // size), time.perf_counter()
+    programs, done, total, due = {}, 0, -(-n // size), progress_due()
     x, y = jax.device_put(x), jax.device_put(y)
     for idx in chunks:
         if idx.shape not in programs:
-            start = time.perf_counter()
-            programs[idx.shape] = jax.jit(solve_all).lower(x, y, idx).compile()
-            compile_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        fb, gb, eb, cb = jax.block_until_ready(programs[idx.shape](x, y, idx))
-        seconds += time.perf_counter() - start
+            programs[idx.shape], compile_s = compile_ahead(solve_all, x, y, idx)
+            compile_seconds += compile_s
+        (fb, gb, eb, cb), run_s = timed_call(programs[idx.shape], x, y, idx)
+        seconds += run_s
         scores = batch_plan_costs(x, y, idx, fb, gb, eb, params["cost"])
         for parts, value in zip((f, g, eps, converged, p1, p2, moved, raw1, raw2),
                                 (fb, gb, eb, cb, *scores), strict=True):
             parts.append(np.asarray(value).reshape(-1))
         done += len(idx)
-        if time.perf_counter() - reported >= PROGRESS_SECONDS and done < total:
-            reported = time.perf_counter()
+        if done < total and due():
             log(f"minibatch: {done} of {total} batches in {seconds:.0f} s of solver time, "
                 f"about {seconds * (total - done) / done:.0f} s to go")
     f, g, eps, converged, p1, p2, moved, raw1, raw2 = map(
