@@ -97,16 +97,18 @@ class HiRefConfig:
         k-means++ start. Each runs ``hiref.solver.TRIAL_STEPS`` (5) mirror-descent steps of
         the first level's program on all the points; the one whose co-clusters keep together
         the most pairs of an exact matching of ``hiref.solver.PROBE_POINTS`` (512) sampled x
-        and y points (ties: the lower low-rank objective) gives the start of the full split. Errors of the first split are the costliest (no later level undoes them),
-        and the split with the lowest low-rank objective can cut across the transport map.
-        1: a single k-means++ start, as the authors.
+        and y points (ties: the lower low-rank objective) gives the start of the full split.
+        Errors of the first split are the costliest (no later level undoes them), and the
+        split with the lowest low-rank objective can cut across the transport map. 1: a single
+        k-means++ start, as the authors.
       cost_rank: rank of the sampled factorisation of the Euclidean cost on large blocks,
         drawn from ``hiref.lowrank.LANDMARKS_PER_RANK * cost_rank`` landmarks per side.
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
-        at most ``max_leaf`` (twice it after low-rank levels, up to 512) by halving their sums ``x_i + y_perm(i)`` along principal axes
-        from a random start, and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep
-        can only lower the cost and costs about one leaf level. 0: none, as the authors.
+        at most ``max_leaf`` (twice it after low-rank levels, up to 512) by halving their
+        sums ``x_i + y_perm(i)`` along principal axes from a random start, and every group is
+        re-solved exactly. Each sweep's groups straddle the previous borders; a sweep can only
+        lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
         this fraction (0: always run ``refine_sweeps`` sweeps). A sweep of at least
         ``hiref.refine.PROBE_MIN_GROUPS`` groups first re-solves a random
@@ -168,8 +170,8 @@ class HiRefConfig:
                              "side).", minimum=1)
     refine_sweeps: int = setting(
         6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
-        "max_leaf (twice it after low-rank levels, up to 512) by principal-axis halving of their sums x_i + y_perm(i) from a random start, "
-        "each group re-solved exactly; "
+        "max_leaf (twice it after low-rank levels, up to 512) by principal-axis halving of "
+        "their sums x_i + y_perm(i) from a random start, each group re-solved exactly; "
         "a sweep can only lower the cost and costs about one leaf level. At most this many "
         "sweeps (see refine_tol).", minimum=0)
     refine_tol: float = setting(
