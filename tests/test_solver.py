@@ -224,7 +224,7 @@ def test_candidate_first_splits_avoid_the_costly_tail():
     assert len(chosen[0].extra["levels"][0]["candidate_agreement"]) == 8
 
 
-def test_refinement_groups_halve_along_the_principal_axis():
+def test_refinement_groups_halve_along_an_axis_of_large_spread():
     from hiref import host, refine
 
     rng = np.random.default_rng(0)

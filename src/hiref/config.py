@@ -106,8 +106,8 @@ class HiRefConfig:
       refine_sweeps: at most this many refinement sweeps after the leaves (see
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
         at most ``max_leaf`` (twice it after low-rank levels, up to 512) by halving their
-        sums ``x_i + y_perm(i)`` along principal axes from a random start, and every group is
-        re-solved exactly. Each sweep's groups straddle the previous borders; a sweep can only
+        sums ``x_i + y_perm(i)`` along random axes of large spread (:mod:`hiref.refine`),
+        and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep can only
         lower the cost and costs about one leaf level. 0: none, as the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
         this fraction (0: always run ``refine_sweeps`` sweeps). A sweep of at least
@@ -169,9 +169,9 @@ class HiRefConfig:
                              "hiref.lowrank.LANDMARKS_PER_RANK x cost_rank landmark points per "
                              "side).", minimum=1)
     refine_sweeps: int = setting(
-        6, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at most "
-        "max_leaf (twice it after low-rank levels, up to 512) by principal-axis halving of "
-        "their sums x_i + y_perm(i) from a random start, each group re-solved exactly; "
+        10, "Refinement sweeps after the leaves: matched pairs regrouped into groups of at "
+        "most max_leaf (twice it after low-rank levels, up to 512) by halving their sums "
+        "x_i + y_perm(i) along random axes of large spread, each group re-solved exactly; "
         "a sweep can only lower the cost and costs about one leaf level. At most this many "
         "sweeps (see refine_tol).", minimum=0)
     refine_tol: float = setting(

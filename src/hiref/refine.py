@@ -1,10 +1,14 @@
-"""Refinement groups: matched pairs regrouped by halving along principal axes, on the host.
+"""Refinement groups: matched pairs regrouped by halving along random axes of large spread,
+on the host.
 
 After the leaves, ``x_i`` is matched to ``y_perm(i)``. A refinement sweep groups the pairs
 into ``2**halvings`` groups of equal size (up to one pair) by halving every group at the
-median of its principal axis, then re-solves each group exactly: a sweep can only lower the
-matching's cost. The principal axis is found by power iteration from a random start, so each
-sweep cuts elsewhere and its groups straddle the borders of the blocks before.
+median of an axis, then re-solves each group exactly: a sweep can only lower the matching's
+cost. Each group's axis is one power-iteration step from a random Gaussian direction (the
+direction multiplied by the group's scatter matrix): it leans towards the directions of large
+spread, so the halves stay groups of close points, yet it differs from sweep to sweep, so each
+sweep cuts elsewhere and its groups straddle the borders of the groups before
+(:data:`AXIS_POWER_STEPS`).
 
 Groups hold up to twice the leaf's points after low-rank levels (:func:`group_limit`). A
 pair is grouped by its sum ``x_i + y_perm(i)`` (twice its midpoint), not by the ``2d``
@@ -35,9 +39,15 @@ import numpy as np
 
 from hiref import costs, halfspace, host
 
-#: Power-iteration steps per halving: a few find the axis of largest spread well enough, and
-#: an axis found only roughly is harmless (it varies the groups, and any grouping is valid).
-POWER_ITERATIONS = 6
+#: Power-iteration steps from a random start that give a halving's axis. With six, every
+#: sweep found nearly the same principal axes, hence nearly the same groups, and repaired
+#: little that the sweeps before had not; one step keeps the axis leaning towards large
+#: spread but random, and each sweep then repairs more (x exact after six sweeps, seeds 0 / 1:
+#: 30-D shared clusters at n = 4096 1.018 / 1.017 with six steps, 1.009 / 1.013 with one;
+#: 64-D digits 1.0136 -> 1.0064 on seed 0; 2-D pairs at 4096 unchanged on average). No step
+#: (a purely random axis) groups distant pairs and repairs less than either (30-D: 1.026 /
+#: 1.031). docs/performance.md, "One power-iteration step".
+AXIS_POWER_STEPS = 1
 #: Refinement groups hold ``GROUP_FACTOR[split]`` times the leaf's points, but a group
 #: widened so holds at most ``WIDENED_GROUP_MAX`` (and never fewer than a leaf). Low-rank
 #: leaves start several percent above exact in high dimension, and groups of twice their
@@ -53,8 +63,8 @@ WIDENED_GROUP_MAX = 512
 PROJECTED_DIM = 64
 #: Up to this many dimensions the power iteration multiplies by each group's scatter matrix,
 #: formed once (``D^2`` per point), instead of reading the points twice a step (``2 D`` per
-#: point and step): cheaper while ``D <= 2 * POWER_ITERATIONS``.
-SCATTER_MAX_DIM = 2 * POWER_ITERATIONS
+#: point and step): cheaper while ``D <= 2 * AXIS_POWER_STEPS``.
+SCATTER_MAX_DIM = 2 * AXIS_POWER_STEPS
 #: A sweep of at least ``PROBE_MIN_GROUPS`` groups first re-solves a random
 #: ``1 / PROBE_SHARE`` of them (its probe): their gain, per pair, estimates the whole sweep's,
 #: so the sweep that ends refinement (it gains less than ``refine_tol``) mostly stops after its
@@ -114,10 +124,10 @@ def pair_points(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
 
 def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
           pool: host.Pool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Groups the rows of ``points`` (n, D) by ``halvings`` rounds of principal-axis halving.
+    """Groups the rows of ``points`` (n, D) by ``halvings`` rounds of halving.
 
     Every group of ``s`` points splits into its ``ceil(s / 2)`` points lowest along the
-    group's principal axis and the rest. The groups of a round are halved in the threads of
+    group's axis (:data:`AXIS_POWER_STEPS`) and the rest. The groups of a round are halved in the threads of
     ``pool`` (None: in this thread), a contiguous range of groups each; the groups do not
     depend on the threads.
 
@@ -132,7 +142,7 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
         idx, valid = halfspace.segments(sizes)
         starts = rng.standard_normal((len(sizes), points.shape[1])).astype(points.dtype)
         ranges = [r for r in np.array_split(np.arange(len(sizes)), pool.threads) if len(r)]
-        moved = list(pool.map(_principal_halves, (points[order[idx[r]]] for r in ranges),
+        moved = list(pool.map(_axis_halves, (points[order[idx[r]]] for r in ranges),
                               (valid[r] for r in ranges), (sizes[r] for r in ranges),
                               (starts[r] for r in ranges)))
         halfspace.regroup(order, idx, valid, np.concatenate(moved))
@@ -140,18 +150,18 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
     return order, sizes
 
 
-def _principal_halves(block: np.ndarray, valid: np.ndarray, sizes: np.ndarray,
-                      direction: np.ndarray) -> np.ndarray:
+def _axis_halves(block: np.ndarray, valid: np.ndarray, sizes: np.ndarray,
+                 direction: np.ndarray) -> np.ndarray:
     """The column order (b, w) that puts first the ``ceil(s / 2)`` points of each group
-    ``block`` (b, w, D) (``valid`` (b, w), ``sizes`` (b,)) lowest along its principal axis,
-    found by ``POWER_ITERATIONS`` power-iteration steps from ``direction`` (b, D)."""
+    ``block`` (b, w, D) (``valid`` (b, w), ``sizes`` (b,)) lowest along its axis:
+    ``AXIS_POWER_STEPS`` power-iteration steps from ``direction`` (b, D)."""
     weights = valid[:, :, None].astype(block.dtype)
     block = (block - (block * weights).sum(1, keepdims=True) / sizes[:, None, None]) * weights
     # A power-iteration step multiplies by the scatter matrix B^T B: in few dimensions it is
     # formed once (one pass over the points, D^2 per point), else applied as B^T (B v).
     scatter = (np.einsum("bsd,bse->bde", block, block)
                if block.shape[2] <= SCATTER_MAX_DIM else None)
-    for _ in range(POWER_ITERATIONS):
+    for _ in range(AXIS_POWER_STEPS):
         if scatter is None:
             direction = np.einsum("bsd,bs->bd", block, np.einsum("bsd,bd->bs", block, direction))
         else:
