@@ -247,6 +247,33 @@ def test_refinement_groups_halve_along_an_axis_of_large_spread():
         assert set(mine) == set(theirs)
 
 
+def test_refinement_grid_groups_are_compact_equal_cells_turned_every_sweep():
+    from hiref import halfspace, refine
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(size=(1003, 2)).astype(np.float32)
+    order, sizes = refine.group_pairs(points, 4, np.random.default_rng(1))
+    assert np.array_equal(np.sort(order), np.arange(1003))
+    np.testing.assert_array_equal(sizes, halfspace.level_sizes(1003, 4)[-1])
+    groups = np.split(order, np.cumsum(sizes)[:-1])
+    # Cells of a 4 x 4 grid: each holds a sixteenth of the square, so its points' variance is
+    # about a sixteenth of the whole's (uniform: 1/12 per axis).
+    spread = np.mean([points[g].var(0).sum() for g in groups])
+    assert spread < points.var(0).sum() / 8
+    # Another sweep's draw turns the grid: the groups differ.
+    other, _ = refine.group_pairs(points, 4, np.random.default_rng(2))
+    assert {frozenset(g) for g in groups} != {
+        frozenset(g) for g in np.split(other, np.cumsum(sizes)[:-1])}
+    # In 1-D the cells are runs of the sorted points; above 2-D the pairs are halved.
+    line = points[:, :1]
+    order, sizes = refine.group_pairs(line, 3, np.random.default_rng(1))
+    assert np.all(np.diff(line[order, 0]) >= 0) and len(sizes) == 8
+    cloud = rng.normal(size=(203, 3)).astype(np.float32)
+    expected = refine.halve(cloud, 3, np.random.default_rng(0))
+    for mine, theirs in zip(refine.group_pairs(cloud, 3, np.random.default_rng(0)), expected):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_seconds_exclude_compilation():
     """Low-rank splits, whose levels are compiled JAX programs (a 2-D half-space solve
     compiles nothing, and its compile time, a few microseconds, is noise)."""

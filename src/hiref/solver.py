@@ -651,7 +651,7 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
         for sweep in range(config.refine_sweeps if plan.halvings else 0):
             started = time.perf_counter()
             pairs = refine.pair_points(norm.take, order_x, order_y, rng)
-            order_p, group_sizes = refine.halve(pairs, plan.halvings, rng, pool)
+            order_p, group_sizes = refine.group_pairs(pairs, plan.halvings, rng, pool)
             del pairs
             probe = refine.probe_groups(len(group_sizes), config.refine_tol)
             order_p, group_sizes = refine.probe_first(order_p, group_sizes, probe, rng)
