@@ -151,11 +151,23 @@ def test_a_job_log_holds_everything_the_job_printed_with_times(tmp_path):
         print("to stderr", file=sys.stderr)
         provenance.log("stamped")
     first, *middle, last = path.read_text().splitlines()
-    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] hiref \S+ from .*hiref, job started at [\d.]+",
-                        first)
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] hiref \S+ from .*hiref at commit \S+, "
+                        r"job started at [\d.]+", first)
     assert middle[:2] == ["to stdout", "to stderr"]
     assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] stamped", middle[2])
     assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] job done in [\d.]+ s", last)
+
+
+def test_a_record_names_the_commit_its_job_started_with(tmp_path, monkeypatch):
+    provenance._package_commit.cache_clear()
+    monkeypatch.setattr(provenance, "_head", lambda path: "a" * 40)
+    with provenance.job_log(tmp_path / "job.log"):
+        # The checkout moves on while the job runs: the record keeps the starting commit.
+        monkeypatch.setattr(provenance, "_head", lambda path: "b" * 40)
+        assert provenance.git_commit() == "a" * 40
+    assert f"at commit {'a' * 40}," in (tmp_path / "job.log").read_text()
+    assert provenance.git_commit(tmp_path) == "b" * 40  # an explicit path is read each time
+    provenance._package_commit.cache_clear()
 
 
 def test_a_failed_job_logs_its_traceback(tmp_path):

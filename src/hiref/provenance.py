@@ -5,6 +5,7 @@ complete."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import json
 import os
@@ -33,8 +34,10 @@ def job_log(path: str | os.PathLike):
     way every script in ``scripts/`` logs.
 
     stdout and stderr go to ``path``, line-buffered (progress shows while the job runs),
-    after a first line naming the package that runs (the workflow's own ``src/``) and when
-    the job started, in epoch seconds (tests compare jobs' spans); the last line gives the
+    after a first line naming the package that runs (the workflow's own ``src/``), its
+    commit (read now, so that the job's record names the code it started with:
+    :func:`git_commit`) and when the job started, in epoch seconds (tests compare jobs'
+    spans); the last line gives the
     job's time, or an exception's traceback is written before it propagates, so the log
     says why a job failed. Lines a job prints itself go through :func:`log` (timestamped).
     """
@@ -43,7 +46,8 @@ def job_log(path: str | os.PathLike):
     started = time.time()
     with (open(path, "w", buffering=1) as file, contextlib.redirect_stdout(file),
           contextlib.redirect_stderr(file)):
-        log(f"hiref {__version__} from {Path(__file__).parent}, job started at {started:.3f}")
+        log(f"hiref {__version__} from {Path(__file__).parent} at commit {git_commit()}, "
+            f"job started at {started:.3f}")
         try:
             yield file
         except BaseException:
@@ -65,12 +69,22 @@ def versions(packages=PACKAGES) -> dict[str, str | None]:
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """``HEAD`` of the repository holding ``path`` (default: this package's source, so a job
-    run in a working directory of its own, ``snakemake -d``, still names the code's commit),
-    suffixed ``-dirty`` when tracked files differ from it; ``None`` outside a repository (an
-    installed wheel) or without git."""
-    path = Path(__file__).resolve().parent if path is None else path
+    """``HEAD`` of the repository holding ``path``, suffixed ``-dirty`` when tracked files
+    differ from it; ``None`` outside a repository (an installed wheel) or without git.
 
+    The default is this package's source, so a job run in a working directory of its own
+    (``snakemake -d``) still names the code's commit. That one is read once per process, at
+    the first call (a job's log makes it as the job starts, :func:`job_log`): a record then
+    names the code the job imported, even when the checkout moves on while the job runs."""
+    return _package_commit() if path is None else _head(path)
+
+
+@functools.cache
+def _package_commit() -> str | None:
+    return _head(Path(__file__).resolve().parent)
+
+
+def _head(path: str | os.PathLike) -> str | None:
     def git(*args):
         return subprocess.run(
             ["git", "-C", str(path), *args], capture_output=True, text=True, check=True, timeout=30
