@@ -151,7 +151,7 @@ def test_a_job_log_holds_everything_the_job_printed_with_times(tmp_path):
         print("to stderr", file=sys.stderr)
         provenance.log("stamped")
     first, *middle, last = path.read_text().splitlines()
-    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] hiref \S+ from .*hiref at commit \S+, "
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] hiref \S+ from .*hiref, commit \S+, "
                         r"job started at [\d.]+", first)
     assert middle[:2] == ["to stdout", "to stderr"]
     assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] stamped", middle[2])
@@ -165,7 +165,7 @@ def test_a_record_names_the_commit_its_job_started_with(tmp_path, monkeypatch):
         # The checkout moves on while the job runs: the record keeps the starting commit.
         monkeypatch.setattr(provenance, "_head", lambda path: "b" * 40)
         assert provenance.git_commit() == "a" * 40
-    assert f"at commit {'a' * 40}," in (tmp_path / "job.log").read_text()
+    assert f", commit {'a' * 40}," in (tmp_path / "job.log").read_text()
     assert provenance.git_commit(tmp_path) == "b" * 40  # an explicit path is read each time
     provenance._package_commit.cache_clear()
 

@@ -46,7 +46,7 @@ def job_log(path: str | os.PathLike):
     started = time.time()
     with (open(path, "w", buffering=1) as file, contextlib.redirect_stdout(file),
           contextlib.redirect_stderr(file)):
-        log(f"hiref {__version__} from {Path(__file__).parent} at commit {git_commit()}, "
+        log(f"hiref {__version__} from {Path(__file__).parent}, commit {git_commit()}, "
             f"job started at {started:.3f}")
         try:
             yield file
