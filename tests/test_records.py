@@ -160,14 +160,16 @@ def test_a_job_log_holds_everything_the_job_printed_with_times(tmp_path):
 
 def test_a_record_names_the_commit_its_job_started_with(tmp_path, monkeypatch):
     provenance._package_commit.cache_clear()
-    monkeypatch.setattr(provenance, "_head", lambda path: "a" * 40)
-    with provenance.job_log(tmp_path / "job.log"):
-        # The checkout moves on while the job runs: the record keeps the starting commit.
-        monkeypatch.setattr(provenance, "_head", lambda path: "b" * 40)
-        assert provenance.git_commit() == "a" * 40
-    assert f", commit {'a' * 40}," in (tmp_path / "job.log").read_text()
-    assert provenance.git_commit(tmp_path) == "b" * 40  # an explicit path is read each time
-    provenance._package_commit.cache_clear()
+    try:
+        monkeypatch.setattr(provenance, "_head", lambda path: "a" * 40)
+        with provenance.job_log(tmp_path / "job.log"):
+            # The checkout moves on while the job runs: the record keeps the starting commit.
+            monkeypatch.setattr(provenance, "_head", lambda path: "b" * 40)
+            assert provenance.git_commit() == "a" * 40
+        assert f", commit {'a' * 40}," in (tmp_path / "job.log").read_text()
+        assert provenance.git_commit(tmp_path) == "b" * 40  # an explicit path: read each time
+    finally:
+        provenance._package_commit.cache_clear()  # later tests read the real commit
 
 
 def test_a_failed_job_logs_its_traceback(tmp_path):

@@ -107,8 +107,9 @@ class HiRefConfig:
         ``refine_tol``): the matched pairs ``(x_i, y_perm(i))`` are regrouped into groups of
         at most ``max_leaf`` (twice it after low-rank levels, up to 512) by halving their
         sums ``x_i + y_perm(i)`` along random axes of large spread (:mod:`hiref.refine`),
-        and every group is re-solved exactly. Each sweep's groups straddle the previous borders; a sweep can only
-        lower the cost and costs about one leaf level. 0: none, as the authors.
+        and every group is re-solved exactly. Each sweep's groups straddle the previous
+        borders; a sweep can only lower the cost and costs about one leaf level. 0: none, as
+        the authors.
       refine_tol: refinement stops after a sweep that lowers the matching's cost by less than
         this fraction (0: always run ``refine_sweeps`` sweeps). A sweep of at least
         ``hiref.refine.PROBE_MIN_GROUPS`` groups first re-solves a random

@@ -37,9 +37,8 @@ def job_log(path: str | os.PathLike):
     after a first line naming the package that runs (the workflow's own ``src/``), its
     commit (read now, so that the job's record names the code it started with:
     :func:`git_commit`) and when the job started, in epoch seconds (tests compare jobs'
-    spans); the last line gives the
-    job's time, or an exception's traceback is written before it propagates, so the log
-    says why a job failed. Lines a job prints itself go through :func:`log` (timestamped).
+    spans); the last line gives the job's time, or an exception's traceback is written
+    before it propagates, so the log says why a job failed. Lines a job prints itself go through :func:`log` (timestamped).
     """
     from hiref import __version__
 

@@ -51,7 +51,8 @@ from hiref import costs, halfspace, host
 #: 30-D shared clusters at n = 4096 1.018 / 1.017 with six steps, 1.009 / 1.013 with one;
 #: 64-D digits 1.0136 -> 1.0064 on seed 0; 2-D pairs at 4096 unchanged on average). No step
 #: (a purely random axis) groups distant pairs and repairs less than either (30-D: 1.026 /
-#: 1.031). docs/performance.md, "One power-iteration step".
+#: 1.031). docs/performance.md, "Refinement: one power-iteration step, ten sweeps, a grid in
+#: 2-D".
 AXIS_POWER_STEPS = 1
 #: Refinement groups hold ``GROUP_FACTOR[split]`` times the leaf's points, but a group
 #: widened so holds at most ``WIDENED_GROUP_MAX`` (and never fewer than a leaf). Low-rank
@@ -150,20 +151,18 @@ def grid(points: np.ndarray, halvings: int, rng: np.random.Generator
     are those of :func:`halve` with other groups: the (n,) int64 order in which the cells are
     contiguous and their (2**halvings,) sizes."""
     n, dim = points.shape
+    # Halving the strips further gives, in order, the sizes of halving the whole.
+    sizes = halfspace.level_sizes(n, halvings)
     if dim == 1:
-        return np.argsort(points[:, 0], kind="stable"), halfspace.level_sizes(n, halvings)[-1]
+        return np.argsort(points[:, 0], kind="stable"), sizes[-1]
     angle = rng.uniform(0.0, np.pi)
     u = np.array([np.cos(angle), np.sin(angle)], points.dtype)
-    across = (halvings + 1) // 2
-    strips = halfspace.level_sizes(n, across)[-1]
+    strips = sizes[(halvings + 1) // 2]
     order = np.argsort(points @ u, kind="stable")
-    if across == halvings:
-        return order, strips
-    strip = np.repeat(np.arange(len(strips)), strips)
-    along = (points @ np.array([-u[1], u[0]], points.dtype))[order]
-    order = order[np.lexsort((along, strip))]
-    cells = [halfspace.level_sizes(int(size), halvings - across)[-1] for size in strips]
-    return order, np.concatenate(cells)
+    if len(strips) < len(sizes[-1]):
+        along = (points @ np.array([-u[1], u[0]], points.dtype))[order]
+        order = order[np.lexsort((along, np.repeat(np.arange(len(strips)), strips)))]
+    return order, sizes[-1]
 
 
 def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
@@ -171,9 +170,9 @@ def halve(points: np.ndarray, halvings: int, rng: np.random.Generator,
     """Groups the rows of ``points`` (n, D) by ``halvings`` rounds of halving.
 
     Every group of ``s`` points splits into its ``ceil(s / 2)`` points lowest along the
-    group's axis (:data:`AXIS_POWER_STEPS`) and the rest. The groups of a round are halved in the threads of
-    ``pool`` (None: in this thread), a contiguous range of groups each; the groups do not
-    depend on the threads.
+    group's axis (:data:`AXIS_POWER_STEPS`) and the rest. The groups of a round are halved in
+    the threads of ``pool`` (None: in this thread), a contiguous range of groups each; the
+    groups do not depend on the threads.
 
     Returns:
       ``(order, sizes)``: the (n,) int64 order in which the groups are contiguous, and their
