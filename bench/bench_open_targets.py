@@ -11,6 +11,10 @@ Parts (``--parts``; squared Euclidean cost, HiRef's seed equal to the data's):
   groups: high dimension: after the default solve, three refinement sweeps with groups of 512,
     1024 and 2048 pairs (principal-axis halvings as :mod:`hiref.refine`, each group solved
     exactly as the host leaves are), × exact and seconds per sweep.
+  cuts: where the 2-D excess at n = 4096 comes from (half-moon and uniform squares, seeds
+    0-3): × exact after the first cut alone (two exact halves, no refinement) and after the
+    first cuts down to leaves of 1024, 512, ..., 64 (without and with refinement), and the
+    default solve with each of the ``TOP_CANDIDATES`` best-scored first cuts forced.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import argparse
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from bench_hiref import PAIRS
 
 import hiref
-from hiref import costs, leaves, refine
+from hiref import costs, halfspace, leaves, refine
 
 SEED_PAIRS = ("halfmoon_scurve", "uniform_squares", "checkerboard")
 ROUNDING_CASES = (("gaussian_mixtures_32d", 4096), ("gaussian_mixtures_32d", 16384),
@@ -127,7 +132,52 @@ def groups_part() -> list[dict]:
     return records
 
 
-PARTS = {"seeds": seeds_part, "rounding": rounding_part, "groups": groups_part}
+def forced_first_cut(rank: int):
+    """A stand-in for :func:`hiref.halfspace._agreeing` that makes the ``rank``-th best-scored
+    first cut, whatever the probe says."""
+
+    def choose(scores, *_):
+        return int(np.argsort(-scores.ravel(), kind="stable")[rank])
+
+    return choose
+
+
+def solve_ratio(x, y, seed, config, cost, best) -> float:
+    """HiRef's mean cost under ``config`` / the exact one (``cost``: the (n, n) distances)."""
+    perm = np.asarray(hiref.solve(x, y, config=config, seed=seed).perm)
+    return cost[np.arange(len(x)), perm].mean() / best
+
+
+def cuts_part() -> list[dict]:
+    records = []
+    for seed in range(4):
+        for pair in ("halfmoon_scurve", "uniform_squares"):
+            x, y = (np.asarray(a, np.float64) for a in PAIRS[pair](4096, seed))
+            best, cost = exact_mean(x, y)
+            # The levels of a solve do not depend on its leaf size, so a larger max_leaf
+            # stops the same cuts earlier and solves what is below them exactly.
+            for leaf in (2048, 1024, 512, 256, 128, 64):
+                for sweeps in (0, hiref.HiRefConfig().refine_sweeps):
+                    value = solve_ratio(x, y, seed, hiref.HiRefConfig(max_leaf=leaf,
+                                                                      refine_sweeps=sweeps),
+                                        cost, best)
+                    records.append({"part": "cuts", "pair": pair, "seed": seed, "leaf": leaf,
+                                    "refine_sweeps": sweeps, "ratio_to_exact": value})
+                    print(f"cuts {pair} seed {seed} leaves {leaf}, {sweeps} sweeps: "
+                          f"{value:.5f} x exact", flush=True)
+            forced = []
+            for rank in range(halfspace.TOP_CANDIDATES):
+                with mock.patch.object(halfspace, "_agreeing", forced_first_cut(rank)):
+                    forced.append(solve_ratio(x, y, seed, hiref.HiRefConfig(), cost, best))
+            records.append({"part": "cuts", "pair": pair, "seed": seed,
+                            "forced_first_cut": forced})
+            print(f"cuts {pair} seed {seed} forced first cuts: {min(forced):.5f} to "
+                  f"{max(forced):.5f} x exact (best-scored {forced[0]:.5f})", flush=True)
+    return records
+
+
+PARTS = {"seeds": seeds_part, "rounding": rounding_part, "groups": groups_part,
+         "cuts": cuts_part}
 
 
 def main() -> None:
