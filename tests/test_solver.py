@@ -247,6 +247,25 @@ def test_refinement_groups_halve_along_an_axis_of_large_spread():
         assert set(mine) == set(theirs)
 
 
+def test_host_pools_limit_blas_to_one_thread_and_restore_it():
+    import scipy.optimize  # noqa: F401  (its BLAS loaded, as in a solve)
+    from threadpoolctl import threadpool_info
+
+    from hiref import host
+
+    def blas_threads():
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info()
+                if info["user_api"] == "blas"}
+
+    before = blas_threads()
+    assert before
+    for _ in range(2):  # the second pool reuses the libraries the first one found
+        with host.pool(2) as pool:
+            inside = list(pool.map(lambda _: blas_threads(), range(2)))
+        assert all(threads == dict.fromkeys(before, 1) for threads in inside)
+        assert blas_threads() == before
+
+
 def test_refinement_grid_groups_are_compact_equal_cells_turned_every_sweep():
     from hiref import halfspace, refine
 

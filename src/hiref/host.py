@@ -9,12 +9,13 @@ BLAS: a multithreaded BLAS inside each would oversubscribe the cores (on this pr
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 
 def threads(requested: int) -> int:
@@ -39,6 +40,15 @@ class Pool:
         return (self.executor or builtins).map(function, *arguments)
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The process's BLAS libraries, found at its first pool and kept: finding them reads the
+    process's memory map, about 5 ms per pool with JAX loaded (20 ms of a 0.6 s solve at
+    n = 2^16 in 2-D). The pools' tasks run NumPy and SciPy, whose BLAS their callers have
+    loaded by then (the solver imports :mod:`hiref.leaves`, which imports both)."""
+    return ThreadpoolController()
+
+
 @contextmanager
 def pool(count: int):
     """A :class:`Pool` of ``count`` threads, each with a single-threaded BLAS (this thread
@@ -47,5 +57,6 @@ def pool(count: int):
     if count <= 1:
         yield Pool()
         return
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(count) as executor:
+    with _blas_controller().limit(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(count) as executor:
         yield Pool(executor, count)
