@@ -86,8 +86,11 @@ PULL_BACK_LEVELS = 8
 PULL_BACK_MIN = 4096
 AFFINE_RESIDUAL = 0.02
 #: The cells' tree is built on every k-th point of a side, k the largest that leaves at
-#: least this many (the cells of larger clouds are then about, not exactly, equal).
-PULL_BACK_SAMPLE = 16384
+#: least this many (the cells of larger clouds are then about, not exactly, equal): at
+#: n = 2^16 and 2^20 the costs were those of a tree on 16384 points or lower (half-moon
+#: 5.30941 against 5.30973, 5.29829 against 5.29835; checkerboard 21.1228 against 21.1231),
+#: in 25 ms and 0.1 s less.
+PULL_BACK_SAMPLE = 4096
 #: Projections (directions x points) held at once by each thread: the directions of a level
 #: are scored in chunks of at most this many entries, so memory stays linear in n.
 PROJECTION_ENTRIES = costs.HOST_CHUNK
