@@ -178,7 +178,9 @@ def split_level(take: Callable[[int, np.ndarray], np.ndarray], order_x: np.ndarr
     whole. The projections are scored in the threads of ``pool`` (None: in this thread; the
     halvings do not depend on the threads). A level of one block with a ``probe``, rows
     ``(probe_x, partner)`` of an exact matching of sampled points, leaves its best-scored
-    cut when that one cuts across the transport map (:func:`_agreeing`).
+    cut when that one cuts across the transport map (:func:`_agreeing`). A level of one
+    block of at least ``PULL_BACK_MIN`` points cuts Y at its median along X's direction
+    pulled back through a coarse transport map, where that map bends (:func:`pulled_back`).
 
     Returns:
       The new ``order_x``, ``order_y``, whose segments of :func:`halved_sizes` are the
