@@ -70,8 +70,8 @@ SCORE_SAMPLE = 8192
 PROBE_POINTS = 256
 TOP_CANDIDATES = 16
 PROBE_MARGIN = 0.05
-#: The first cut of a block of at least ``PULL_BACK_MIN`` points cuts Y along X's cut pulled
-#: back through a coarse transport map, where that map bends (:func:`pulled_back`): the
+#: The first cut of a 2-D block of at least ``PULL_BACK_MIN`` points cuts Y along X's cut
+#: pulled back through a coarse transport map, where that map bends (:func:`pulled_back`): the
 #: map from ``2**PULL_BACK_LEVELS`` k-d cells of Y to as many of X, matched by their
 #: centroids, unless an affine map explains all but ``AFFINE_RESIDUAL`` of its spread. The
 #: image of a half-plane of X is a half-plane of Y only under an affine map; where the map
@@ -278,7 +278,10 @@ def pulled_back(px: np.ndarray, py: np.ndarray, along: np.ndarray) -> np.ndarray
     cells matched by their centroids (SciPy's exact assignment of their squared distances),
     and each point of Y moved by its cell's displacement to the matched cell of X. X's h
     lowest points along ``along`` then face Y's h lowest pulled-back points: a cut of Y that
-    bends with the map. None too where a cell is empty (many equal points)."""
+    bends with the map. None too where a cell is empty (many equal points), and in one
+    dimension, where every transport map is monotone and a half-line's image a half-line."""
+    if px.shape[-1] < 2:
+        return None
     centres = []
     for points in (py, px):
         sample = points[::max(1, len(points) // PULL_BACK_SAMPLE)]  # >= 2**levels points
