@@ -263,7 +263,7 @@ def kd_cells(points: np.ndarray, axes: np.ndarray, thresholds: np.ndarray) -> np
     in the tree of :func:`kd_tree`."""
     node = np.zeros(len(points), np.int64)
     rows = np.arange(len(points))
-    while node.min() < len(axes):  # every point descends the same number of levels
+    for _ in range(len(axes).bit_length()):  # the tree's levels: len(axes) = 2**levels - 1
         node = 2 * node + 1 + (points[rows, axes[node]] > thresholds[node])
     return node - len(axes)
 

@@ -38,7 +38,8 @@ def job_log(path: str | os.PathLike):
     commit (read now, so that the job's record names the code it started with:
     :func:`git_commit`) and when the job started, in epoch seconds (tests compare jobs'
     spans); the last line gives the job's time, or an exception's traceback is written
-    before it propagates, so the log says why a job failed. Lines a job prints itself go through :func:`log` (timestamped).
+    before it propagates, so the log says why a job failed. Lines a job prints itself go
+    through :func:`log` (timestamped).
     """
     from hiref import __version__
 
