@@ -339,7 +339,9 @@ def assignment_costs(x: np.ndarray, y: np.ndarray, cost: str) -> np.ndarray:
     if cost == "sqeuclidean":
         x -= x.mean(1, keepdims=True)
         y -= y.mean(1, keepdims=True)
-        return -2.0 * np.matmul(x, np.swapaxes(y, 1, 2))
+        products = np.matmul(x, np.swapaxes(y, 1, 2))
+        products *= -2.0
+        return products
     centre = (x.mean(1, keepdims=True) + y.mean(1, keepdims=True)) / 2
     x -= centre
     y -= centre

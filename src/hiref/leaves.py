@@ -20,8 +20,9 @@ row and column potentials on the device), which leaves the optimal assignments u
 makes the shortest augmenting paths short.
 
 Cost of one block of ``s`` points in ``d`` dimensions (exact, worst case cubic in ``s``):
-memory ``16 s^2 + 24 s d`` bytes per thread on the host (its float64 costs and a temporary of
-them, each side's points read and made float64; ``28 s^2`` with potentials),
+memory ``8 s^2 + 24 s d`` bytes per thread on the host (its float64 costs, each side's points
+read and made float64; ``20 s^2`` with potentials; blocks smaller than ``BATCH_ENTRIES``
+entries are costed together, up to that many),
 :func:`device_block_bytes` per block of a device batch (the batch bounded by
 ``leaf_memory_mb``); time measured on this project's 2-core CPU, SciPy, 2-D blocks: 2 ms at
 128, 60 ms at 512, 0.1 s at 1024 (0.4 s without potentials), 0.45-0.7 s at 2048 (3-6 s
@@ -42,6 +43,10 @@ from hiref import assignment, costs, host, leaf_potentials
 #: The host path cuts the blocks into this many tasks per thread, so that threads finish
 #: together although blocks differ in difficulty.
 TASKS_PER_THREAD = 4
+#: The host path reads and costs consecutive blocks of one size together, up to this many
+#: cost entries (8 MB of float64) per thread: one block at a time, NumPy's call overheads
+#: took a third of a small block's time (2-D blocks of 64 points: about 0.15 ms of 0.5).
+BATCH_ENTRIES = 1 << 20
 
 
 def resolve(name: str) -> str:
@@ -87,15 +92,21 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     tasks = [(starts[k:k + per_task], lengths[k:k + per_task])
              for k in range(0, len(starts), per_task)]
 
+    dim = points.x.shape[-1]
+
     def run(task):
         solved = _PointBlocks(result, cost)
-        for start, size in zip(*task):
-            index = np.arange(start, start + size)
-            bx, by = order_x[index], order_y[index]
-            if points.matrix is None:
-                solved.add(index, by, points.take_exact(0, bx), points.take_exact(1, by))
-            else:
-                result[index] = by[assign(points.matrix[bx[:, None], by[None, :]])[0]]
+        for start, size, count in _equal_runs(*task):
+            per_batch = max(1, BATCH_ENTRIES // (size * max(size, dim)))
+            for first in range(0, count, per_batch):
+                blocks = np.arange(first, min(first + per_batch, count))
+                index = start + size * blocks[:, None] + np.arange(size)
+                bx, by = order_x[index], order_y[index]
+                if points.matrix is None:
+                    solved.add(index, by, points.take_exact(0, bx), points.take_exact(1, by))
+                    continue
+                for rows, cols, block in zip(index, by, bx):
+                    result[rows] = cols[assign(points.matrix[block[:, None], cols[None, :]])[0]]
         solved.flush()
 
     with host.pool(min(threads, len(tasks))) as pool:
@@ -128,13 +139,13 @@ class _PointBlocks:
         self.result, self.cost, self.pending, self.entries = result, cost, [], 0
 
     def add(self, index: np.ndarray, by: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-        """Solves the block at positions ``index`` (s,) of float64 points ``x``, ``y`` (s, d),
-        ``by`` the rows of y in it."""
-        block = costs.assignment_costs(x[None], y[None], self.cost)[0]
-        low = float(block.min()) if self.cost != "sqeuclidean" else 0.0
-        cols, shifted = assign(block)
-        self.result[index] = by[cols]
-        self.pending.append((index, by, x, y, cols, low, shifted))
+        """Solves the ``k`` blocks at positions ``index`` (k, s) of float64 points ``x``, ``y``
+        (k, s, d), ``by`` (k, s) the rows of y in them."""
+        for k, block in enumerate(costs.assignment_costs(x, y, self.cost)):
+            low = float(block.min()) if self.cost != "sqeuclidean" else 0.0
+            cols, shifted = assign(block)
+            self.result[index[k]] = by[k][cols]
+            self.pending.append((index[k], by[k], x[k], y[k], cols, low, shifted))
         self.entries += x.size
         if self.entries >= costs.HOST_CHUNK:
             self.flush()
@@ -149,6 +160,15 @@ class _PointBlocks:
             exact = costs.difference_costs(x[k], y[k], self.cost)
             self.result[index[k]] = by[k][linear_sum_assignment(exact)[1]]
         self.pending, self.entries = [], 0
+
+
+def _equal_runs(starts: np.ndarray, lengths: np.ndarray):
+    """Yields ``(start, size, count)`` for every run of consecutive blocks of one nonzero
+    size (the blocks are contiguous: each starts where the one before it ends)."""
+    breaks = np.flatnonzero(np.diff(lengths)) + 1
+    for run in np.split(np.arange(len(lengths)), breaks):
+        if len(run) and lengths[run[0]] > 0:
+            yield int(starts[run[0]]), int(lengths[run[0]]), len(run)
 
 
 def device_batch(size: int, dim: int, blocks: int, memory_bytes: int, itemsize: int) -> int:
