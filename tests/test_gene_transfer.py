@@ -16,6 +16,7 @@ from scipy.spatial.distance import cdist
 from hiref.datasets.merfish import PAPER_GENES, pair_arrays, prepare_pair
 from hiref.report.gene_transfer import (
     COSINES,
+    OVERLAY_ALPHA_MIN,
     PAPER_FORMULA,
     Transport,
     bin_average,
@@ -130,6 +131,13 @@ def test_scores_name_their_formula_and_a_good_matching_wins(joint, authors_run, 
     fig = plot_transfer(joint, smoothed, good, title="exact")
     fig.savefig(tmp_path / "transfer.png")
     assert (tmp_path / "transfer.png").stat().st_size > 10_000
+    # Cells are rasterised (a vector PDF of 168k points was 20 MB) and the slices' overlay
+    # stays visible whatever the number of cells.
+    cells = [c for ax in fig.axes for c in ax.collections]
+    assert cells and all(c.get_rasterized() for c in cells)
+    overlay = fig.axes[0]
+    assert min(c.get_alpha() for c in overlay.collections) >= OVERLAY_ALPHA_MIN
+    assert all(h.get_alpha() == 1.0 for h in overlay.get_legend().legend_handles)
     with pytest.raises(ValueError, match=r"gene\(s\) \['Nope'\] are not in the MERFISH"):
         gene_transfer_scores(joint, Transport("bijection", cols), ["Gad1", "Nope"])
 
