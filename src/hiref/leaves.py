@@ -5,9 +5,9 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 ``order_y[t]``. Two interchangeable paths:
 
 - ``"scipy"``: on the host, SciPy's ``linear_sum_assignment`` (which releases the GIL) in a
-  pool of threads, each thread building one block's dense float64 costs at a time.
-  On a CPU this is 3-5 times faster per block than the batched JAX solver and compiles
-  nothing.
+  pool of threads, each thread building the dense float64 costs of its consecutive blocks of
+  one size together (up to ``BATCH_ENTRIES`` entries), then solving them one by one. On a
+  CPU this is 3-5 times faster per block than the batched JAX solver and compiles nothing.
 - ``"jax"``: on the device, the batched shortest-augmenting-path solver of
   :mod:`hiref.assignment`, ``jax.lax.map`` over memory-bounded batches of blocks; it keeps
   the leaves on an accelerator.
@@ -79,7 +79,8 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
         :meth:`hiref.costs.Normalised.take_exact` and solved as in :class:`_PointBlocks`), or their
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
         consecutive segments of lengths ``sizes``, from position ``offset``, are the blocks.
-      threads: worker threads, each holding one block at a time.
+      threads: worker threads, each holding one batch of blocks of one size at a time (see
+        :data:`BATCH_ENTRIES`), or one block when a block alone exceeds it.
     Returns:
       The new ``order_y`` (n,) int32 (positions outside the blocks unchanged).
     """
