@@ -16,10 +16,12 @@ SIZES = [1, 3, 64, 64, 64, 100, 100, 64, 1, 1100, 64, 7]
 
 @pytest.mark.parametrize("cost", ["sqeuclidean", "euclidean"])
 @pytest.mark.parametrize("dim", [2, 30])
-@pytest.mark.parametrize("batch_entries", [leaves.BATCH_ENTRIES, 64 * 64 * 2 + 1])
+# The default host chunk batches whole runs of a size; the small one two blocks of 64.
+@pytest.mark.parametrize("host_chunk", [costs.HOST_CHUNK,
+                                        leaves.BATCH_CHUNK_SHARE * 64 * 64 * 2 + 1])
 def test_every_block_is_solved_exactly_however_blocks_are_batched(monkeypatch, cost, dim,
-                                                                  batch_entries):
-    monkeypatch.setattr(leaves, "BATCH_ENTRIES", batch_entries)
+                                                                  host_chunk):
+    monkeypatch.setattr(costs, "HOST_CHUNK", host_chunk)
     rng = np.random.default_rng(dim)
     offset, sizes = 5, np.array(SIZES)
     n = offset + sizes.sum() + 4  # positions before and after the blocks

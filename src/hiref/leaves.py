@@ -6,7 +6,7 @@ rearranges ``order_y`` inside each segment so that ``order_x[t]`` is matched to
 
 - ``"scipy"``: on the host, SciPy's ``linear_sum_assignment`` (which releases the GIL) in a
   pool of threads, each thread building the dense float64 costs of its consecutive blocks of
-  one size together (up to ``BATCH_ENTRIES`` entries), then solving them one by one. On a
+  one size together (within a share of ``costs.HOST_CHUNK``), then solving them one by one. On a
   CPU this is 3-5 times faster per block than the batched JAX solver and compiles nothing.
 - ``"jax"``: on the device, the batched shortest-augmenting-path solver of
   :mod:`hiref.assignment`, ``jax.lax.map`` over memory-bounded batches of blocks; it keeps
@@ -21,8 +21,8 @@ makes the shortest augmenting paths short.
 
 Cost of one block of ``s`` points in ``d`` dimensions (exact, worst case cubic in ``s``):
 memory ``8 s^2 + 24 s d`` bytes per thread on the host (its float64 costs, each side's points
-read and made float64; ``20 s^2`` with potentials; blocks smaller than ``BATCH_ENTRIES``
-entries are costed together, up to that many),
+read and made float64; ``20 s^2`` with potentials; smaller blocks are costed together,
+within about ``costs.HOST_CHUNK`` entries in all, see :data:`BATCH_CHUNK_SHARE`),
 :func:`device_block_bytes` per block of a device batch (the batch bounded by
 ``leaf_memory_mb``); time measured on this project's 2-core CPU, SciPy, 2-D blocks: 2 ms at
 128, 60 ms at 512, 0.1 s at 1024 (0.4 s without potentials), 0.45-0.7 s at 2048 (3-6 s
@@ -43,10 +43,12 @@ from hiref import assignment, costs, host, leaf_potentials
 #: The host path cuts the blocks into this many tasks per thread, so that threads finish
 #: together although blocks differ in difficulty.
 TASKS_PER_THREAD = 4
-#: The host path reads and costs consecutive blocks of one size together, up to this many
-#: cost entries (8 MB of float64) per thread: one block at a time, NumPy's call overheads
-#: took a third of a small block's time (2-D blocks of 64 points: about 0.15 ms of 0.5).
-BATCH_ENTRIES = 1 << 20
+#: The host path reads and costs consecutive blocks of one size together, their costs and
+#: each side's points within ``costs.HOST_CHUNK // BATCH_CHUNK_SHARE`` entries (8 MB of
+#: float64 each by default) per thread, so that a batch and its copies stay within the
+#: host's chunk: one block at a time, NumPy's call overheads took a third of a small block's
+#: time (2-D blocks of 64 points: about 0.15 ms of 0.5).
+BATCH_CHUNK_SHARE = 4
 
 
 def resolve(name: str) -> str:
@@ -80,7 +82,7 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
         (n, n) float64 cost ``points.matrix``; order_x, order_y: (n,) int orders whose
         consecutive segments of lengths ``sizes``, from position ``offset``, are the blocks.
       threads: worker threads, each holding one batch of blocks of one size at a time (see
-        :data:`BATCH_ENTRIES`), or one block when a block alone exceeds it.
+        :data:`BATCH_CHUNK_SHARE`), or one block when a block alone exceeds it.
     Returns:
       The new ``order_y`` (n,) int32 (positions outside the blocks unchanged).
     """
@@ -98,7 +100,7 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     def run(task):
         solved = _PointBlocks(result, cost)
         for start, size, count in _equal_runs(*task):
-            per_batch = max(1, BATCH_ENTRIES // (size * max(size, dim)))
+            per_batch = max(1, costs.HOST_CHUNK // (BATCH_CHUNK_SHARE * size * max(size, dim)))
             for first in range(0, count, per_batch):
                 blocks = np.arange(first, min(first + per_batch, count))
                 index = start + size * blocks[:, None] + np.arange(size)
