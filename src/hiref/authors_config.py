@@ -42,7 +42,7 @@ class AuthorsSettings:
       max_rank: largest rank above ``Q``; the ranks minimise the number of sub-problems.
       gamma: FRLC's mirror-descent step (divided by the gradient's largest entry).
       max_iter, min_iter: at most / at least this many FRLC iterations per sub-problem.
-      inner_iters_balanced: Sinkhorn rounds of FRLC's latent-coupling projection
+      inner_iters_balanced: log-domain Sinkhorn rounds of FRLC's latent-coupling projection
         and of its random initialisation.
       inner_iters_relaxed: semi-relaxed rounds of FRLC's projections of ``Q`` and ``R``.
       tau_in: FRLC's KL weight on the inner marginals.

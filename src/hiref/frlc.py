@@ -11,8 +11,7 @@ A rank-``r`` coupling of ``a`` (n,) and ``b`` (m,) is held as
    correction for the moving inner marginal), normalises the step as the authors do,
    ``gamma_k = gamma / max(|grad_Q|_inf, |grad_R|_inf)``, and projects ``Q * exp(-gamma_k
    grad_Q)`` (likewise ``R``) semi-relaxed: the outer marginal ``a`` exactly, the inner
-   marginal penalised by ``tau_in KL(. | g_Q)`` (``inner_iters_relaxed`` Sinkhorn updates, the
-   authors' log-domain updates computed on scalings of a stabilised kernel, :func:`_project`);
+   marginal penalised by ``tau_in KL(. | g_Q)`` (``inner_iters_relaxed`` log-domain updates);
 2. recomputes ``g_Q, g_R``, takes the gradient in ``T`` (``diag(1/g_Q) Q^T C R diag(1/g_R)``),
    normalises it the same way and projects ``T * exp(-gamma_T grad_T)`` onto ``(g_Q, g_R)``
    (``inner_iters_balanced`` updates).
@@ -91,14 +90,6 @@ __all__ = [
 #: Problems with more cost entries than this report every outer iteration on stderr (at the
 #: MERFISH shape one iteration of the dense cost takes minutes on a CPU).
 PROGRESS_ENTRIES = DENSE_MATRIX_ENTRIES
-
-#: The projections' scalings are absorbed into the kernel's log-potentials after each of the
-#: first ``ABSORB_FIRST`` rounds and after every power of two (:func:`_absorbed_after`), and
-#: between absorptions each log-scaling stays within ``LOG_SCALING_MAX``: a kernel entry is
-#: at most 1 after an absorption (it is the plan then) and ``exp(60)`` times a row of 2^20
-#: such entries stays below float32's largest number (about 3.4e38 = exp(88.7)).
-ABSORB_FIRST = 4
-LOG_SCALING_MAX = 60.0
 
 #: Every product in the solver runs at full float32 precision, whatever JAX's default (on GPUs
 #: it may be TensorFloat-32, a 10-bit mantissa).
@@ -243,70 +234,22 @@ def _project(log_k, log_a, log_b, relax, iters):
     """Log-domain (semi-relaxed) Sinkhorn as the authors': ``iters`` rounds of an exact row
     update and a column update relaxed by ``relax = tau / (tau + eps)`` (1: balanced).
 
-    The rounds run on scalings of a kernel instead of log-sum-exps over every entry (the
-    same updates; two matrix-vector products a round instead of four passes of
-    exponentials): the kernel ``exp(log_k + alpha + beta)`` holds log-potentials
-    ``alpha`` (s,), ``beta`` (t,), the scalings ``exp(u - alpha)``, ``exp(v - beta)`` the
-    rest of the dual variables ``u``, ``v``, and the scalings are absorbed into the
-    potentials after the rounds of :func:`_absorbed_after` (a fixed schedule, so that
-    blocks batched by ``jax.vmap`` run no branch). Between absorptions each log-scaling is
-    kept within ``LOG_SCALING_MAX``, so nothing overflows float32 whatever the kernel.
-
     Args:
-      log_k: (s, t) log-kernel; log_a: (s,) with ``-inf`` on padded rows; log_b: (t,) with
-        ``-inf`` on empty columns.
+      log_k: (s, t) log-kernel; log_a: (s,) with ``-inf`` on padded rows; log_b: (t,).
     Returns:
-      (s, t) log of the projected plan (``-inf`` on padded rows and empty columns).
+      (s, t) log of the projected plan (``-inf`` on padded rows).
     """
-    dtype = log_k.dtype
-    rows, cols = jnp.isfinite(log_a), jnp.isfinite(log_b)
-    a = jnp.where(rows, jnp.exp(jnp.where(rows, log_a, 0)), 0)
-    log_k = jnp.where(rows[:, None] & cols[None, :], log_k, -jnp.inf)
-    top = jnp.max(log_k, axis=1)  # each row's largest entry scales to 1
-    alpha = jnp.where(jnp.isfinite(top), -top, 0).astype(dtype)
-    beta = jnp.zeros(log_k.shape[1], dtype)
+    valid = jnp.isfinite(log_a)
 
-    def absorb(alpha, beta, log_sa, log_sb):
-        alpha, beta = alpha + log_sa, beta + log_sb
-        return jnp.exp(log_k + alpha[:, None] + beta[None, :]), alpha, beta
+    def step(_, uv):
+        u, v = uv
+        u = jnp.where(valid, log_a - jax.nn.logsumexp(log_k + v[None, :], axis=1), -jnp.inf)
+        v = relax * (v + log_b - jax.nn.logsumexp(log_k + u[:, None] + v[None, :], axis=0))
+        return u, v
 
-    def step(_, state):
-        kernel, alpha, beta, _, log_sb = state
-        log_sa = jnp.where(rows, jnp.log(a) - _safe_log(_matmul(kernel, jnp.exp(log_sb))), 0)
-        log_sa = jnp.clip(log_sa, -LOG_SCALING_MAX, LOG_SCALING_MAX)
-        column = _safe_log(_matmul(kernel.T, jnp.exp(log_sa)))
-        log_sb = jnp.where(cols, relax * (log_b - column + beta) - beta, 0)
-        return kernel, alpha, beta, log_sa, jnp.clip(log_sb, -LOG_SCALING_MAX, LOG_SCALING_MAX)
-
-    zeros_a, zeros_b = jnp.zeros_like(alpha), jnp.zeros_like(beta)
-    kernel, done = jnp.exp(log_k + alpha[:, None]), 0
-    # Before any round the duals are zero, as the authors' start: u = alpha + (-alpha).
-    state = (kernel, alpha, beta, jnp.where(rows, -alpha, 0), zeros_b)
-    for until in _absorbed_after(iters):
-        kernel, alpha, beta, log_sa, log_sb = jax.lax.fori_loop(done, until, step, state)
-        done = until
-        if until < iters:
-            kernel, alpha, beta = absorb(alpha, beta, log_sa, log_sb)
-            log_sa, log_sb = zeros_a, zeros_b
-        state = (kernel, alpha, beta, log_sa, log_sb)
-    u = jnp.where(rows, alpha + log_sa, -jnp.inf)
-    v = jnp.where(cols, beta + log_sb, -jnp.inf)
+    zeros = (jnp.zeros(log_k.shape[0], log_k.dtype), jnp.zeros(log_k.shape[1], log_k.dtype))
+    u, v = jax.lax.fori_loop(0, iters, step, zeros)
     return log_k + u[:, None] + v[None, :]
-
-
-def _absorbed_after(iters: int) -> list[int]:
-    """The rounds after which :func:`_project` absorbs its scalings, and ``iters`` last: each
-    of the first ``ABSORB_FIRST`` (the scalings of a kernel far from its marginals move most
-    there), then the powers of two (later rounds move them ever less)."""
-    points = set(range(1, min(ABSORB_FIRST, iters) + 1))
-    points.update(2 ** k for k in range(1, max(1, iters).bit_length()) if 2 ** k < iters)
-    return sorted(points | {iters})
-
-
-def _safe_log(values: jax.Array) -> jax.Array:
-    """``log`` of nonnegative values, the smallest positive float for zero (a row or column
-    whose kernel underflowed takes the largest scaling allowed, not an infinite one)."""
-    return jnp.log(jnp.maximum(values, jnp.finfo(values.dtype).tiny))
 
 
 def _corrected_gradient(grad: jax.Array, sub: jax.Array, valid: jax.Array) -> jax.Array:

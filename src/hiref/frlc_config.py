@@ -44,7 +44,7 @@ class FRLCConfig:
       rank: rank ``r`` of the coupling (the latent coupling is ``r x r``).
       gamma: mirror-descent step size before normalisation by the gradient's largest entry.
       max_iter, min_iter: at most / at least this many outer iterations.
-      inner_iters_balanced: Sinkhorn updates projecting ``T`` (and initialising
+      inner_iters_balanced: log-domain Sinkhorn updates projecting ``T`` (and initialising
         ``Q``, ``R``, ``T``).
       inner_iters_relaxed: semi-relaxed updates projecting ``Q`` and ``R``.
       tau_in: weight of the KL penalty on the inner marginals in the semi-relaxed projections
@@ -75,7 +75,7 @@ class FRLCConfig:
     max_iter: int = setting(60, "Largest number of outer iterations.", minimum=1)
     min_iter: int = setting(25, "Smallest number of outer iterations before the convergence "
                             "criterion may stop the solver.", minimum=1)
-    inner_iters_balanced: int = setting(100, "Sinkhorn updates projecting the latent "
+    inner_iters_balanced: int = setting(100, "Log-domain Sinkhorn updates projecting the latent "
                                         "coupling T (and initialising Q, R and T).", minimum=1)
     inner_iters_relaxed: int = setting(40, "Semi-relaxed Sinkhorn updates projecting Q and R.",
                                        minimum=1)
