@@ -204,11 +204,11 @@ def cycles_part() -> list[dict]:
     for pair in ("uniform_squares", "halfmoon_scurve"):
         x, y = (np.asarray(a, np.float64) for a in PAIRS[pair](1 << 16, 0))
         ours = np.asarray(hiref.solve(x, y, seed=0).perm)
-        _, bsp, _ = ot.compute_bspot_bijection(x, y, n_plans=64, seed=0)
+        bsp = np.asarray(ot.compute_bspot_bijection(x, y, n_plans=64, seed=0)[1])
         ours_cost = ((x - y[ours]) ** 2).sum(1)
-        bsp_cost = ((x - y[np.asarray(bsp)]) ** 2).sum(1)
+        bsp_cost = ((x - y[bsp]) ** 2).sum(1)
         gains = [(len(c), float(ours_cost[c].sum() - bsp_cost[c].sum()))
-                 for c in differing_cycles(ours, np.asarray(bsp))]
+                 for c in differing_cycles(ours, bsp)]
         lengths, gain = (np.array(v) for v in zip(*gains))
         total = ours_cost.sum()
         record = {"part": "cycles", "pair": pair, "n": 1 << 16,

@@ -94,7 +94,6 @@ def solve_host(points: costs.Normalised, order_x: np.ndarray, order_y: np.ndarra
     per_task = max(1, -(-len(starts) // (TASKS_PER_THREAD * threads)))
     tasks = [(starts[k:k + per_task], lengths[k:k + per_task])
              for k in range(0, len(starts), per_task)]
-
     dim = points.x.shape[-1]
 
     def run(task):
