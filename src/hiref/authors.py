@@ -248,6 +248,7 @@ def _frlc_config(settings: AuthorsSettings, rank: int, last: bool) -> FRLCConfig
         inner_iters_relaxed=settings.inner_iters_relaxed, tau_in=float(settings.tau_in),
         tol=float(settings.tol_dense if last else settings.tol_factored),
         initial_latent=settings.initial_latent,
+        projection=settings.last_level_projection if last else "log_domain",
     )
 
 

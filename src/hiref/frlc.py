@@ -91,6 +91,14 @@ __all__ = [
 #: MERFISH shape one iteration of the dense cost takes minutes on a CPU).
 PROGRESS_ENTRIES = DENSE_MATRIX_ENTRIES
 
+#: The projections' scalings are absorbed into the kernel's log-potentials after each of the
+#: first ``ABSORB_FIRST`` rounds and after every power of two (:func:`_absorbed_after`), and
+#: between absorptions each log-scaling stays within ``LOG_SCALING_MAX``: a kernel entry is
+#: at most 1 after an absorption (it is the plan then) and ``exp(60)`` times a row of 2^20
+#: such entries stays below float32's largest number (about 3.4e38 = exp(88.7)).
+ABSORB_FIRST = 4
+LOG_SCALING_MAX = 60.0
+
 #: Every product in the solver runs at full float32 precision, whatever JAX's default (on GPUs
 #: it may be TensorFloat-32, a 10-bit mantissa).
 _matmul = functools.partial(jnp.matmul, precision=HIGHEST)
@@ -230,7 +238,14 @@ class FRLCResult(NamedTuple):
         return _matmul(self.q, self.t / g_q[:, None]), self.r, self.r.sum(0)
 
 
-def _project(log_k, log_a, log_b, relax, iters):
+def _project(log_k, log_a, log_b, relax, iters, projection):
+    """The projection of ``log_k`` (s, t) onto ``(log_a, log_b)`` evaluated as
+    ``projection`` (:data:`hiref.frlc_config.PROJECTIONS`) says."""
+    evaluate = _project_scalings if projection == "scalings" else _project_log_domain
+    return evaluate(log_k, log_a, log_b, relax, iters)
+
+
+def _project_log_domain(log_k, log_a, log_b, relax, iters):
     """Log-domain (semi-relaxed) Sinkhorn as the authors': ``iters`` rounds of an exact row
     update and a column update relaxed by ``relax = tau / (tau + eps)`` (1: balanced).
 
@@ -250,6 +265,73 @@ def _project(log_k, log_a, log_b, relax, iters):
     zeros = (jnp.zeros(log_k.shape[0], log_k.dtype), jnp.zeros(log_k.shape[1], log_k.dtype))
     u, v = jax.lax.fori_loop(0, iters, step, zeros)
     return log_k + u[:, None] + v[None, :]
+
+
+def _project_scalings(log_k, log_a, log_b, relax, iters):
+    """:func:`_project_log_domain`'s rounds on scalings of a kernel instead of log-sum-exps
+    over every entry (the same updates; two matrix-vector products a round instead of four
+    passes of exponentials): the kernel ``exp(log_k + alpha + beta)`` holds log-potentials
+    ``alpha`` (s,), ``beta`` (t,), the scalings ``exp(u - alpha)``, ``exp(v - beta)`` the
+    rest of the dual variables ``u``, ``v``, and the scalings are absorbed into the
+    potentials after the rounds of :func:`_absorbed_after` (a fixed schedule, so that
+    blocks batched by ``jax.vmap`` run no branch). Between absorptions each log-scaling is
+    kept within ``LOG_SCALING_MAX``, so nothing overflows float32 whatever the kernel.
+
+    Args:
+      log_k: (s, t) log-kernel; log_a: (s,) with ``-inf`` on padded rows; log_b: (t,) with
+        ``-inf`` on empty columns.
+    Returns:
+      (s, t) log of the projected plan (``-inf`` on padded rows and empty columns).
+    """
+    dtype = log_k.dtype
+    rows, cols = jnp.isfinite(log_a), jnp.isfinite(log_b)
+    a = jnp.where(rows, jnp.exp(jnp.where(rows, log_a, 0)), 0)
+    log_k = jnp.where(rows[:, None] & cols[None, :], log_k, -jnp.inf)
+    top = jnp.max(log_k, axis=1)  # each row's largest entry scales to 1
+    alpha = jnp.where(jnp.isfinite(top), -top, 0).astype(dtype)
+    beta = jnp.zeros(log_k.shape[1], dtype)
+
+    def absorb(alpha, beta, log_sa, log_sb):
+        alpha, beta = alpha + log_sa, beta + log_sb
+        return jnp.exp(log_k + alpha[:, None] + beta[None, :]), alpha, beta
+
+    def step(_, state):
+        kernel, alpha, beta, _, log_sb = state
+        log_sa = jnp.where(rows, jnp.log(a) - _safe_log(_matmul(kernel, jnp.exp(log_sb))), 0)
+        log_sa = jnp.clip(log_sa, -LOG_SCALING_MAX, LOG_SCALING_MAX)
+        column = _safe_log(_matmul(kernel.T, jnp.exp(log_sa)))
+        log_sb = jnp.where(cols, relax * (log_b - column + beta) - beta, 0)
+        return kernel, alpha, beta, log_sa, jnp.clip(log_sb, -LOG_SCALING_MAX, LOG_SCALING_MAX)
+
+    zeros_a, zeros_b = jnp.zeros_like(alpha), jnp.zeros_like(beta)
+    kernel, done = jnp.exp(log_k + alpha[:, None]), 0
+    # Before any round the duals are zero, as the authors' start: u = alpha + (-alpha).
+    state = (kernel, alpha, beta, jnp.where(rows, -alpha, 0), zeros_b)
+    for until in _absorbed_after(iters):
+        kernel, alpha, beta, log_sa, log_sb = jax.lax.fori_loop(done, until, step, state)
+        done = until
+        if until < iters:
+            kernel, alpha, beta = absorb(alpha, beta, log_sa, log_sb)
+            log_sa, log_sb = zeros_a, zeros_b
+        state = (kernel, alpha, beta, log_sa, log_sb)
+    u = jnp.where(rows, alpha + log_sa, -jnp.inf)
+    v = jnp.where(cols, beta + log_sb, -jnp.inf)
+    return log_k + u[:, None] + v[None, :]
+
+
+def _absorbed_after(iters: int) -> list[int]:
+    """The rounds after which :func:`_project_scalings` absorbs its scalings, and ``iters`` last: each
+    of the first ``ABSORB_FIRST`` (the scalings of a kernel far from its marginals move most
+    there), then the powers of two (later rounds move them ever less)."""
+    points = set(range(1, min(ABSORB_FIRST, iters) + 1))
+    points.update(2 ** k for k in range(1, max(1, iters).bit_length()) if 2 ** k < iters)
+    return sorted(points | {iters})
+
+
+def _safe_log(values: jax.Array) -> jax.Array:
+    """``log`` of nonnegative values, the smallest positive float for zero (a row or column
+    whose kernel underflowed takes the largest scaling allowed, not an infinite one)."""
+    return jnp.log(jnp.maximum(values, jnp.finfo(values.dtype).tiny))
 
 
 def _corrected_gradient(grad: jax.Array, sub: jax.Array, valid: jax.Array) -> jax.Array:
@@ -282,18 +364,18 @@ def solve_operator(
     valid_a, valid_b = a > 0, b > 0
     log_a = jnp.where(valid_a, jnp.log(jnp.where(valid_a, a, 1)), -jnp.inf).astype(dtype)
     log_b = jnp.where(valid_b, jnp.log(jnp.where(valid_b, b, 1)), -jnp.inf).astype(dtype)
-    balanced = config.inner_iters_balanced
+    balanced, how = config.inner_iters_balanced, config.projection
 
     # The authors' "Full" initialisation: projections of random kernels exp(-gamma U).
     key_q, key_r, key_t = jax.random.split(key, 3)
     log_g = jnp.full(rank, -math.log(rank), dtype)
     log_q = _project(-gamma * jax.random.uniform(key_q, (a.shape[0], rank), dtype),
-                     log_a, log_g, 1.0, balanced)
+                     log_a, log_g, 1.0, balanced, how)
     log_r = _project(-gamma * jax.random.uniform(key_r, (b.shape[0], rank), dtype),
-                     log_b, log_g, 1.0, balanced)
+                     log_b, log_g, 1.0, balanced, how)
     log_t = _project(-gamma * jax.random.uniform(key_t, (rank, rank), dtype),
                      jnp.log(jnp.exp(log_q).sum(0)), jnp.log(jnp.exp(log_r).sum(0)), 1.0,
-                     balanced)
+                     balanced, how)
 
     # ``C R`` is computed once per iteration: the latent step's product with the new ``R`` is
     # the next iteration's ``Q`` gradient (2 cost products an iteration, not 3).
@@ -310,8 +392,8 @@ def solve_operator(
                                       jnp.finfo(dtype).tiny)
         relax = config.tau_in / (config.tau_in + 1.0 / gamma_k)
         relaxed = config.inner_iters_relaxed
-        new_log_q = _project(log_q - gamma_k * grad_q, log_a, jnp.log(g_q), relax, relaxed)
-        new_log_r = _project(log_r - gamma_k * grad_r, log_b, jnp.log(g_r), relax, relaxed)
+        new_log_q = _project(log_q - gamma_k * grad_q, log_a, jnp.log(g_q), relax, relaxed, how)
+        new_log_r = _project(log_r - gamma_k * grad_r, log_b, jnp.log(g_r), relax, relaxed, how)
         new_q, new_r = jnp.exp(new_log_q), jnp.exp(new_log_r)
         new_g_q, new_g_r = new_q.sum(0), new_r.sum(0)
         new_c_r = op.times(new_r)
@@ -319,7 +401,7 @@ def solve_operator(
         grad_t = _latent(qcr, new_g_q, new_g_r)
         gamma_t = gamma / jnp.maximum(jnp.abs(grad_t).max(), jnp.finfo(dtype).tiny)
         new_log_t = _project(log_t - gamma_t * grad_t, jnp.log(new_g_q), jnp.log(new_g_r),
-                             1.0, balanced)
+                             1.0, balanced, how)
         new_t = jnp.exp(new_log_t)
         cost = (qcr * _latent(new_t, new_g_q, new_g_r)).sum() * op.scale
         delta = (jnp.linalg.norm(new_q - q) + jnp.linalg.norm(new_r - r)

@@ -16,13 +16,15 @@ from hiref.settings import from_params, spelled_out
 #: (``HR_OT.py`` and ``FRLC.py`` of February 2025; docs/authors-hiref.md): schedule with
 #: hierarchy_depth 6, max_Q 1024, max_rank 16; FRLC with gamma 30, 60 / 25 iterations, inner
 #: 100 / 40, tau_in 1e5, inv(T) in the first gradient, tolerance 5e-6 on the factored levels
-#: and 1e-5 on the dense last level; Euclidean factors sampled with eps 0.04. Every value is
+#: and 1e-5 on the dense last level; Euclidean factors sampled with eps 0.04. Their last
+#: level's projections are evaluated on scalings (the same rounds, 2.5 x faster; docs/
+#: authors-hiref.md, "Projections"). Every value is
 #: spelled out, so no change of AuthorsSettings' defaults can change it. Experiments set
 #: their runs' values (config/config.yaml; the synthetic sweep: 50 / 15 iterations).
 PAPER_SETTINGS = spelled_out(
     AuthorsSettings, hierarchy_depth=6, max_q=1024, max_rank=16, gamma=30.0, max_iter=60,
     min_iter=25, inner_iters_balanced=100, inner_iters_relaxed=40, tau_in=1e5,
-    initial_latent="inverse", tol_factored=5e-6, tol_dense=1e-5, distance_eps=0.04,
+    initial_latent="inverse", last_level_projection="scalings", tol_factored=5e-6, tol_dense=1e-5, distance_eps=0.04,
     block_memory_mb=256,
 )
 
