@@ -320,9 +320,9 @@ def _project_scalings(log_k, log_a, log_b, relax, iters):
 
 
 def _absorbed_after(iters: int) -> list[int]:
-    """The rounds after which :func:`_project_scalings` absorbs its scalings, and ``iters`` last: each
-    of the first ``ABSORB_FIRST`` (the scalings of a kernel far from its marginals move most
-    there), then the powers of two (later rounds move them ever less)."""
+    """The rounds after which :func:`_project_scalings` absorbs its scalings, and ``iters``
+    last: each of the first ``ABSORB_FIRST`` (the scalings of a kernel far from its marginals
+    move most there), then the powers of two (later rounds move them ever less)."""
     points = set(range(1, min(ABSORB_FIRST, iters) + 1))
     points.update(2 ** k for k in range(1, max(1, iters).bit_length()) if 2 ** k < iters)
     return sorted(points | {iters})

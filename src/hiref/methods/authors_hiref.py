@@ -17,8 +17,8 @@ from hiref.settings import from_params, spelled_out
 #: hierarchy_depth 6, max_Q 1024, max_rank 16; FRLC with gamma 30, 60 / 25 iterations, inner
 #: 100 / 40, tau_in 1e5, inv(T) in the first gradient, tolerance 5e-6 on the factored levels
 #: and 1e-5 on the dense last level; Euclidean factors sampled with eps 0.04. Their last
-#: level's projections are evaluated on scalings (the same rounds, 2.5 x faster; docs/
-#: authors-hiref.md, "Projections"). Every value is
+#: level's projections are evaluated on scalings (the same rounds, 0.25-0.59 of the time on
+#: MOSTA; docs/authors-hiref.md, "Projections on the last level"). Every value is
 #: spelled out, so no change of AuthorsSettings' defaults can change it. Experiments set
 #: their runs' values (config/config.yaml; the synthetic sweep: 50 / 15 iterations).
 PAPER_SETTINGS = spelled_out(
