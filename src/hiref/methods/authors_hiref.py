@@ -33,7 +33,8 @@ PAPER_SETTINGS = spelled_out(
 #: a Q-point block costs about Q^3 per iteration. Measured on the MOSTA stand-ins (30-D, 60
 #: iterations a block, two CPU cores): Q = 657, 9 blocks in 114 s; Q = 767, 24 blocks in 847 s
 #: beside another job. This weight asks for 8.9 and 21 minutes there (4.2 and 1.45 x the
-#: jobs' wall time), 31 h for MERFISH's 22 blocks of 3826 (about 15 h at this rate).
+#: jobs' wall time), 31 h for MERFISH's 22 blocks of 3826 (one such block alone had not ended
+#: after 650 s here: more than 4 h).
 LAST_LEVEL_WEIGHT = 0.04
 
 
