@@ -152,6 +152,37 @@ def test_seeded(pair, solved):
     assert again.compile_seconds < solved.compile_seconds  # the same programs, compiled once
 
 
+def test_a_level_in_several_calls_reports_progress_and_solves_the_same(pair, monkeypatch):
+    # One block per batch, so that the last level's 4 blocks can be split into calls; the
+    # same batches in 1 call or in 4 give the same matching.
+    monkeypatch.setattr(authors, "_batch", lambda *args: 1)
+    monkeypatch.setattr(authors, "PROGRESS_CALLS", 1)
+    whole = solve_authors(*pair, settings=SMALL, seed=0)
+    monkeypatch.setattr(authors, "PROGRESS_CALLS", 4)
+    reports = []
+    split = solve_authors(*pair, settings=SMALL, seed=0, progress=reports.append)
+    assert (split.perm == whole.perm).all() and split.cost_p1 == whole.cost_p1
+    partial = [r for r in reports if "level_in_progress" in r]
+    assert [(r["level_in_progress"], r["blocks_done"], r["blocks"]) for r in partial] == [
+        (2, 1, 4), (2, 2, 4), (2, 3, 4)]
+    assert all(r["seconds"] > 0 for r in partial)
+    assert authors.describe_progress(partial[0]).startswith(
+        "hiref (authors) level 2: 1 of 4 blocks in ")
+    assert authors.describe_progress(reports[-1]).startswith(
+        "hiref (authors) level 2: 4 blocks of <= 25 points, rank 25, ")
+    # Only whole levels are kept in the record.
+    assert split.extra["levels"] == [r for r in reports if "level" in r]
+    assert [r["level"] for r in split.extra["levels"]] == [1, 2]
+
+
+@pytest.mark.parametrize("blocks, batch, calls", [
+    (1, 1, 1), (111, 1, 37), (350, 7, 25), (350, 1, 25), (40, 2, 20), (7, 7, 1), (97, 1, 97),
+    (6, 1, 6)])
+def test_calls_are_whole_batches_dividing_the_blocks(blocks, batch, calls):
+    call = authors._call_blocks(blocks, batch)
+    assert blocks % call == 0 and call % batch == 0 and blocks // call == calls
+
+
 def test_squared_euclidean_uses_exact_factors(pair):
     x, y = pair
     align = solve_authors(x, y, cost="sqeuclidean", settings=SMALL, seed=0)

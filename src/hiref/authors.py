@@ -59,6 +59,12 @@ __all__ = ["AuthorsSettings", "distance_factors", "level_sizes", "normalised_fac
 #: Bytes of one float32 entry; blocks of a level are batched by their estimated bytes.
 _ENTRY_BYTES = 4
 
+#: A level of many blocks is solved in about this many calls of its program, each a run of
+#: whole batches, with a progress report after each (the last level of a large solve can run
+#: for hours on a CPU). The calls solve the same blocks with the same keys in the same
+#: batches as one call would, so the result does not depend on it.
+PROGRESS_CALLS = 20
+
 
 def level_sizes(n: int, ranks: list[int]) -> list[np.ndarray]:
     """Block sizes entering each level (one array per rank of ``ranks``, the last rank
@@ -211,8 +217,9 @@ class LevelOutput(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("last", "cost", "config", "eps", "child",
                                              "batch"))
-def _level(x, y, blocks_x, blocks_y, capacities, key, *, last, cost, config, eps, child, batch):
-    """Splits every block (b, s) of a level, ``capacities`` (b, r); see :func:`solve_authors`."""
+def _level(x, y, blocks_x, blocks_y, capacities, keys, *, last, cost, config, eps, child, batch):
+    """Splits blocks (b, s) of a level, ``capacities`` (b, r), each with its key of ``keys``
+    (b,); see :func:`solve_authors`."""
 
     def one(args):
         block_x, block_y, caps, block_key = args
@@ -235,7 +242,6 @@ def _level(x, y, blocks_x, blocks_y, capacities, key, *, last, cost, config, eps
         return (_children(block_x, label_x, caps, child), _children(block_y, label_y, caps, child),
                 out.n_iters, out.objective[jnp.maximum(out.n_iters - 1, 0)])
 
-    keys = jax.random.split(key, blocks_x.shape[0])
     kids_x, kids_y, iters, objective = jax.lax.map(
         one, (blocks_x, blocks_y, capacities, keys), batch_size=batch)
     return LevelOutput(kids_x.reshape(-1, child), kids_y.reshape(-1, child), iters, objective)
@@ -265,16 +271,43 @@ def _batch(blocks: int, size: int, rank: int, last: bool, settings: AuthorsSetti
     return max(d for d in range(1, min(blocks, fits) + 1) if blocks % d == 0)
 
 
+def _call_blocks(blocks: int, batch: int) -> int:
+    """Blocks solved per call of a level's program: whole batches and a divisor of
+    ``blocks`` (one compiled program serves every call, with no padding), the one whose
+    number of calls is nearest ``PROGRESS_CALLS`` by ratio (ties: fewer calls)."""
+    runs = blocks // batch
+    sizes = [d for d in range(1, runs + 1) if runs % d == 0]
+    return batch * min(sizes, key=lambda d: (abs(math.log(runs / d / PROGRESS_CALLS)), -d))
+
+
 class _Level(NamedTuple):
     """A level's plan: its rank, blocks (count, padded size), capacities (b, r), whether it
-    is the last, the size of its children, and its compiled program."""
+    is the last, the size of its children, the blocks per call and its compiled program."""
 
     rank: int
     sizes: np.ndarray
     capacities: np.ndarray
     last: bool
     child: int
+    call_blocks: int
     program: object
+
+    def run(self, x, y, blocks_x, blocks_y, key, number, report):
+        """Every block's split, in calls of ``call_blocks`` blocks; after each call but the
+        last, ``report`` gets the level's ``number``, the blocks done and the seconds so far."""
+        started, count = time.perf_counter(), len(self.sizes)
+        keys = jax.random.split(key, count)
+        parts = []
+        for start in range(0, count, self.call_blocks):
+            part = slice(start, start + self.call_blocks)
+            parts.append(self.program(x, y, blocks_x[part], blocks_y[part],
+                                      self.capacities[part], keys[part]))
+            if part.stop < count:
+                jax.block_until_ready(parts[-1])
+                report({"level_in_progress": number, "blocks_done": part.stop,
+                        "blocks": count, "seconds": time.perf_counter() - started})
+        return parts[0] if len(parts) == 1 else LevelOutput(
+            *(jnp.concatenate(arrays) for arrays in zip(*parts)))
 
 
 def _plan(n: int, d: int, dtype, cost: str, settings: AuthorsSettings) -> list[_Level]:
@@ -282,7 +315,6 @@ def _plan(n: int, d: int, dtype, cost: str, settings: AuthorsSettings) -> list[_
     ranks = schedule(n, settings)
     sizes = level_sizes(n, ranks)
     points = jax.ShapeDtypeStruct((n, d), dtype)
-    key = jax.random.key(0)
     plan = []
     for depth, (r, block_sizes) in enumerate(zip(ranks, sizes)):
         last = depth == len(ranks) - 1
@@ -291,14 +323,16 @@ def _plan(n: int, d: int, dtype, cost: str, settings: AuthorsSettings) -> list[_
         caps = ((np.arange(r)[None, :] < block_sizes[:, None]).astype(np.int64) if last
                 else _capacities(block_sizes, r))
         child = int(caps.max())
-        blocks = jax.ShapeDtypeStruct((len(block_sizes), s), jnp.int32)
+        batch = _batch(len(block_sizes), s, r, last, settings)
+        call = _call_blocks(len(block_sizes), batch)
+        blocks = jax.ShapeDtypeStruct((call, s), jnp.int32)
+        keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), call))  # noqa: B023
         program = _level.lower(
-            points, points, blocks, blocks, jax.ShapeDtypeStruct(caps.shape, jnp.int32), key,
+            points, points, blocks, blocks, jax.ShapeDtypeStruct((call, r), jnp.int32), keys,
             last=last, cost=cost, config=_frlc_config(settings, r, last),
-            eps=float(settings.distance_eps), child=child,
-            batch=_batch(len(block_sizes), s, r, last, settings),
+            eps=float(settings.distance_eps), child=child, batch=batch,
         ).compile()
-        plan.append(_Level(r, block_sizes, caps.astype(np.int32), last, child, program))
+        plan.append(_Level(r, block_sizes, caps.astype(np.int32), last, child, call, program))
     return plan
 
 
@@ -324,7 +358,9 @@ def solve_authors(
         (the same inputs and seed give the same result).
       progress: ``True`` prints one line per level to stderr; a callable receives a dict per
         level (``level, blocks, block_size, rank, seconds, iterations_mean, iterations_max,
-        objective_mean``).
+        objective_mean``). A level of many blocks also reports, about every
+        ``1 / PROGRESS_CALLS`` of its blocks, a dict ``level_in_progress, blocks_done,
+        blocks, seconds`` (the seconds of the level so far).
 
     Returns:
       An :class:`hiref.Alignment` whose ``perm`` (n,) is the bijection, ``config`` the
@@ -366,8 +402,8 @@ def solve_authors(
     levels, seconds, last_cost = [], [], None
     for depth, level in enumerate(plan):
         started = time.perf_counter()
-        out = level.program(xj, yj, blocks_x, blocks_y, level.capacities,
-                            jax.random.fold_in(base, depth))
+        out = level.run(xj, yj, blocks_x, blocks_y, jax.random.fold_in(base, depth), depth + 1,
+                        report)
         blocks_x, blocks_y = out.blocks_x, out.blocks_y
         iters = np.asarray(out.iterations)
         weights = level.sizes / n
@@ -414,17 +450,21 @@ def _bijection(blocks_x: np.ndarray, blocks_y: np.ndarray, n: int) -> np.ndarray
     return perm
 
 
+def describe_progress(info: dict) -> str:
+    """One line for a progress dict of :func:`solve_authors`: a whole level or a level's
+    blocks done so far."""
+    if "level_in_progress" in info:
+        return (f"hiref (authors) level {info['level_in_progress']}: {info['blocks_done']} of "
+                f"{info['blocks']} blocks in {info['seconds']:.1f} s")
+    return (f"hiref (authors) level {info['level']}: {info['blocks']} blocks of <= "
+            f"{info['block_size']} points, rank {info['rank']}, {info['seconds']:.2f} s, "
+            f"FRLC iterations {info['iterations_mean']:.1f} (max {info['iterations_max']}), "
+            f"objective {info['objective_mean']:.6g}")
+
+
 def _printer(progress):
     if callable(progress):
         return progress
     if not progress:
         return lambda info: None
-
-    def show(info):
-        print(f"hiref (authors) level {info['level']}: {info['blocks']} blocks of <= "
-              f"{info['block_size']} points, rank {info['rank']}, {info['seconds']:.2f} s, "
-              f"FRLC iterations {info['iterations_mean']:.1f} (max "
-              f"{info['iterations_max']}), objective {info['objective_mean']:.6g}",
-              file=sys.stderr, flush=True)
-
-    return show
+    return lambda info: print(describe_progress(info), file=sys.stderr, flush=True)

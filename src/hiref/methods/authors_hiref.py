@@ -46,11 +46,11 @@ def last_level_work(settings: dict, n: int) -> float:
 
 def run_authors_hiref(x, y, params, seed) -> MethodResult:
     """The authors' HiRef (:func:`hiref.solve_authors`) with the run's settings."""
-    from hiref.authors import solve_authors
+    from hiref.authors import describe_progress, solve_authors
 
     align = solve_authors(
         x, y, cost=params["cost"], settings=from_params(AuthorsSettings, params), seed=seed,
-        progress=lambda info: log(f"hiref (authors) {info}"),
+        progress=lambda info: log(describe_progress(info)),
     )
     return MethodResult(
         cost_p1=align.cost_p1, cost_p2=align.cost_p2, seconds=align.seconds, perm=align.perm,
