@@ -74,6 +74,15 @@ def record(tmp_path, method, n, cost_p1, seconds, *, cost="euclidean", params=No
     return path
 
 
+def test_tables_list_datasets_in_the_order_of_their_numbers(tmp_path):
+    pairs = ["mosta_E10.5_E11.5", "mosta_E9.5_E10.5", "mosta_E15.5_E16.5"]
+    paths = [record(tmp_path, "hiref", n, 1.0, 1.0, experiment="mosta", dataset=pair)
+             for n, pair in zip((18408, 5913, 113350), pairs, strict=True)]
+    summary = tables.summarise(tables.load_runs(paths))
+    assert summary["dataset"].tolist() == [
+        "mosta_E9.5_E10.5", "mosta_E10.5_E11.5", "mosta_E15.5_E16.5"]
+
+
 def test_tables_show_paper_values_only_beside_the_same_estimator(tmp_path):
     paths = [
         record(tmp_path, "hiref", 1024, 2.19, 0.5, params=PAPER_HIREF),

@@ -6,6 +6,7 @@ published value is ever set beside it."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ RUN_COLUMNS = [
     "device", "estimator", "stand_in", "git_commit",
 ]
 #: Metrics of the summary that may have a published value, and their names in tables.
+#: Digits every number in a dataset's name is padded to when tables sort datasets.
+NATURAL_DIGITS = 12
+
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
 _STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
 
@@ -87,8 +91,16 @@ def summarise(runs: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.D
         .apply(one, include_groups=False)
         .reset_index()
     )
-    table = table.sort_values(["dataset", "n", "method"], kind="stable", ignore_index=True)
+    table = table.sort_values(["dataset", "n", "method"], kind="stable", ignore_index=True,
+                              key=lambda column: column.map(natural_key)
+                              if column.name == "dataset" else column)
     return attach_published(table, published)
+
+
+def natural_key(name: str) -> str:
+    """``name`` with each number zero-padded, so that names sort by their numbers:
+    ``mosta_E9.5_E10.5`` before ``mosta_E10.5_E11.5`` (the stages' order)."""
+    return re.sub(r"\d+", lambda number: number.group().zfill(NATURAL_DIGITS), name)
 
 
 def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.DataFrame:
