@@ -29,8 +29,9 @@ LINEAR_BYTES, LINEAR_OVERHEAD = 12, 128
 #: Sizes at which the growth terms add one base runtime: n^2 entries, n^3 operations and
 #: n (d + overhead) for linear methods. Measured: n = 4096 exact 30 s and HiRef at 2^20
 #: (2-D) 4 min on two CPU cores; dense Sinkhorn needs more iterations as n grows (MOSTA
-#: stand-ins, 30-D: 59 s at n = 5913, 1201 s at 18408), so the n^2 unit is set by it.
-RUNTIME_UNIT = {2: 2**26, 3: 2**39, 1: 2**27}
+#: stand-ins, 30-D: 59 s at n = 5913, 1201 s at 18408 alone and 1579 s beside other jobs),
+#: so the n^2 unit is set by it (56 minutes asked at 18408).
+RUNTIME_UNIT = {2: 2**25, 3: 2**39, 1: 2**27}
 #: Pair-coordinates (n^2 (d + rank)) of the exact scoring of a low-rank plan that add one
 #: base runtime. Measured: FRLC's rank-500 plan at MERFISH's n = 84172 (3.6e12) was rounded,
 #: scored and mapped in about 290 s on two CPU cores (docs/frlc.md): 3.4 x head-room at the
