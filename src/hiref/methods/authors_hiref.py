@@ -30,12 +30,13 @@ PAPER_SETTINGS = spelled_out(
 
 
 #: Work per point of the rank-Q last level, per Q^2 (``MethodSpec.point_work``): its FRLC on
-#: a Q-point block costs about Q^3 per iteration. Measured on the MOSTA stand-ins (30-D, 60
-#: iterations a block, two CPU cores): Q = 657, 9 blocks in 114 s; Q = 767, 24 blocks in 847 s
-#: beside another job. This weight asks for 8.9 and 21 minutes there (4.2 and 1.45 x the
-#: jobs' wall time), 31 h for MERFISH's 22 blocks of 3826 (one such block alone had not ended
-#: after 650 s here: more than 4 h).
-LAST_LEVEL_WEIGHT = 0.04
+#: a Q-point block costs about Q^3 per iteration. Measured through the workflow on the seven
+#: MOSTA stand-in pairs (30-D, Q = 439 to 1022, two CPU cores, the last level on scalings,
+#: beside other work; profiles/measured_jobs.tsv): 44 s to 30.6 minutes a job. This weight
+#: asks for 7 to 94 minutes there, 2.8 to 9.5 times the measured wall time; 28 h at
+#: ImageNet's shape (350 rank-1830 blocks, 51.8 s each alone here: about 5 h) and 15 h for
+#: MERFISH's 22 blocks of 3826 (one alone had not ended after 650 s here).
+LAST_LEVEL_WEIGHT = 0.02
 
 
 def last_level_work(settings: dict, n: int) -> float:
