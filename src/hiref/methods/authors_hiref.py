@@ -35,7 +35,7 @@ PAPER_SETTINGS = spelled_out(
 #: beside other work; profiles/measured_jobs.tsv): 44 s to 30.6 minutes a job. This weight
 #: asks for 7 to 94 minutes there, 2.8 to 9.5 times the measured wall time; 28 h at
 #: ImageNet's shape (350 rank-1830 blocks, 51.8 s each alone here: about 5 h) and 15 h for
-#: MERFISH's 22 blocks of 3826 (one alone had not ended after 650 s here).
+#: MERFISH's 22 blocks of 3826 (789 s each alone here: about 4.8 h).
 LAST_LEVEL_WEIGHT = 0.02
 
 
