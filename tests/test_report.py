@@ -81,6 +81,8 @@ def test_tables_list_datasets_in_the_order_of_their_numbers(tmp_path):
     summary = tables.summarise(tables.load_runs(paths))
     assert summary["dataset"].tolist() == [
         "mosta_E9.5_E10.5", "mosta_E10.5_E11.5", "mosta_E15.5_E16.5"]
+    assert sorted(["x9.5", "x10", "x9.25", "y1"], key=tables.natural_key) == [
+        "x9.25", "x9.5", "x10", "y1"]
 
 
 def test_tables_show_paper_values_only_beside_the_same_estimator(tmp_path):

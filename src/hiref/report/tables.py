@@ -23,8 +23,9 @@ RUN_COLUMNS = [
     "device", "estimator", "stand_in", "git_commit",
 ]
 #: Metrics of the summary that may have a published value, and their names in tables.
-#: Digits every number in a dataset's name is padded to when tables sort datasets.
-NATURAL_DIGITS = 12
+#: Integer and decimal digits every number in a dataset's name is written with when tables
+#: sort datasets.
+NATURAL_DIGITS = (12, 6)
 
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
 _STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
@@ -98,9 +99,13 @@ def summarise(runs: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.D
 
 
 def natural_key(name: str) -> str:
-    """``name`` with each number zero-padded, so that names sort by their numbers:
-    ``mosta_E9.5_E10.5`` before ``mosta_E10.5_E11.5`` (the stages' order)."""
-    return re.sub(r"\d+", lambda number: number.group().zfill(NATURAL_DIGITS), name)
+    """``name`` with each number written with ``NATURAL_DIGITS`` digits, so that names sort
+    by their numbers: ``mosta_E9.5_E10.5`` before ``mosta_E10.5_E11.5`` (the stages' order),
+    ``x9.25`` before ``x9.5``."""
+    whole, decimals = NATURAL_DIGITS
+    width = whole + 1 + decimals
+    return re.sub(r"\d+(\.\d+)?",
+                  lambda number: f"{float(number.group()):0{width}.{decimals}f}", name)
 
 
 def attach_published(table: pd.DataFrame, published: pd.DataFrame | None) -> pd.DataFrame:
