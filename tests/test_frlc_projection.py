@@ -36,7 +36,8 @@ def test_scaling_rounds_give_the_log_domain_updates(case):
     log_a = jnp.full(s, -np.log(s), jnp.float32)
     log_b = jnp.asarray(np.log(rng.dirichlet(np.ones(t))), jnp.float32)
     ours = np.exp(np.asarray(frlc._project_scalings(log_k, log_a, log_b, relax, iters), np.float64))
-    reference = np.exp(np.asarray(frlc._project_log_domain(log_k, log_a, log_b, relax, iters), np.float64))
+    reference = np.exp(np.asarray(frlc._project_log_domain(log_k, log_a, log_b, relax, iters),
+                                  np.float64))
     assert np.all(np.isfinite(ours))
     np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-5 * reference.max())
     np.testing.assert_allclose(ours.sum(0), reference.sum(0), rtol=2e-4)
@@ -55,7 +56,8 @@ def test_padded_rows_and_empty_columns_stay_out():
     kept = np.setdiff1d(np.arange(8), empty)
     ours = np.exp(np.asarray(frlc._project_scalings(
         log_k, log_a, log_b.at[empty].set(-jnp.inf), 0.99, 40)))
-    reference = np.exp(np.asarray(frlc._project_log_domain(log_k[:, kept], log_a, log_b[kept], 0.99, 40)))
+    reference = np.exp(np.asarray(frlc._project_log_domain(
+        log_k[:, kept], log_a, log_b[kept], 0.99, 40)))
     assert np.all(ours[36:] == 0) and np.all(ours[:, empty] == 0)
     np.testing.assert_allclose(ours[:, kept], reference, rtol=0, atol=2e-5 * reference.max())
 

@@ -326,7 +326,7 @@ def _plan(n: int, d: int, dtype, cost: str, settings: AuthorsSettings) -> list[_
         batch = _batch(len(block_sizes), s, r, last, settings)
         call = _call_blocks(len(block_sizes), batch)
         blocks = jax.ShapeDtypeStruct((call, s), jnp.int32)
-        keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), call))  # noqa: B023
+        keys = jax.ShapeDtypeStruct((call,), jax.random.key(0).dtype)
         program = _level.lower(
             points, points, blocks, blocks, jax.ShapeDtypeStruct((call, r), jnp.int32), keys,
             last=last, cost=cost, config=_frlc_config(settings, r, last),

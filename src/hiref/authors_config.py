@@ -91,8 +91,9 @@ class AuthorsSettings:
     last_level_projection: str = setting(
         "scalings", "How FRLC's projections are evaluated on the last level (rank-Q blocks, "
         "nearly all of the time): scalings (matrix-vector products: the same W1 on the MOSTA "
-        "stand-ins in 0.25-0.59 of the time; 1.26 x faster on a rank-1830 block) or log_domain (log-sum-exps, as the authors' code). The "
-        "levels above run the log-domain rounds, whose rounding their results depend on.",
+        "stand-ins in 0.25-0.59 of the time; 1.26 x faster on a rank-1830 block) or "
+        "log_domain (log-sum-exps, as the authors' code). The levels above run the "
+        "log-domain rounds, whose rounding their results depend on.",
         enum=list(PROJECTIONS))
     tol_factored: float = setting(5e-6, "FRLC's convergence threshold above the last level "
                                   "(factored cost; FRLC_LR_opt's default).", exclusiveMinimum=0)

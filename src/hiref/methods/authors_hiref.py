@@ -24,8 +24,8 @@ from hiref.settings import from_params, spelled_out
 PAPER_SETTINGS = spelled_out(
     AuthorsSettings, hierarchy_depth=6, max_q=1024, max_rank=16, gamma=30.0, max_iter=60,
     min_iter=25, inner_iters_balanced=100, inner_iters_relaxed=40, tau_in=1e5,
-    initial_latent="inverse", last_level_projection="scalings", tol_factored=5e-6, tol_dense=1e-5, distance_eps=0.04,
-    block_memory_mb=256,
+    initial_latent="inverse", last_level_projection="scalings", tol_factored=5e-6,
+    tol_dense=1e-5, distance_eps=0.04, block_memory_mb=256,
 )
 
 
