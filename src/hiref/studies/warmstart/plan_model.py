@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hiref.studies.warmstart import sinkhorn
+from hiref.studies.warmstart import fitting, sinkhorn
 
 #: Floor of P0 before its logarithm (the reference's ``clamp_min(1e-12)``).
 PLAN_FLOOR = 1e-12
@@ -197,21 +197,8 @@ def train(colors, masses, pairs, plans, model: ModelConfig, training: TrainConfi
         i, j = pairs[rows, 0], pairs[rows, 1]
         return losses_of(p, model, colors[i], masses[i], colors[j], masses[j], plans[rows]).mean()
 
-    def step(state, key):
-        p, opt_state = state
-        rows = jax.random.randint(key, (training.batch_pairs,), 0, len(pairs))
-        value, grads = jax.value_and_grad(loss)(p, rows)
-        updates, opt_state = optimizer.update(grads, opt_state, p)
-        return (optax.apply_updates(p, updates), opt_state), value
-
-    @jax.jit
-    def run(p):
-        keys = jax.random.split(batch_key, training.steps)
-        (p, _), values = jax.lax.scan(step, (p, optimizer.init(p)), keys)
-        return p, values
-
-    params, losses = run(params)
-    return params, np.asarray(losses)
+    return fitting.fit(loss, params, optimizer, batch_key, training.steps,
+                       training.batch_pairs, len(pairs))
 
 
 def mean_loss(params, config, colors, masses, pairs, plans) -> float:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hiref.studies.warmstart import fitting
 from hiref.studies.warmstart.sinkhorn import euclidean_cost
 
 #: Colours enter the network divided by it and potentials leave multiplied by it
@@ -197,23 +198,10 @@ def train(
     optimizer = optax.adam(training.learning_rate)
     objective = jax.vmap(pair_objective, (None, None, 0, 0, 0, 0, None))
 
-    def loss(p, batch):
-        i, j = batch[:, 0], batch[:, 1]
+    def loss(p, rows):
+        i, j = pairs[rows, 0], pairs[rows, 1]
         values = objective(p, model, colors[i], masses[i], colors[j], masses[j], epsilon)
         return -jnp.mean(values) / SCALE
 
-    def step(state, key):
-        p, opt_state = state
-        batch = pairs[jax.random.randint(key, (training.batch_pairs,), 0, len(pairs))]
-        value, grads = jax.value_and_grad(loss)(p, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, p)
-        return (optax.apply_updates(p, updates), opt_state), value
-
-    @jax.jit
-    def run(p):
-        keys = jax.random.split(batch_key, training.steps)
-        (p, _), losses = jax.lax.scan(step, (p, optimizer.init(p)), keys)
-        return p, losses
-
-    params, losses = run(params)
-    return params, np.asarray(losses)
+    return fitting.fit(loss, params, optimizer, batch_key, training.steps,
+                       training.batch_pairs, len(pairs))
