@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dry_run(workdir: Path, configfiles: list[str]) -> str:
-    """The forced dry run's output of the workflow in ``workdir``."""
-    command = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "2",
+    """The forced dry run's output of the workflow in ``workdir`` (without its lock, so
+    that a run still going there can be measured so far)."""
+    command = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--nolock", "--cores", "2",
                "--resources", "gpu=0", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
                "--configfile", *[str(ROOT / f) for f in configfiles]]
     done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT)

@@ -12,6 +12,12 @@ from hiref.provenance import log
 from hiref.schedule import solver_schedule
 from hiref.settings import from_params
 
+#: Its runtime request per unit of linear work (:func:`hiref.resources.solver_runtime`),
+#: from its slowest run at the ImageNet shape (640500 x 2048 a side): 1731 s of solver time
+#: beside light work, 3314 s of job wall time at nice 19 beside two test runs and a
+#: benchmark (profiles/measured_jobs.tsv); 1.3 asks for 73 minutes there.
+WORK_WEIGHT = 1.3
+
 
 def run_hiref(x, y, params, seed) -> MethodResult:
     """Our Hierarchical Refinement (:func:`hiref.solve`) with the run's settings."""
@@ -45,7 +51,7 @@ HIREF_REFINED = MethodSpec(
               "Euclidean cost, half-space splits), exact assignment of each leaf, refinement "
               "sweeps; cost of the bijection",
     legend="HiRef with candidate splits and refinement (ours)", uses_jax=True,
-    size_check=lambda params, n: check_run(params, n),
+    work_weight=WORK_WEIGHT, size_check=lambda params, n: check_run(params, n),
 )
 
 
