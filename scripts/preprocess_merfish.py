@@ -7,7 +7,7 @@ and then only they are). output: h5ad (joint AnnData, raw counts), npz (prepared
 
 import json
 
-from hiref.datasets import prepared_meta, save_pair
+from hiref.datasets import save_prepared
 from hiref.datasets.merfish import check_files, pair_arrays, prepare_pair, read_replicate
 from hiref.provenance import job_log
 
@@ -24,10 +24,8 @@ def main(sm) -> None:
     adata = prepare_pair(
         source, target, rotate_target_deg=sm.params.rotate_target_deg, seed=sm.params.seed
     )
-    adata.write_h5ad(sm.output.h5ad, compression="gzip")
-    save_pair(sm.output.npz, **pair_arrays(adata),
-              meta=json.dumps(prepared_meta(adata.uns["preprocess"])))
-    print(json.dumps(adata.uns["preprocess"], indent=1))
+    meta = save_prepared(adata, sm.output.h5ad, sm.output.npz, pair_arrays(adata))
+    print(json.dumps(meta, indent=1))
 
 
 with job_log(snakemake.log[0]):  # noqa: F821

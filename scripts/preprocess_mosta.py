@@ -7,7 +7,7 @@ output: h5ad (subsampled joint AnnData with X_pca and spatial), npz (prepared da
 
 import json
 
-from hiref.datasets import prepared_meta, save_pair
+from hiref.datasets import save_prepared
 from hiref.datasets.mosta import pair_arrays, preprocess_pair
 from hiref.provenance import job_log
 
@@ -21,10 +21,8 @@ def main(sm) -> None:
         seed=sm.params.seed,
         stand_in=sm.params.stand_in,
     )
-    adata.write_h5ad(sm.output.h5ad, compression="gzip")
-    save_pair(sm.output.npz, **pair_arrays(adata),
-              meta=json.dumps(prepared_meta(adata.uns["preprocess"])))
-    print(json.dumps(adata.uns["preprocess"], indent=1))
+    meta = save_prepared(adata, sm.output.h5ad, sm.output.npz, pair_arrays(adata))
+    print(json.dumps(meta, indent=1))
 
 
 with job_log(snakemake.log[0]):  # noqa: F821

@@ -18,7 +18,7 @@ import pytest
 from data_fixtures import make_stage
 from PIL import Image
 
-from hiref.datasets import load_meta
+from hiref.datasets import load_meta, save_prepared
 from hiref.datasets.embedding_split import split_file, split_rows
 from hiref.datasets.image_files import list_images
 from hiref.datasets.merfish import PAPER_GENES, prepare_pair, read_replicate
@@ -102,6 +102,10 @@ def test_mosta_stand_in_runs_through_the_preprocessing_only_in_stand_in_mode(sta
     out = preprocess_pair(*paths, stages=("E9.5", "E10.5"), n_comps=5, stand_in=True)
     assert pair_arrays(out)["x"].shape == (150, 5)
     assert set(json.loads(out.uns["preprocess"]["stand_in"])) == {"E9.5", "E10.5"}
+    # The prepared pair's meta carries the markers as a mapping, which solve_ot copies.
+    meta = save_prepared(out, tmp_path / "pair.h5ad", tmp_path / "pair.npz", pair_arrays(out))
+    assert load_meta(tmp_path / "pair.npz") == meta and set(meta["stand_in"]) == {"E9.5", "E10.5"}
+    assert ad.read_h5ad(tmp_path / "pair.h5ad").n_obs == out.n_obs
     real = make_stage(tmp_path / "E10.5_E1S1.MOSTA.h5ad", 30, ["StandInGene00001"], 0)
     with pytest.raises(StandInError, match=UNMARKED):
         preprocess_pair(paths[0], real, stages=("E9.5", "E10.5"), n_comps=1, stand_in=True)

@@ -66,10 +66,15 @@ def load_meta(path: str | os.PathLike) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def prepared_meta(uns_preprocess) -> dict:
-    """A prepared pair's ``meta`` from its ``.h5ad``'s ``uns['preprocess']``: the stand-in
-    markers, kept there as JSON text, become a mapping under ``stand_in``."""
-    meta = dict(uns_preprocess)
+def save_prepared(adata, h5ad_path: str | os.PathLike, npz_path: str | os.PathLike,
+                  arrays: dict) -> dict:
+    """Writes a prepared spatial pair: the joint AnnData ``adata`` (gzip ``.h5ad``) and the
+    solvers' ``arrays`` (``x``, ``y`` and more, :func:`save_pair`), whose ``meta`` is the
+    ``.h5ad``'s ``uns['preprocess']`` with the stand-in markers, kept there as JSON text, as a
+    mapping under ``stand_in``. Returns that ``meta``."""
+    adata.write_h5ad(h5ad_path, compression="gzip")
+    meta = dict(adata.uns["preprocess"])
     if "stand_in" in meta:
         meta["stand_in"] = json.loads(meta["stand_in"])
+    save_pair(npz_path, **arrays, meta=json.dumps(meta))
     return meta
