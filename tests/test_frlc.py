@@ -127,6 +127,22 @@ def test_bad_input_is_refused(pair, change, match):
         frlc.solve(**{**args, **change})
 
 
+@pytest.mark.parametrize("changes, match", [
+    ({"rank": 0}, "FRLCConfig.rank must be a positive integer, got 0"),
+    ({"max_iter": True}, "FRLCConfig.max_iter must be a positive integer, got True"),
+    ({"gamma": float("nan")}, "FRLCConfig.gamma must be a positive number, got nan"),
+    ({"tol": -1e-3}, "FRLCConfig.tol must be a positive number"),
+    ({"min_iter": 90, "max_iter": 60}, "min_iter = 90 exceeds max_iter = 60"),
+    ({"cost_eps": 2.0}, r"cost_eps must lie in \(0, 1\]"),
+    ({"projection": "dense"}, "FRLCConfig.projection must be one of"),
+    ({"cost_form": "sampled"}, "FRLCConfig.cost_form must be one of"),
+    ({"initial_latent": "identity"}, "FRLCConfig.initial_latent must be one of"),
+])
+def test_bad_settings_are_refused(changes, match):
+    with pytest.raises(ValueError, match=match):
+        frlc.FRLCConfig(**changes)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("rank", 0), ("rank", 2.0), ("gamma", -1.0), ("gamma", "5"), ("tau_in", float("inf")),

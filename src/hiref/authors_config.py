@@ -12,13 +12,11 @@ the commits each value was read from.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass
 
 from hiref.frlc_config import INITIAL_LATENTS, PROJECTIONS
 from hiref.schedule import plan_levels
-from hiref.settings import setting
+from hiref.settings import check_choice, check_positive_integers, check_positive_numbers, setting
 
 #: The authors' solver parameters that differ in the runs of the paper's synthetic sweep
 #: (``HR_OT.py`` at commit c248907, 2025-01-25, the commit that saved the sweep's W1 values):
@@ -107,30 +105,19 @@ class AuthorsSettings:
                                    "(bounds memory, not results).", minimum=1)
 
     def __post_init__(self):
-        for name in ("hierarchy_depth", "max_q", "max_rank", "max_iter", "min_iter",
-                     "inner_iters_balanced", "inner_iters_relaxed", "block_memory_mb"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"AuthorsSettings.{name} must be a positive integer, got "
-                                 f"{value!r}.")
-        for name in ("gamma", "tau_in", "tol_factored", "tol_dense", "distance_eps"):
-            value = getattr(self, name)
-            if (not isinstance(value, numbers.Real) or isinstance(value, bool)
-                    or not math.isfinite(value) or value <= 0):
-                raise ValueError(f"AuthorsSettings.{name} must be a positive number, got "
-                                 f"{value!r}.")
+        check_positive_integers(self, "hierarchy_depth", "max_q", "max_rank", "max_iter",
+                                "min_iter", "inner_iters_balanced", "inner_iters_relaxed",
+                                "block_memory_mb")
+        check_positive_numbers(self, "gamma", "tau_in", "tol_factored", "tol_dense",
+                               "distance_eps")
         if self.max_q < 2 or self.max_rank < 2:
             raise ValueError(f"AuthorsSettings.max_q and max_rank must be at least 2, got "
                              f"{self.max_q} and {self.max_rank}.")
         if self.min_iter > self.max_iter:
             raise ValueError(f"AuthorsSettings.min_iter = {self.min_iter} exceeds max_iter = "
                              f"{self.max_iter}; lower min_iter or raise max_iter.")
-        if self.initial_latent not in INITIAL_LATENTS:
-            raise ValueError(f"AuthorsSettings.initial_latent must be one of {INITIAL_LATENTS}, "
-                             f"got {self.initial_latent!r}.")
-        if self.last_level_projection not in PROJECTIONS:
-            raise ValueError(f"AuthorsSettings.last_level_projection must be one of "
-                             f"{PROJECTIONS}, got {self.last_level_projection!r}.")
+        check_choice(self, "initial_latent", INITIAL_LATENTS)
+        check_choice(self, "last_level_projection", PROJECTIONS)
         if self.distance_eps > 1:
             raise ValueError(f"AuthorsSettings.distance_eps must lie in (0, 1], got "
                              f"{self.distance_eps!r}.")

@@ -4,11 +4,9 @@ reads them without importing JAX."""
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass
 
-from hiref.settings import setting
+from hiref.settings import check_choice, check_positive_integers, check_positive_numbers, setting
 
 #: Settings of ``FRLCConfig.cost_form``; :func:`resolve_cost_form` names what runs.
 COST_FORMS = ("auto", "dense_matrix", "dense_tiled", "factors")
@@ -115,30 +113,17 @@ class FRLCConfig:
                               exclusiveMinimum=0, maximum=1)
 
     def __post_init__(self):
-        for name in ("rank", "max_iter", "min_iter", "inner_iters_balanced",
-                     "inner_iters_relaxed", "cost_rank"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"FRLCConfig.{name} must be a positive integer, got {value!r}.")
-        for name in ("gamma", "tau_in", "tol", "cost_eps"):
-            value = getattr(self, name)
-            if (not isinstance(value, numbers.Real) or isinstance(value, bool)
-                    or not math.isfinite(value) or value <= 0):
-                raise ValueError(f"FRLCConfig.{name} must be a positive number, got {value!r}.")
+        check_positive_integers(self, "rank", "max_iter", "min_iter", "inner_iters_balanced",
+                                "inner_iters_relaxed", "cost_rank")
+        check_positive_numbers(self, "gamma", "tau_in", "tol", "cost_eps")
         if self.min_iter > self.max_iter:
             raise ValueError(f"FRLCConfig.min_iter = {self.min_iter} exceeds max_iter = "
                              f"{self.max_iter}; lower min_iter or raise max_iter.")
         if self.cost_eps > 1:
             raise ValueError(f"FRLCConfig.cost_eps must lie in (0, 1], got {self.cost_eps!r}.")
-        if self.initial_latent not in INITIAL_LATENTS:
-            raise ValueError(f"FRLCConfig.initial_latent must be one of {INITIAL_LATENTS}, got "
-                             f"{self.initial_latent!r}.")
-        if self.projection not in PROJECTIONS:
-            raise ValueError(f"FRLCConfig.projection must be one of {PROJECTIONS}, got "
-                             f"{self.projection!r}.")
-        if self.cost_form not in COST_FORMS:
-            raise ValueError(f"FRLCConfig.cost_form must be one of {COST_FORMS}, got "
-                             f"{self.cost_form!r}.")
+        check_choice(self, "initial_latent", INITIAL_LATENTS)
+        check_choice(self, "projection", PROJECTIONS)
+        check_choice(self, "cost_form", COST_FORMS)
 
     def replace(self, **changes) -> FRLCConfig:
         return dataclasses.replace(self, **changes)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
+import numbers
 import re
 import types
 import typing
@@ -29,6 +31,36 @@ def setting(default, doc: str, **limits) -> dataclasses.Field:
     ``maximum``, ``exclusiveMaximum``, ``enum``, ``items``, ``minItems``) that the workflow
     checks before any job runs; they should be the solver's own limits."""
     return dataclasses.field(default=default, metadata={"doc": doc, "limits": limits})
+
+
+def check_positive_integers(settings, *names: str) -> None:
+    """Raises ``ValueError`` naming ``Class.name`` for the first of ``names`` whose value in
+    ``settings`` (a dataclass instance) is not an integer of at least 1 (bools refused)."""
+    for name in names:
+        value = getattr(settings, name)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{type(settings).__name__}.{name} must be a positive integer, "
+                             f"got {value!r}.")
+
+
+def check_positive_numbers(settings, *names: str) -> None:
+    """Raises ``ValueError`` naming ``Class.name`` for the first of ``names`` whose value in
+    ``settings`` is not a finite real number above 0 (bools refused)."""
+    for name in names:
+        value = getattr(settings, name)
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"{type(settings).__name__}.{name} must be a positive number, "
+                             f"got {value!r}.")
+
+
+def check_choice(settings, name: str, choices: tuple[str, ...]) -> None:
+    """Raises ``ValueError`` naming ``Class.name`` and ``choices`` when the value of ``name`` in
+    ``settings`` is not one of them."""
+    value = getattr(settings, name)
+    if value not in choices:
+        raise ValueError(f"{type(settings).__name__}.{name} must be one of {choices}, got "
+                         f"{value!r}.")
 
 
 def spelled_out(cls, **values):
