@@ -14,6 +14,7 @@ from hiref.config import (
     HiRefConfig,
 )
 from hiref.costs import row_chunks
+from hiref.settings import check_choice
 
 
 def as_points(a, name: str) -> np.ndarray:
@@ -145,12 +146,8 @@ def check_config(config: HiRefConfig) -> None:
             f"HiRefConfig.gamma must be a positive number, got {config.gamma!r} "
             f"({type(config.gamma).__name__}); e.g. gamma=5.0."
         )
-    if config.leaf_solver not in LEAF_SOLVERS:
-        raise ValueError(
-            f"HiRefConfig.leaf_solver must be one of {LEAF_SOLVERS}, got {config.leaf_solver!r}."
-        )
-    if config.split not in SPLITS:
-        raise ValueError(f"HiRefConfig.split must be one of {SPLITS}, got {config.split!r}.")
+    check_choice(config, "leaf_solver", LEAF_SOLVERS)
+    check_choice(config, "split", SPLITS)
     if config.schedule is not None:
         if config.split == "halfspace":
             raise ValueError(
