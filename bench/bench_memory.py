@@ -32,14 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import before_after
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,19 +144,6 @@ def run_case(case: str) -> dict:
     return record
 
 
-def export_commit(commit: str, into: Path) -> Path:
-    """``src/`` of ``commit`` unpacked under ``into``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
-
-
-def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def table(records: list[dict]) -> str:
     header = ("| case | solver | input GiB | before solve GiB | peak RSS GiB | peak / input "
               "| solver s | compile s | cost_p1 | cost_p2 | load |")
@@ -177,8 +162,8 @@ def table(records: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="HEAD~1", help="commit of the previous solver")
-    parser.add_argument("--solvers", nargs="+", default=["before", "after"],
-                        choices=["before", "after"])
+    parser.add_argument("--solvers", nargs="+", default=list(before_after.SOLVERS),
+                        choices=before_after.SOLVERS)
     parser.add_argument("--cases", nargs="+", default=["wide_2^16x2048"], choices=list(CASES))
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/memory.json")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -187,30 +172,10 @@ def main() -> None:
         print(json.dumps(run_case(args.one)))
         return
 
-    commit, head = git("rev-parse", args.before), git("rev-parse", "HEAD")
-    records = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sources = {"before": export_commit(commit, Path(tmp)), "after": ROOT / "src"}
-        for case in args.cases:
-            for label in args.solvers:
-                env = {k: v for k, v in os.environ.items()
-                       if not k.startswith("JAX_COMPILATION_CACHE")}
-                env["PYTHONPATH"] = str(sources[label])
-                print(f"running {case} ({label}) ...", file=sys.stderr, flush=True)
-                done = subprocess.run([sys.executable, __file__, "--one", case], env=env,
-                                      stdout=subprocess.PIPE, text=True, check=False)
-                if done.returncode != 0:
-                    sys.exit(f"{case} ({label}) failed with status {done.returncode}")
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                record["solver"] = label
-                records.append(record)
-    out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                       "python": platform.python_version()},
-           "before_commit": commit, "after_commit": head,
-           "after_tree_dirty": bool(git("status", "--porcelain", "src")), "runs": records}
+    out = before_after.run_cases(__file__, args.cases, args.before, tuple(args.solvers))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
-    print(table(records))
+    print(table(out["runs"]))
 
 
 if __name__ == "__main__":

@@ -34,14 +34,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
+import before_after
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,14 +109,6 @@ def run_case(case: str) -> dict:
     return record
 
 
-def export_commit(commit: str, into: Path) -> Path:
-    """``src/`` of ``commit`` unpacked under ``into``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
-
-
 def exact_cost(x: np.ndarray, y: np.ndarray) -> float:
     """The optimal mean squared distance (SciPy's assignment on the distances, built a chunk
     of rows at a time)."""
@@ -144,36 +133,14 @@ def main() -> None:
         print(json.dumps(run_case(args.one)))
         return
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", args.before],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    records = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sources = {"before": export_commit(commit, Path(tmp)), "after": ROOT / "src"}
-        for case in args.cases:
-            for label, src in sources.items():
-                env = {k: v for k, v in os.environ.items()
-                       if not k.startswith("JAX_COMPILATION_CACHE")}
-                env["PYTHONPATH"] = str(src)
-                print(f"running {case} ({label}) ...", file=sys.stderr, flush=True)
-                done = subprocess.run([sys.executable, __file__, "--one", case], env=env,
-                                      capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    sys.exit(f"{case} ({label}) failed:\n{done.stderr[-3000:]}")
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                record["solver"] = label
-                print(json.dumps(record), file=sys.stderr, flush=True)
-                records.append(record)
+    out = before_after.run_cases(__file__, args.cases, args.before)
+    records = out["runs"]
     for case in set(args.cases) & set(EXACT_CASES):
         best = exact_cost(*make_case(case))
         for record in records:
             if record["case"] == case:
                 record["exact_cost_p2"] = best
                 record["ratio_to_exact"] = record["cost_p2"] / best
-    out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                       "python": platform.python_version()},
-           "before_commit": commit, "after_commit": head, "runs": records}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     for record in records:
