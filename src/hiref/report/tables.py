@@ -22,11 +22,10 @@ RUN_COLUMNS = [
     "cost_p1", "cost_p2", "seconds", "compile_seconds", "wall_seconds", "peak_rss_mb",
     "device", "estimator", "stand_in", "git_commit",
 ]
-#: Metrics of the summary that may have a published value, and their names in tables.
 #: Integer and decimal digits every number in a dataset's name is written with when tables
 #: sort datasets.
 NATURAL_DIGITS = (12, 6)
-
+#: Metrics of the summary that may have a published value, and their names in tables.
 METRIC_NAMES = {"cost_p1": "W1", "cost_p2": "W2", "seconds": "seconds"}
 _STATS = ("cost_p1", "cost_p2", "ratio_to_exact", "seconds", "compile_seconds")
 
