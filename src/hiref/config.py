@@ -115,6 +115,12 @@ class HiRefConfig:
         ``hiref.refine.PROBE_MIN_GROUPS`` groups first re-solves a random
         ``1 / hiref.refine.PROBE_SHARE`` of them and ends there when their gain per pair is
         below this fraction.
+      cycle_rounds: at most this many Bellman-Ford rounds of the last pass
+        (:func:`hiref.cycles.cancel`), which cancels negative cycles of exchanges among each
+        pair's ``hiref.cycles.NEIGHBOURS`` nearest candidate partners, whatever their length;
+        run after the refinement sweeps in point clouds of at most ``hiref.cycles.MAX_DIM``
+        dimensions and ``hiref.cycles.MAX_POINTS`` points. It ends sooner when no negative
+        cycle is left among those exchanges. 0: none, as the authors.
       leaf_solver: exact solver of the leaves and refinement groups: ``"scipy"`` (SciPy on
         the host, in ``leaf_threads`` threads), ``"jax"`` (the batched JAX solver on JAX's
         device) or ``"auto"``: ``"scipy"`` when ``jax.default_backend()`` is the CPU, else
@@ -180,6 +186,13 @@ class HiRefConfig:
         "fraction (0: always run refine_sweeps sweeps). A sweep of at least 128 groups first "
         "re-solves a random eighth of them and ends there when their gain per pair is below "
         "this fraction.", minimum=0, exclusiveMaximum=1)
+    cycle_rounds: int = setting(
+        1024, "Rounds of the last pass, in point clouds of at most 2 dimensions and "
+        "at most 16384 points, that cancels negative cycles of exchanges in which each x may "
+        "take one of the 8 points of Y nearest its partner (hiref.cycles): it finds "
+        "exchanges of any length, where refinement sweeps find those within a group, and "
+        "ends sooner when none is left. A round costs about 8 n operations. 0: none.",
+        minimum=0)
     leaf_solver: str = setting(
         "auto", "Exact solver of the leaves and refinement groups: scipy (host, threads), jax "
         "(batched on JAX's device) or auto (scipy when JAX's backend is the CPU, else jax).",

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hiref import atoms, costs, halfspace, host, leaves, lowrank, refine, starts, validation
+from hiref import atoms, costs, cycles, halfspace, host, leaves, lowrank, refine, starts, validation
 from hiref.config import Alignment, HiRefConfig
 from hiref.schedule import solver_schedule
 from hiref.seeds import check_seed
@@ -669,8 +669,36 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
                                {"probe_gain": gain_estimate / previous})}, started)
             if solved < len(group_sizes) or previous - total <= config.refine_tol * previous:
                 break
+    if _cancels_cycles(problem, n):
+        order_y = _cancel_cycles(problem, order_x, order_y, timer)
     _check_bijection(order_x, order_y, n)
     return order_x, order_y
+
+
+def _cancels_cycles(problem, n: int) -> bool:
+    """Whether a solve of ``n`` pairs ends with :func:`hiref.cycles.cancel`: point clouds
+    of at most ``cycles.MAX_DIM`` dimensions and ``cycles.MAX_POINTS`` points, with
+    ``cycle_rounds`` > 0."""
+    norm = problem.norm
+    return (problem.config.cycle_rounds > 0 and norm.matrix is None
+            and norm.x.shape[1] <= cycles.MAX_DIM and 2 <= n <= cycles.MAX_POINTS)
+
+
+def _cancel_cycles(problem, order_x, order_y, timer) -> np.ndarray:
+    """The last pass (:func:`hiref.cycles.cancel`) on the matching ``order_x[t] ->
+    order_y[t]``, in float64 normalised units: the new ``order_y``."""
+    norm, n = problem.norm, len(order_x)
+    started = time.perf_counter()
+    p = 2 if problem.cost == "sqeuclidean" else 1
+    x, y = norm.take_exact(0, order_x), norm.take_exact(1, order_y)
+    partner, stats = cycles.cancel(x, y, p, problem.config.cycle_rounds)
+    order_y = order_y[partner]
+    timer.finished({"level": "cycles", "blocks": 1, "block_size": n, "rank": n,
+                    "cost": _matching_cost(norm, order_x, order_y, problem.cost)
+                    * norm.cost_scale + norm.cost_offset,
+                    "rounds": stats.rounds, "cycles": stats.cycles,
+                    "optimal": stats.optimal}, started)
+    return order_y
 
 
 def _sweep_groups(programs, plan, problem, order_x, order_y, sizes, probe, total):
@@ -882,6 +910,8 @@ def _progress_printer(progress):
                      f"{100 * info['moved_share']:.2f} %")
         if "cost" in info:
             line += f", matching cost {info['cost']:.6g}"
+        if "rounds" in info:
+            line += f", {info['cycles']} cycles cancelled in {info['rounds']} rounds"
         print(line, file=sys.stderr, flush=True)
 
     return show

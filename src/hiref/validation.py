@@ -89,7 +89,7 @@ def check_progress(progress):
 _INTEGER_FIELDS = {
     "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_memory_mb": 1,
     "leaf_threads": 0, "max_expansion": 1, "outer_iters": 0, "inner_iters": 1,
-    "refine_sweeps": 0, "top_restarts": 1, "split_directions": 1,
+    "refine_sweeps": 0, "top_restarts": 1, "split_directions": 1, "cycle_rounds": 0,
 }
 
 
