@@ -188,7 +188,7 @@ class HiRefConfig:
         "this fraction.", minimum=0, exclusiveMaximum=1)
     cycle_rounds: int = setting(
         1024, "Rounds of the last pass, in point clouds of at most 2 dimensions and "
-        "at most 16384 points, that cancels negative cycles of exchanges in which each x may "
+        "at most 8192 points, that cancels negative cycles of exchanges in which each x may "
         "take one of the 8 points of Y nearest its partner (hiref.cycles): it finds "
         "exchanges of any length, where refinement sweeps find those within a group, and "
         "ends sooner when none is left. A round costs about 8 n operations. 0: none.",

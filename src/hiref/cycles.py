@@ -39,10 +39,11 @@ NEIGHBOURS = 8
 #: strongly connected components pass over the n nodes, about the cost of a few rounds).
 CHECK_EVERY = 16
 #: Largest number of pairs on which a solve runs the pass. A round costs about
-#: ``NEIGHBOURS * n`` operations and the cycles left after the sweeps grow longer with n
-#: (uniform squares at n = 2^16: 300 rounds in 2 s gained 0.0006 % of the cost, against
-#: 0.09 % in 0.4 s at 4096).
-MAX_POINTS = 16384
+#: ``NEIGHBOURS * n`` operations and the cycles left after the sweeps grow longer with n:
+#: 1024 rounds took 0.15 s at 4096 (uniform squares, 0.026 % of the cost gained), 0.30 s at
+#: 8192 (0.027 %) and 0.60 s at 16384 (0.037 %; half-moon 0.003 %), three times the rest of
+#: that solve; at 2^16, 300 rounds took 2 s and gained 0.0006 %.
+MAX_POINTS = 8192
 #: Largest point dimension in which a solve runs the pass: in 2-D the sweeps leave long
 #: cycles; in 30-D and 64-D (shared clusters, digits) the pass found no negative cycle after
 #: the sweeps, and nearest points cost more to find.
