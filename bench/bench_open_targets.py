@@ -6,7 +6,7 @@
 Parts (``--parts``; squared Euclidean cost, HiRef's seed equal to the data's):
   seeds: n = 4096 in 2-D, seeds 0-3, HiRef / the exact assignment with the default
     settings, without the last cycle pass (``cycle_rounds=0``), with 4096 rounds of it, and
-    without it at ``refine_tol=0`` with 6 and 12 sweeps.
+    without it at ``refine_tol=0`` with 10 and 12 sweeps.
   rounding: the share of points each low-rank level of a default solve moves by rounding, and
     the cost, with ``max_rank`` 16 (the default), 8 and 4 (× exact where n <= 4096).
   groups: high dimension: after the default solve, three refinement sweeps with groups of 512,
@@ -61,7 +61,7 @@ def seeds_part() -> list[dict]:
     variants = {"default": hiref.HiRefConfig(),
                 "no cycle pass": sweeps_only,
                 "4096 cycle rounds": hiref.HiRefConfig(cycle_rounds=4096),
-                "refine_tol 0, 6 sweeps": sweeps_only.replace(refine_tol=0.0),
+                "refine_tol 0, 10 sweeps": sweeps_only.replace(refine_tol=0.0, refine_sweeps=10),
                 "refine_tol 0, 12 sweeps": sweeps_only.replace(refine_tol=0.0, refine_sweeps=12)}
     records = []
     for seed in range(4):
