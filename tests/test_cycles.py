@@ -126,3 +126,11 @@ def test_the_solver_ends_with_the_pass_in_two_dimensions_only():
     x3 = np.random.default_rng(8).normal(size=(512, 3)).astype(np.float32)
     in_3d = hiref.solve(x3, x3[::-1].copy())
     assert all(info["level"] != "cycles" for info in in_3d.extra["levels"])
+
+
+def test_parent_cycles_are_the_cycles_of_a_graph_of_one_edge_per_node():
+    parent = np.array([1, 2, 0, 4, 3, -1, 5, 6, 7])  # 8 -> 7 -> 6 -> 5: a path, no cycle
+    found = cycles.parent_cycles(parent)
+    assert sorted(c.tolist() for c in found) == [[0, 1, 2], [3, 4]]
+    assert all(parent[c[m]] == c[(m + 1) % len(c)] for c in found for m in range(len(c)))
+    assert cycles.parent_cycles(np.full(4, -1)) == []

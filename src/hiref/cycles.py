@@ -13,13 +13,14 @@ weight ``c(x_i, y_j) - c(x_j, y_j)``, for the ``x_i`` whose partners are among t
 ``NEIGHBOURS`` points of Y nearest ``y_j``. A cycle of the graph is a cyclic exchange (every
 ``x`` on it takes its successor's partner), and its weight is what that exchange changes
 the matching's cost by. Bellman-Ford rounds lower each node's potential ``u_j`` to
-``min(u_j, u_i + w_ij)`` over its in-edges, recording the edge that set it; a cycle among
-those recorded edges has negative weight, is checked exactly and applied. Potentials are
-kept across applied cycles (only the exchanged nodes forget their recorded edge), which
-finds the next cycle far sooner than starting again from zero. The pass ends after a
-round that lowers no potential (then ``u_j <= u_i + w_ij`` on every edge, so no cycle of
-the graph has negative weight: the matching is optimal among all these exchanges) or after
-``rounds`` rounds. The cost only decreases and the result is always a bijection.
+``min(u_j, u_i + w_ij)`` over its in-edges. Every ``CHECK_EVERY`` rounds each node takes its
+cheapest in-edge where that edge reaches the node's potential (``u_i + w_ij <= u_j``); the
+weights around a cycle of such edges sum to at most zero, so every cycle among them is
+checked exactly and applied when it lowers the cost. The potentials are kept across applied
+cycles, which finds the next cycle far sooner than starting again from zero. The pass ends
+after a round that lowers no potential (then ``u_j <= u_i + w_ij`` on every edge, so no
+cycle of the graph has negative weight: the matching is optimal among all these exchanges)
+or after ``rounds`` rounds. The cost only decreases and the result is always a bijection.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from scipy.spatial import cKDTree
 #: lies near the current one once the sweeps have run, which nearest points of x itself do
 #: not give where the clouds are shifted.
 NEIGHBOURS = 8
-#: Rounds between two searches for a cycle among the recorded edges (each search is a
-#: strongly connected components pass over the n nodes, about the cost of a few rounds).
+#: Rounds between two searches for cycles (each search is a strongly connected components
+#: pass over the n nodes, about the cost of a few rounds).
 CHECK_EVERY = 16
 #: Largest number of pairs on which a solve runs the pass. A round costs about
 #: ``NEIGHBOURS * n`` operations and the cycles left after the sweeps grow longer with n:
@@ -87,7 +88,7 @@ def cancel(x: np.ndarray, y: np.ndarray, p: int, rounds: int
     near = cKDTree(y).query(y, k + 1)[1][:, 1:].T  # (k, n): the other points nearest each y
     holder = np.arange(n)  # holder[partner[j]] = j
     potential = np.zeros(n)
-    lines = np.arange(n)
+    nodes = np.arange(n)
     done = cycles = 0
     while done < rounds:
         # Edges into node j, from the holders of the points of Y nearest j's partner.
@@ -110,8 +111,8 @@ def cancel(x: np.ndarray, y: np.ndarray, p: int, rounds: int
                 reached = potential.take(source)
                 reached += weight
                 best = reached.argmin(axis=0)
-                tight = reached[best, lines] <= potential
-                found = recorded_cycles(np.where(tight, source[best, lines], -1))
+                tight = reached[best, nodes] <= potential
+                found = parent_cycles(np.where(tight, source[best, nodes], -1))
         for cycle in found:
             # cycle[m + 1] is the parent of cycle[m]: x of cycle[m + 1] takes cycle[m]'s partner.
             takers = np.roll(cycle, -1)
@@ -124,10 +125,11 @@ def cancel(x: np.ndarray, y: np.ndarray, p: int, rounds: int
     return partner, CancelStats(done, cycles, False)
 
 
-def recorded_cycles(parent: np.ndarray) -> list[np.ndarray]:
-    """The cycles (n,) of the graph ``j -> parent[j]`` (``-1``: no edge), each as its nodes
-    in the order ``v, parent[v], parent[parent[v]], ...``. Every node has at most one parent,
-    so each strongly connected component of more than one node is one cycle."""
+def parent_cycles(parent: np.ndarray) -> list[np.ndarray]:
+    """The cycles of the graph of edges ``j -> parent[j]`` (``parent`` (n,); ``-1``: none),
+    each as its nodes in the order ``v, parent[v], parent[parent[v]], ...``. Every node has at
+    most one parent, so each strongly connected component of more than one node is one
+    cycle."""
     n = len(parent)
     rows = np.flatnonzero(parent >= 0)
     graph = csr_matrix((np.ones(len(rows)), (rows, parent[rows])), shape=(n, n))
