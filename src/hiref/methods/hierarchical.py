@@ -44,12 +44,13 @@ HIREF_REFINED = MethodSpec(
     "hiref_refined", HiRefConfig(), run_hiref, outputs.BIJECTION,
     description="Our HiRef, hiref.HiRefConfig defaults: mirror-descent low-rank splits with "
                 "fixed inner marginals from candidate k-means++ starts (half-space splits "
-                "for 2-D squared Euclidean clouds), exact leaves, refinement sweeps "
-                "(docs/solver.md).",
+                "for 2-D squared Euclidean clouds), exact leaves, refinement sweeps, in 2-D "
+                "up to 8192 points a negative-cycle pass (docs/solver.md).",
     estimator="our HiRef (hiref.solve, HiRefConfig defaults): mirror-descent low-rank splits "
               "with fixed inner marginals and candidate first splits (in 2-D with the squared "
               "Euclidean cost, half-space splits), exact assignment of each leaf, refinement "
-              "sweeps; cost of the bijection",
+              "sweeps and, in 2-D up to 8192 points, negative-cycle cancelling; cost of the "
+              "bijection",
     legend="HiRef with candidate splits and refinement (ours)", uses_jax=True,
     work_weight=WORK_WEIGHT, size_check=lambda params, n: check_run(params, n),
 )
