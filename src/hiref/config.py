@@ -232,7 +232,7 @@ class Alignment:
       cost_p2: mean squared Euclidean cost, sum_ij P_ij |x_i - y_j|^2.
       schedule: ranks of the low-rank levels followed by the leaf block size.
       level_seconds: wall seconds of each level (low-rank levels, leaf level, refinement
-        sweeps), compilation excluded.
+        sweeps, the cycle pass), compilation excluded.
       seconds: solver seconds after compilation: from the input's normalisation to the
         checked bijection (the levels and the data preparation between them); excludes
         compilation and the evaluation of ``cost_p1`` and ``cost_p2``.
@@ -252,8 +252,10 @@ class Alignment:
         refinement sweeps the matching's mean ``cost`` after it, and ``changed_share`` (pairs
         a sweep changed); for a probed sweep ``probe_gain`` (its probe's estimate of the
         sweep's gain, a share of the cost; ``blocks``: the groups it solved, fewer than all
-        when it stopped after the probe). ``matrix_cost``: the cost of the result under a
-        precomputed matrix.
+        when it stopped after the probe); for the cycle pass (level ``"cycles"``, see
+        ``cycle_rounds``) the ``rounds`` it ran, the ``cycles`` it applied and ``optimal``
+        (it ended with no negative cycle left among its exchanges). ``matrix_cost``: the cost
+        of the result under a precomputed matrix.
     """
 
     perm: np.ndarray | None
