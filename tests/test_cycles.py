@@ -123,9 +123,10 @@ def test_the_solver_ends_with_the_pass_in_two_dimensions_only():
     off = hiref.solve(x, y, config=hiref.HiRefConfig(cycle_rounds=0))
     assert off.extra["levels"][-1]["level"] != "cycles"
     assert out.cost_p2 <= off.cost_p2
-    x3 = np.random.default_rng(8).normal(size=(512, 3)).astype(np.float32)
-    in_3d = hiref.solve(x3, x3[::-1].copy())
-    assert all(info["level"] != "cycles" for info in in_3d.extra["levels"])
+    for dim in (1, 3):
+        other = np.random.default_rng(8).normal(size=(512, dim)).astype(np.float32)
+        out = hiref.solve(other, other[::-1] + 1)
+        assert all(info["level"] != "cycles" for info in out.extra["levels"])
 
 
 def test_parent_cycles_are_the_cycles_of_a_graph_of_one_edge_per_node():
@@ -134,3 +135,12 @@ def test_parent_cycles_are_the_cycles_of_a_graph_of_one_edge_per_node():
     assert sorted(c.tolist() for c in found) == [[0, 1, 2], [3, 4]]
     assert all(parent[c[m]] == c[(m + 1) % len(c)] for c in found for m in range(len(c)))
     assert cycles.parent_cycles(np.full(4, -1)) == []
+
+
+def test_ties_of_the_euclidean_cost_are_not_exchanged():
+    # Every monotone matching of a 1-D pair has the same Euclidean cost; rounding must not
+    # make the pass exchange among them.
+    rng = np.random.default_rng(9)
+    x, y = np.sort(rng.normal(size=(500, 1)), 0), np.sort(rng.normal(size=(500, 1)), 0) + 3
+    partner, stats = cycles.cancel(x, y, 1, rounds=4096)
+    assert stats.cycles == 0 and np.array_equal(partner, np.arange(500))

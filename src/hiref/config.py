@@ -118,8 +118,8 @@ class HiRefConfig:
       cycle_rounds: at most this many Bellman-Ford rounds of the last pass
         (:func:`hiref.cycles.cancel`), which cancels negative cycles of exchanges among each
         pair's ``hiref.cycles.NEIGHBOURS`` nearest candidate partners, whatever their length;
-        run after the refinement sweeps in point clouds of at most ``hiref.cycles.MAX_DIM``
-        dimensions and ``hiref.cycles.MAX_POINTS`` points. It ends sooner when no negative
+        run after the refinement sweeps in 2-D point clouds (``hiref.cycles.DIMENSION``) of
+        at most ``hiref.cycles.MAX_POINTS`` points. It ends sooner when no negative
         cycle is left among those exchanges. 0: none, as the authors.
       leaf_solver: exact solver of the leaves and refinement groups: ``"scipy"`` (SciPy on
         the host, in ``leaf_threads`` threads), ``"jax"`` (the batched JAX solver on JAX's
@@ -187,8 +187,8 @@ class HiRefConfig:
         "re-solves a random eighth of them and ends there when their gain per pair is below "
         "this fraction.", minimum=0, exclusiveMaximum=1)
     cycle_rounds: int = setting(
-        1024, "Rounds of the last pass, in point clouds of at most 2 dimensions and "
-        "at most 8192 points, that cancels negative cycles of exchanges in which each x may "
+        1024, "Rounds of the last pass, in 2-D point clouds of at most 8192 points, that "
+        "cancels negative cycles of exchanges in which each x may "
         "take one of the 8 points of Y nearest its partner (hiref.cycles): it finds "
         "exchanges of any length, where refinement sweeps find those within a group, and "
         "ends sooner when none is left. A round costs about 8 n operations. 0: none.",

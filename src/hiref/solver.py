@@ -677,11 +677,11 @@ def _finish(programs, plan, problem, order_x, order_y, seed, timer, started):
 
 def _cancels_cycles(problem, n: int) -> bool:
     """Whether a solve of ``n`` pairs ends with :func:`hiref.cycles.cancel`: point clouds
-    of at most ``cycles.MAX_DIM`` dimensions and ``cycles.MAX_POINTS`` points, with
+    of ``cycles.DIMENSION`` dimensions and at most ``cycles.MAX_POINTS`` points, with
     ``cycle_rounds`` > 0."""
     norm = problem.norm
     return (problem.config.cycle_rounds > 0 and norm.matrix is None
-            and norm.x.shape[1] <= cycles.MAX_DIM and 2 <= n <= cycles.MAX_POINTS)
+            and norm.x.shape[1] == cycles.DIMENSION and 2 <= n <= cycles.MAX_POINTS)
 
 
 def _cancel_cycles(problem, order_x, order_y, timer) -> np.ndarray:
