@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hiref.config import (
@@ -86,15 +88,15 @@ def check_progress(progress):
     )
 
 
-_INTEGER_FIELDS = {
-    "max_rank": 2, "max_leaf": 1, "depth": 2, "cost_rank": 1, "leaf_memory_mb": 1,
-    "leaf_threads": 0, "max_expansion": 1, "outer_iters": 0, "inner_iters": 1,
-    "refine_sweeps": 0, "top_restarts": 1, "split_directions": 1, "cycle_rounds": 0,
-}
-
-
+#: Integer fields of ``HiRefConfig`` and their least values, read from the fields'
+#: declarations (:func:`hiref.settings.setting`), so the solver checks the limits the
+#: workflow's schema documents.
+_INTEGER_FIELDS = {field.name: field.metadata["limits"]["minimum"]
+                   for field in dataclasses.fields(HiRefConfig)
+                   if field.type in ("int", "int | None")}
 #: Integer fields whose None means "chosen by the solve" (``HiRefConfig.leaf_limit``).
-_AUTOMATIC_FIELDS = {"max_leaf"}
+_AUTOMATIC_FIELDS = {field.name for field in dataclasses.fields(HiRefConfig)
+                     if field.type == "int | None"}
 
 
 #: Upper bounds of integer fields, with why and what to change (checked after the types).
