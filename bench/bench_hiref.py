@@ -12,6 +12,16 @@ on demand, not in CI:
 
 ``--splits auto lowrank`` solves each pair with each ``HiRefConfig.split`` in the same
 process (one record each, sharing the BSP-OT and exact runs): before and after in one run.
+``--refine-tols`` does the same for ``HiRefConfig.refine_tol`` values. With ``--repeats k``
+every warm HiRef call and every BSP-OT run is made k times: the fastest time is kept, and
+BSP-OT's cost is the mean of its runs (POT's BSP-OT is not deterministic under a fixed seed:
+its cost varies by a few 1e-5 between runs). ``--tradeoff`` then also prints, for each
+(pair, n), every HiRef setting and BSP-OT plan count ordered by time, with the points that
+no other is both faster and cheaper than marked: the time-cost trade-off of the two methods.
+
+    .venv/bin/python bench/bench_hiref.py --pairs uniform_squares --log2n 16 --exact-max 0 \
+        --refine-tols 1e-4 3e-5 1e-5 0 --bspot-plans 8 16 32 64 128 --repeats 3 --tradeoff \
+        --out bench/results/tradeoff.json
 """
 
 from __future__ import annotations
@@ -70,8 +80,10 @@ PAIRS = {
 
 
 def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int], seed: int,
-            splits: list[str]) -> list[dict]:
-    """One record per ``HiRefConfig.split`` of ``splits``, sharing BSP-OT's and exact runs."""
+            splits: list[str], refine_tols: list[float | None], repeats: int) -> list[dict]:
+    """One record per ``HiRefConfig.split`` of ``splits`` and ``refine_tol`` of
+    ``refine_tols`` (None: the default), sharing BSP-OT's and exact runs; HiRef's warm time
+    is the fastest of ``repeats`` calls."""
     import jax
 
     import hiref
@@ -81,22 +93,22 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
               "device": str(jax.devices()[0]), "load_before": os.getloadavg()}
     records = []
     for split in splits:
-        config = hiref.HiRefConfig(split=split)
-        record = dict(shared)
-        start = time.perf_counter()
-        first = hiref.solve(x, y, cost=cost, seed=seed, config=config)
-        record["hiref_cold_seconds"] = time.perf_counter() - start
-        start = time.perf_counter()
-        out = hiref.solve(x, y, cost=cost, seed=seed, config=config)
-        record["hiref_seconds"] = time.perf_counter() - start
-        assert np.array_equal(first.perm, out.perm), "not deterministic"
-        record.update(hiref_cost=out.cost_p2 if p == 2 else out.cost_p1,
-                      hiref_level_seconds=out.level_seconds, schedule=out.schedule,
-                      config=out.config.to_dict(), split=out.extra["split"])
-        # The process's peak so far: the largest of the splits run up to this one.
-        record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        records.append(record)
-    baselines = _baselines(x, y, cost, p, exact_max, bspot_plans, seed)
+        for tol in refine_tols:
+            tol_setting = {} if tol is None else {"refine_tol": tol}
+            config = hiref.HiRefConfig(split=split, **tol_setting)
+            record = dict(shared)
+            start = time.perf_counter()
+            first = hiref.solve(x, y, cost=cost, seed=seed, config=config)
+            record["hiref_cold_seconds"] = time.perf_counter() - start
+            record["hiref_seconds"] = np.inf
+            for _ in range(repeats):
+                start = time.perf_counter()
+                out = hiref.solve(x, y, cost=cost, seed=seed, config=config)
+                record["hiref_seconds"] = min(record["hiref_seconds"],
+                                              time.perf_counter() - start)
+                assert np.array_equal(first.perm, out.perm), "not deterministic"
+            records.append(_hiref_record(record, out, p))
+    baselines = _baselines(x, y, cost, p, exact_max, bspot_plans, seed, repeats)
     for record in records:
         record.update(baselines)
         best = min([record["hiref_cost"], record.get("exact_cost", np.inf)]
@@ -108,16 +120,30 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
     return records
 
 
-def _baselines(x, y, cost, p, exact_max, bspot_plans, seed) -> dict:
-    """BSP-OT's costs and seconds for each number of plans, and the exact cost up to
+def _hiref_record(record: dict, out, p: int) -> dict:
+    """``record`` with the cost, settings and levels of HiRef's alignment ``out``."""
+    record.update(hiref_cost=out.cost_p2 if p == 2 else out.cost_p1,
+                  hiref_level_seconds=out.level_seconds, schedule=out.schedule,
+                  config=out.config.to_dict(), split=out.extra["split"])
+    # The process's peak so far: the largest of the settings run up to this one.
+    record["hiref_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return record
+
+
+def _baselines(x, y, cost, p, exact_max, bspot_plans, seed, repeats) -> dict:
+    """BSP-OT's costs (the mean of ``repeats`` runs, each run's in ``bspot{plans}_costs``)
+    and seconds (the fastest run) for each number of plans, and the exact cost up to
     ``exact_max`` points."""
     from hiref.methods.matching import run_bspot
 
     n, record = len(x), {}
     for plans in bspot_plans:
-        result = run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
-        record[f"bspot{plans}_seconds"] = result.seconds
-        record[f"bspot{plans}_cost"] = result.cost_p2 if p == 2 else result.cost_p1
+        results = [run_bspot(x, y, {"n_plans": plans, "cost": cost}, seed)
+                   for _ in range(repeats)]
+        costs = [r.cost_p2 if p == 2 else r.cost_p1 for r in results]
+        record[f"bspot{plans}_seconds"] = min(r.seconds for r in results)
+        record[f"bspot{plans}_costs"] = costs
+        record[f"bspot{plans}_cost"] = float(np.mean(costs))
 
     if n <= exact_max:
         from scipy.optimize import linear_sum_assignment
@@ -148,7 +174,7 @@ def machine() -> dict:
 
 
 def table(records: list[dict], plans: list[int]) -> str:
-    head = ["pair", "n", "d", "split", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
+    head = ["pair", "n", "d", "split", "refine_tol", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
             "HiRef / best"]
     for p in plans:
         head += [f"BSP-OT{p} s", f"BSP-OT{p} / exact", f"HiRef / BSP-OT{p}"]
@@ -159,7 +185,8 @@ def table(records: list[dict], plans: list[int]) -> str:
         return "—" if value is None else format(value, spec)
 
     for r in records:
-        row = [r["pair"], str(r["n"]), str(r["d"]), r["split"], fmt(r["hiref_cold_seconds"], ".2f"),
+        row = [r["pair"], str(r["n"]), str(r["d"]), r["split"], f"{r['config']['refine_tol']:g}",
+               fmt(r["hiref_cold_seconds"], ".2f"),
                fmt(r["hiref_seconds"], ".2f"), fmt(r["hiref_peak_rss_mb"], ".0f"),
                fmt(r.get("hiref_ratio"), ".4f"), fmt(r.get("hiref_to_best"), ".5f")]
         for p in plans:
@@ -168,6 +195,30 @@ def table(records: list[dict], plans: list[int]) -> str:
                     fmt(None if bspot is None else r["hiref_cost"] / bspot, ".5f")]
         row.append(f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}")
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def tradeoff_table(records: list[dict], plans: list[int]) -> str:
+    """For each (pair, n): every HiRef setting and BSP-OT plan count ordered by time, its cost
+    over the lowest of them, and whether it is on the trade-off's front (no other point both
+    at most as slow and cheaper)."""
+    lines = ["| pair | n | method | setting | s (warm) | cost / lowest | front |",
+             "|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["pair"], r["n"]), []).append(r)
+    for (pair, n), runs in groups.items():
+        points = [("HiRef", f"{r['split']}, refine_tol {r['config']['refine_tol']:g}",
+                   r["hiref_seconds"], r["hiref_cost"]) for r in runs]
+        points += [("BSP-OT", f"{k} plans", runs[0][f"bspot{k}_seconds"], runs[0][f"bspot{k}_cost"])
+                   for k in plans]
+        if "exact_cost" in runs[0]:
+            points.append(("exact", "SciPy", runs[0]["exact_seconds"], runs[0]["exact_cost"]))
+        lowest = min(point[3] for point in points)
+        for method, setting, seconds, cost in sorted(points, key=lambda point: point[2]):
+            front = not any(s <= seconds and c < cost for *_, s, c in points)
+            lines.append(f"| {pair} | {n} | {method} | {setting} | {seconds:.3f} | "
+                         f"{cost / lowest:.6f} | {'yes' if front else ''} |")
     return "\n".join(lines)
 
 
@@ -185,13 +236,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", nargs="+", default=["auto"], choices=["auto", "lowrank",
                         "halfspace"], help="HiRefConfig.split values to run (each its record)")
+    parser.add_argument("--refine-tols", nargs="+", type=float, default=[None],
+                        help="HiRefConfig.refine_tol values to run (each its record; "
+                             "default: the default setting)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="warm HiRef calls and BSP-OT runs per setting (fastest time; "
+                             "BSP-OT's mean cost)")
+    parser.add_argument("--tradeoff", action="store_true",
+                        help="also print every setting ordered by time with the front marked")
     parser.add_argument("--out", type=Path, default=Path("bench/results/hiref.json"))
     parser.add_argument("--one", nargs=2, metavar=("PAIR", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
-                                 args.bspot_plans, args.seed, args.splits)))
+                                 args.bspot_plans, args.seed, args.splits, args.refine_tols,
+                                 args.repeats)))
         return
 
     records = []
@@ -199,7 +259,10 @@ def main() -> None:
         for n in args.sizes or [2**e for e in args.log2n]:
             command = [sys.executable, __file__, "--one", pair, str(n), "--cost", args.cost,
                        "--exact-max", str(args.exact_max), "--seed", str(args.seed),
-                       "--bspot-plans", *map(str, args.bspot_plans), "--splits", *args.splits]
+                       "--bspot-plans", *map(str, args.bspot_plans), "--splits", *args.splits,
+                       "--repeats", str(args.repeats)]
+            if args.refine_tols != [None]:
+                command += ["--refine-tols", *map(str, args.refine_tols)]
             print(f"running {pair} n = {n} ...", file=sys.stderr, flush=True)
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -213,6 +276,9 @@ def main() -> None:
                               indent=2))
     os.replace(tmp, args.out)
     print(table(records, args.bspot_plans))
+    if args.tradeoff:
+        print()
+        print(tradeoff_table(records, args.bspot_plans))
 
 
 if __name__ == "__main__":
