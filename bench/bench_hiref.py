@@ -12,7 +12,8 @@ on demand, not in CI:
 
 ``--splits auto lowrank`` solves each pair with each ``HiRefConfig.split`` in the same
 process (one record each, sharing the BSP-OT and exact runs): before and after in one run.
-``--refine-tols`` does the same for ``HiRefConfig.refine_tol`` values. With ``--repeats k``
+``--settings`` does the same for other ``HiRefConfig`` settings, each a comma-separated list
+of ``name=value`` (``default``: none changed). With ``--repeats k``
 every warm HiRef call and every BSP-OT run is made k times: the fastest time is kept, and
 BSP-OT's cost is the mean of its runs (POT's BSP-OT is not deterministic under a fixed seed:
 its cost varies by a few 1e-5 between runs). ``--tradeoff`` then also prints, for each
@@ -20,7 +21,8 @@ its cost varies by a few 1e-5 between runs). ``--tradeoff`` then also prints, fo
 no other is both faster and cheaper than marked: the time-cost trade-off of the two methods.
 
     .venv/bin/python bench/bench_hiref.py --pairs uniform_squares --log2n 16 --exact-max 0 \
-        --refine-tols 1e-4 3e-5 1e-5 0 --bspot-plans 8 16 32 64 128 --repeats 3 --tradeoff \
+        --settings default refine_tol=3e-5 max_leaf=32,refine_tol=1e-5 \
+        --bspot-plans 8 16 32 64 128 --repeats 3 --tradeoff \
         --out bench/results/tradeoff.json
 """
 
@@ -80,10 +82,10 @@ PAIRS = {
 
 
 def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int], seed: int,
-            splits: list[str], refine_tols: list[float | None], repeats: int) -> list[dict]:
-    """One record per ``HiRefConfig.split`` of ``splits`` and ``refine_tol`` of
-    ``refine_tols`` (None: the default), sharing BSP-OT's and exact runs; HiRef's warm time
-    is the fastest of ``repeats`` calls."""
+            splits: list[str], settings: list[str], repeats: int) -> list[dict]:
+    """One record per ``HiRefConfig.split`` of ``splits`` and entry of ``settings``
+    (:func:`parse_setting`), sharing BSP-OT's and exact runs; HiRef's warm time is the
+    fastest of ``repeats`` calls."""
     import jax
 
     import hiref
@@ -93,10 +95,9 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
               "device": str(jax.devices()[0]), "load_before": os.getloadavg()}
     records = []
     for split in splits:
-        for tol in refine_tols:
-            tol_setting = {} if tol is None else {"refine_tol": tol}
-            config = hiref.HiRefConfig(split=split, **tol_setting)
-            record = dict(shared)
+        for setting in settings:
+            config = hiref.HiRefConfig(split=split, **parse_setting(setting))
+            record = dict(shared, setting=setting)
             start = time.perf_counter()
             first = hiref.solve(x, y, cost=cost, seed=seed, config=config)
             record["hiref_cold_seconds"] = time.perf_counter() - start
@@ -118,6 +119,28 @@ def run_one(pair: str, n: int, cost: str, exact_max: int, bspot_plans: list[int]
             record["hiref_ratio"] = record["hiref_cost"] / record["exact_cost"]
         record["load_after"] = os.getloadavg()
     return records
+
+
+def parse_setting(setting: str) -> dict:
+    """``HiRefConfig`` keyword arguments from ``"name=value,name=value"``
+    (``max_leaf=32,refine_tol=3e-5``: numbers as numbers, ``none`` as None, other values as
+    strings); ``"default"``: none."""
+    if setting == "default":
+        return {}
+    pairs = [item.split("=", 1) for item in setting.split(",")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"--settings {setting!r}: write name=value[,name=value...]")
+    return {name: _scalar(value) for name, value in pairs}
+
+
+def _scalar(value: str):
+    """``value`` as an int, else a float, else None for ``none``, else the string."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return None if value.lower() == "none" else value
 
 
 def _hiref_record(record: dict, out, p: int) -> dict:
@@ -174,7 +197,7 @@ def machine() -> dict:
 
 
 def table(records: list[dict], plans: list[int]) -> str:
-    head = ["pair", "n", "d", "split", "refine_tol", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
+    head = ["pair", "n", "d", "split", "settings", "HiRef s (cold)", "HiRef s (warm)", "peak RSS MB", "HiRef / exact",
             "HiRef / best"]
     for p in plans:
         head += [f"BSP-OT{p} s", f"BSP-OT{p} / exact", f"HiRef / BSP-OT{p}"]
@@ -185,7 +208,7 @@ def table(records: list[dict], plans: list[int]) -> str:
         return "—" if value is None else format(value, spec)
 
     for r in records:
-        row = [r["pair"], str(r["n"]), str(r["d"]), r["split"], f"{r['config']['refine_tol']:g}",
+        row = [r["pair"], str(r["n"]), str(r["d"]), r["split"], r["setting"],
                fmt(r["hiref_cold_seconds"], ".2f"),
                fmt(r["hiref_seconds"], ".2f"), fmt(r["hiref_peak_rss_mb"], ".0f"),
                fmt(r.get("hiref_ratio"), ".4f"), fmt(r.get("hiref_to_best"), ".5f")]
@@ -208,7 +231,7 @@ def tradeoff_table(records: list[dict], plans: list[int]) -> str:
     for r in records:
         groups.setdefault((r["pair"], r["n"]), []).append(r)
     for (pair, n), runs in groups.items():
-        points = [("HiRef", f"{r['split']}, refine_tol {r['config']['refine_tol']:g}",
+        points = [("HiRef", f"{r['split']}, {r['setting']}",
                    r["hiref_seconds"], r["hiref_cost"]) for r in runs]
         points += [("BSP-OT", f"{k} plans", runs[0][f"bspot{k}_seconds"], runs[0][f"bspot{k}_cost"])
                    for k in plans]
@@ -236,9 +259,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", nargs="+", default=["auto"], choices=["auto", "lowrank",
                         "halfspace"], help="HiRefConfig.split values to run (each its record)")
-    parser.add_argument("--refine-tols", nargs="+", type=float, default=[None],
-                        help="HiRefConfig.refine_tol values to run (each its record; "
-                             "default: the default setting)")
+    parser.add_argument("--settings", nargs="+", default=["default"],
+                        help="HiRefConfig settings to run, each its record: name=value[,...] "
+                             "(e.g. max_leaf=32,refine_tol=3e-5) or default")
     parser.add_argument("--repeats", type=int, default=1,
                         help="warm HiRef calls and BSP-OT runs per setting (fastest time; "
                              "BSP-OT's mean cost)")
@@ -250,7 +273,7 @@ def main() -> None:
 
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
-                                 args.bspot_plans, args.seed, args.splits, args.refine_tols,
+                                 args.bspot_plans, args.seed, args.splits, args.settings,
                                  args.repeats)))
         return
 
@@ -260,9 +283,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--one", pair, str(n), "--cost", args.cost,
                        "--exact-max", str(args.exact_max), "--seed", str(args.seed),
                        "--bspot-plans", *map(str, args.bspot_plans), "--splits", *args.splits,
-                       "--repeats", str(args.repeats)]
-            if args.refine_tols != [None]:
-                command += ["--refine-tols", *map(str, args.refine_tols)]
+                       "--repeats", str(args.repeats), "--settings", *args.settings]
             print(f"running {pair} n = {n} ...", file=sys.stderr, flush=True)
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
