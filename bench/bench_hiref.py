@@ -13,10 +13,10 @@ on demand, not in CI:
 ``--splits auto lowrank`` solves each pair with each ``HiRefConfig.split`` in the same
 process (one record each, sharing the BSP-OT and exact runs): before and after in one run.
 ``--settings`` does the same for other ``HiRefConfig`` settings, each a comma-separated list
-of ``name=value`` (``default``: none changed). With ``--repeats k``
-every warm HiRef call and every BSP-OT run is made k times: the fastest time is kept, and
-BSP-OT's cost is the mean of its runs (POT's BSP-OT is not deterministic under a fixed seed:
-its cost varies by a few 1e-5 between runs). ``--tradeoff`` then also prints, for each
+of ``name=value`` (``default``: none changed). With ``--repeats k`` every warm HiRef call and
+every BSP-OT run is made k times: the fastest time is kept, and BSP-OT's cost is the mean of
+its runs (POT's BSP-OT is not deterministic under a fixed seed: its cost varies by a few 1e-5
+between runs). ``--tradeoff`` then also prints, for each
 (pair, n), every HiRef setting and BSP-OT plan count ordered by time, with the points that
 no other is both faster and cheaper than marked: the time-cost trade-off of the two methods.
 
@@ -129,7 +129,7 @@ def parse_setting(setting: str) -> dict:
         return {}
     pairs = [item.split("=", 1) for item in setting.split(",")]
     if any(len(pair) != 2 for pair in pairs):
-        raise ValueError(f"--settings {setting!r}: write name=value[,name=value...]")
+        raise ValueError(f"{setting!r} is not name=value[,name=value...]")
     return {name: _scalar(value) for name, value in pairs}
 
 
@@ -270,6 +270,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/hiref.json"))
     parser.add_argument("--one", nargs=2, metavar=("PAIR", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    import hiref
+
+    for setting in args.settings:  # refused here, before any run, naming the setting
+        try:
+            hiref.HiRefConfig(**parse_setting(setting))
+        except (TypeError, ValueError) as error:
+            parser.error(f"--settings: {error}")
 
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.cost, args.exact_max,
