@@ -460,3 +460,28 @@ def test_progot_asks_for_the_time_of_its_steps():
     assert runtime(4) >= 1.25 * 116
     with pytest.raises(ValueError, match="repeats 'alpha_schedule' is not an int field"):
         dataclasses.replace(methods.METHODS["progot"], repeats="alpha_schedule")
+
+
+@pytest.mark.parametrize("cost", ["sqeuclidean", "euclidean"])
+def test_bspot_merges_under_the_squared_euclidean_cost_and_scores_under_the_experiments(
+        cost, monkeypatch):
+    # POT's p = 1 is the Manhattan distance, not the Euclidean one; its p = 2 matchings have
+    # the lower W1, so BSP-OT always runs p = 2 and the bijection is scored under `cost`.
+    import ot
+
+    from hiref.methods.matching import run_bspot
+
+    powers = []
+    original = ot.compute_bspot_bijection
+
+    def recording(*args, **kwargs):
+        powers.append(kwargs["p"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ot, "compute_bspot_bijection", recording)
+    x, y = synthetic.halfmoon_scurve(256, seed=0)
+    result = run_bspot(x, y, {"n_plans": 4, "cost": cost}, 0)
+    assert powers == [2]
+    assert sorted(result.perm) == list(range(256))
+    distances = np.sqrt(((x.astype(np.float64) - y[result.perm]) ** 2).sum(1))
+    assert result.cost_p1 == pytest.approx(distances.mean(), rel=1e-6)
