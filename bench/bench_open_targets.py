@@ -1,5 +1,6 @@
-"""Issue 22's targets that the default solver does not meet yet, measured (docs/performance.md,
-"Targets still open"). Run on demand, not in CI:
+"""Issue 22's targets that the default solver did not meet on 2026-12-04, measured
+(docs/performance.md, "Targets open on 2026-12-04, after the potentials"). Run on demand,
+not in CI:
 
     .venv/bin/python bench/bench_open_targets.py --out bench/results/open_targets.json
 
