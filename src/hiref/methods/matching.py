@@ -59,9 +59,7 @@ def run_exact(x, y, params, seed) -> MethodResult:
 #: The power POT's BSP-OT builds and merges its matchings with, under either of the
 #: workflow's costs. POT's cost is the sum of the coordinates' differences to the power p, so
 #: its p = 1 is the Manhattan distance, not the Euclidean one; its p = 2 (the squared
-#: Euclidean cost) gives matchings of lower W1 (the scaling experiment's half-moon ->
-#: S-curve, 64 plans, mean of two runs: W1 2.2322 / 2.2457 / 2.2521 against 2.2347 / 2.2485 /
-#: 2.2555 with p = 1 at 4096 / 16384 / 65536 points).
+#: Euclidean cost) gives matchings of lower W1 (measured in docs/methods.md, ``bspot``).
 BSPOT_POWER = 2
 
 
